@@ -1,0 +1,1 @@
+"""Everything user-facing: answering questions from the store, the command line and the Discord bot."""

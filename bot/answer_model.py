@@ -1,0 +1,56 @@
+"""The answer record shared by the CLI, the Discord bot and the evaluation."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+NOT_FOUND = "I couldn't find that in the indexed articles."
+
+
+@dataclass(frozen=True)
+class Citation:
+    n: int  # the number used in the answer's [n] markers, 1-based
+    title: str
+    source: str | None
+    published: str | None
+    url: str | None
+    quote: str  # the passage text the marker points to
+    article_id: str
+
+
+@dataclass(frozen=True)
+class Retrieved:
+    url: str | None
+    title: str
+    score: float
+    text: str
+    article_id: str
+    passage_id: int
+    source: str | None = None
+    published: str | None = None
+
+
+@dataclass(frozen=True)
+class Answer:
+    question: str
+    answer: str  # the lead text with [n] markers, or the "couldn't find" line when declined
+    answered: bool
+    citations: list[Citation] = field(default_factory=list)
+    retrieved: list[Retrieved] = field(default_factory=list)  # top passages in rank order
+    latency_ms: float = 0.0
+
+    def to_json(self) -> dict:
+        """The object `newsbot ask --json` prints (and `newsbot eval` writes per question)."""
+        return {
+            "question": self.question,
+            "answer": self.answer,
+            "answered": self.answered,
+            "citations": [
+                {k: v for k, v in asdict(c).items() if k != "article_id"} for c in self.citations
+            ],
+            "retrieved": [
+                {"url": r.url, "title": r.title, "score": round(r.score, 4), "text": r.text}
+                for r in self.retrieved
+            ],
+            "latency_ms": round(self.latency_ms, 1),
+        }

@@ -1,0 +1,345 @@
+"""The `newsbot` command line: index, ask, run the Discord bot, and evaluate.
+
+Errors the user can act on (NewsbotError and its kinds) print as one line on stderr with a
+non-zero exit; a traceback appears only with --debug.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from bot.answer_model import Answer
+from bot.config import load_config
+from bot.engine import IngestReport, NewsEngine
+from bot.settings import Config
+from index.errors import InputError, NewsbotError
+from index.store import store_exists
+
+err = Console(stderr=True)
+out = Console()
+
+EXIT_ERROR = 1
+
+
+def default_seeds_dir() -> Path:
+    """`seeds/` of the checkout this package runs from, else ./seeds."""
+    beside = Path(__file__).resolve().parent.parent / "seeds"
+    return beside if beside.is_dir() else Path("seeds")
+
+
+class State:
+    """What every command needs: the config, and the engine made once on first use."""
+
+    def __init__(self, config_path: str | None, data_dir: str | None, debug: bool) -> None:
+        self.config_path = config_path
+        self.data_dir = data_dir
+        self.debug = debug
+        self._config: Config | None = None
+        self._engine: NewsEngine | None = None
+
+    @property
+    def config(self) -> Config:
+        if self._config is None:
+            overrides = {"data_dir": self.data_dir} if self.data_dir else {}
+            self._config = load_config(self.config_path, **overrides)
+        return self._config
+
+    def engine(self) -> NewsEngine:
+        if self._engine is None:
+            with err.status("Loading the embedding model…"):
+                self._engine = NewsEngine(self.config)
+        return self._engine
+
+
+pass_state = click.make_pass_decorator(State)
+
+
+@contextmanager
+def progress_bar() -> Iterator[callable]:  # type: ignore[valid-type]
+    """A progress callback (stage, done, total) drawing rich bars on stderr."""
+    with Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+        console=err, transient=True, disable=not err.is_terminal,
+    ) as bar:
+        tasks: dict[str, int] = {}
+
+        def update(stage: str, done: int, total: int) -> None:
+            if stage not in tasks:
+                tasks[stage] = bar.add_task(stage.capitalize(), total=total or None)
+            bar.update(tasks[stage], completed=done, total=total or None)
+
+        yield update
+
+
+def print_report(report: IngestReport, verb: str = "Added") -> None:
+    parts = [f"{len(report.added)} added", f"{len(report.updated)} updated"]
+    if report.unchanged:
+        parts.append(f"{len(report.unchanged)} unchanged")
+    parts.append(f"{len(report.skipped)} skipped")
+    err.print(f"{verb}: " + ", ".join(parts) + ".")
+    for article in report.added:
+        err.print(f"  + {article.display_title} [dim]({article.id})[/dim]", highlight=False)
+    for article in report.updated:
+        err.print(f"  ~ {article.display_title} [dim]({article.id})[/dim]", highlight=False)
+    for skipped in report.skipped:
+        err.print(f"  [yellow]skipped[/yellow] {skipped.origin}: {skipped.reason}", highlight=False)
+
+
+def _finish_ingest(report: IngestReport, verb: str) -> None:
+    print_report(report, verb)
+    if report.changed == 0 and not report.unchanged:
+        raise click.exceptions.Exit(EXIT_ERROR)
+
+
+# ---------------------------------------------------------------------------------------------
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--config", "config_path", type=click.Path(dir_okay=False), default=None,
+              help="Config file (default: $NEWSBOT_CONFIG, else ./config.toml).")
+@click.option("--data-dir", default=None, type=click.Path(file_okay=False),
+              help="Data directory (overrides data_dir in the config).")
+@click.option("--debug", is_flag=True, help="Show tracebacks and debug logs.")
+@click.version_option(package_name="newsbot")
+@click.pass_context
+def cli(ctx: click.Context, config_path: str | None, data_dir: str | None, debug: bool) -> None:
+    """Answer questions about news articles, with numbered citations."""
+    ctx.obj = State(config_path, data_dir, debug)
+    logging.basicConfig(
+        level=logging.DEBUG if debug else logging.WARNING, stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+
+
+@cli.group("index")
+def index_group() -> None:
+    """Build and change the article store."""
+
+
+@index_group.command("build")
+@click.argument("sources", nargs=-1)
+@click.option("--replace", is_flag=True,
+              help="Replace an existing store (the old one is kept beside it as a backup).")
+@pass_state
+def index_build(state: State, sources: tuple[str, ...], replace: bool) -> None:
+    """Build a new store from files, folders and URLs (default: the seed articles)."""
+    data_dir = Path(state.config.store.data_dir)
+    refs = list(sources) or [str(default_seeds_dir())]
+    if store_exists(data_dir) and not replace:
+        raise InputError(
+            f"a store already exists in {data_dir}; use `newsbot index add` to add to it,"
+            " or `newsbot index build --replace` to start again"
+        )
+    building = data_dir.with_name(data_dir.name + ".building")
+    shutil.rmtree(building, ignore_errors=True)
+    engine = state.engine()
+    from dataclasses import replace as dc_replace
+
+    build_config = dc_replace(
+        state.config, store=dc_replace(state.config.store, data_dir=building)
+    )
+    builder = NewsEngine(build_config, embedder=engine.embedder)
+    started = time.perf_counter()
+    with progress_bar() as progress:
+        report = builder.add_sources(refs, progress)
+    builder.close()
+    if report.changed == 0:
+        shutil.rmtree(building, ignore_errors=True)
+        print_report(report, "Built")
+        raise click.exceptions.Exit(EXIT_ERROR)
+    if data_dir.exists():
+        backup = data_dir.with_name(f"{data_dir.name}.previous-{time.strftime('%Y%m%d-%H%M%S')}")
+        data_dir.rename(backup)
+        err.print(f"The previous store is kept in {backup}.")
+    building.rename(data_dir)
+    print_report(report, "Built")
+    err.print(f"Store ready in {data_dir} ({time.perf_counter() - started:.1f} s).")
+
+
+@index_group.command("add")
+@click.argument("sources", nargs=-1)
+@click.option("--feed", "feeds", multiple=True, metavar="URL|FILE",
+              help="An RSS or Atom feed; every entry is added. Repeatable.")
+@pass_state
+def index_add(state: State, sources: tuple[str, ...], feeds: tuple[str, ...]) -> None:
+    """Add articles from files, folders, URLs or feeds; changed ones are updated in place."""
+    if not sources and not feeds:
+        raise InputError("nothing to add: give files, folders, URLs or --feed URL|FILE")
+    engine = state.engine()
+    report = IngestReport()
+    with progress_bar() as progress:
+        if sources:
+            report = engine.add_sources(list(sources), progress)
+        for feed in feeds:
+            more = engine.add_feed(feed, progress)
+            report.added += more.added
+            report.updated += more.updated
+            report.unchanged += more.unchanged
+            report.skipped += more.skipped
+    _finish_ingest(report, "Added")
+
+
+@index_group.command("rebuild")
+@pass_state
+def index_rebuild(state: State) -> None:
+    """Re-cut every article into passages and rebuild the vector index (fixes a damaged one)."""
+    engine = state.engine()
+    with progress_bar() as progress:
+        report = engine.rebuild(progress)
+    err.print(f"Rebuilt: {report.articles} articles, {report.passages} passages.")
+
+
+@index_group.command("remove")
+@click.argument("refs", nargs=-1, required=True)
+@pass_state
+def index_remove(state: State, refs: tuple[str, ...]) -> None:
+    """Remove articles by URL or id."""
+    report = state.engine().remove(list(refs))
+    for article in report.removed:
+        err.print(f"  - {article.display_title} ({article.id})", highlight=False)
+    for ref in report.not_found:
+        err.print(f"  [yellow]not found[/yellow] {ref}", highlight=False)
+    err.print(f"Removed {len(report.removed)}; not found {len(report.not_found)}.")
+    if not report.removed:
+        raise click.exceptions.Exit(EXIT_ERROR)
+
+
+@index_group.command("stats")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@pass_state
+def index_stats(state: State, as_json: bool) -> None:
+    """Articles, passages, model, index type, size on disk and last change."""
+    stats = state.engine().stats()
+    if as_json:
+        click.echo(json.dumps(stats.__dict__))
+        return
+    out.print(f"Data directory: {stats.data_dir}", highlight=False)
+    out.print(f"Articles:       {stats.articles}")
+    out.print(f"Passages:       {stats.passages}")
+    out.print(f"Model:          {stats.model} ({stats.dimension} dimensions)", highlight=False)
+    out.print(f"Index type:     {stats.index_type}")
+    out.print(f"Size on disk:   {stats.size_bytes / 1e6:.1f} MB")
+    out.print(f"Last change:    {stats.last_change or 'never'}")
+
+
+# ---------------------------------------------------------------------------------------------
+def render_answer(answer: Answer) -> None:
+    if answer.answered:
+        out.print(answer.answer, highlight=False)
+        out.print()
+        out.print("[bold]Sources[/bold]")
+        for c in answer.citations:
+            meta = " · ".join(x for x in (c.source, c.published) if x)
+            out.print(f"[bold][{c.n}][/bold] {c.title}" + (f" — {meta}" if meta else ""),
+                      highlight=False)
+            if c.url:
+                out.print(f"    {c.url}", highlight=False, style="blue")
+            out.print(f"    [dim]“{c.quote}”[/dim]", highlight=False)
+    else:
+        out.print(answer.answer, highlight=False)
+        if answer.retrieved:
+            out.print()
+            out.print("[bold]Closest articles[/bold]")
+            seen: set[str] = set()
+            for r in answer.retrieved:
+                if r.article_id in seen:
+                    continue
+                seen.add(r.article_id)
+                out.print(f"- {r.title}" + (f" — {r.url}" if r.url else ""), highlight=False)
+
+
+@cli.command("ask")
+@click.argument("question")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.option("--source", default=None, help="Only articles from this source (name or domain).")
+@click.option("--since", default=None, metavar="DATE", help="Only articles published on or after.")
+@click.option("--until", default=None, metavar="DATE", help="Only articles published on or before.")
+@pass_state
+def ask(state: State, question: str, as_json: bool, source: str | None, since: str | None,
+        until: str | None) -> None:
+    """Answer QUESTION from the indexed articles, with numbered sources."""
+    engine = state.engine()
+    if engine.store.is_empty():
+        seeds = default_seeds_dir()
+        err.print(f"No articles indexed yet: building the store from {seeds}…")
+        with progress_bar() as progress:
+            engine.add_sources([str(seeds)], progress)
+    answer = engine.ask(question, source=source, since=since, until=until)
+    if as_json:
+        click.echo(json.dumps(answer.to_json(), ensure_ascii=False))
+    else:
+        render_answer(answer)
+
+
+@cli.command("feedback")
+@click.option("--limit", default=50, show_default=True, help="How many, newest first.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object a line.")
+@pass_state
+def feedback(state: State, limit: int, as_json: bool) -> None:
+    """List the Helpful / Not helpful feedback given in Discord."""
+    from bot.discord_app.guild_settings import GuildSettingsStore
+
+    path = Path(state.config.store.data_dir) / "bot.sqlite3"
+    if not path.exists():
+        err.print("No feedback yet.")
+        return
+    rows = GuildSettingsStore(path).list_feedback(limit)
+    for row in rows:
+        if as_json:
+            click.echo(json.dumps(row if isinstance(row, dict) else row.__dict__, default=str))
+        else:
+            d = row if isinstance(row, dict) else row.__dict__
+            mark = "+" if d.get("helpful") else "-"
+            out.print(f"{mark} {d.get('created_at', '')}  {d.get('question', '')}", highlight=False)
+    if not rows:
+        err.print("No feedback yet.")
+
+
+@cli.command("run")
+@pass_state
+def run(state: State) -> None:
+    """Run the Discord bot (token from DISCORD_TOKEN or the config)."""
+    from bot.discord_app.client import run_bot
+
+    run_bot(state.config, state.engine)
+
+
+@cli.command("sync")
+@click.option("--guild", "guild_id", type=int, default=None,
+              help="Sync to one server only (instant); default: globally (up to an hour).")
+@pass_state
+def sync(state: State, guild_id: int | None) -> None:
+    """Register the slash commands with Discord."""
+    from bot.discord_app.client import sync_commands
+
+    sync_commands(state.config, guild_id)
+
+
+def main() -> None:
+    debug = "--debug" in sys.argv
+    try:
+        cli.main(standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except click.exceptions.Abort:
+        err.print("Aborted.")
+        sys.exit(130)
+    except NewsbotError as exc:
+        if debug:
+            err.print_exception()
+        err.print(f"[red]error:[/red] {exc}", highlight=False)
+        sys.exit(EXIT_ERROR)
+    except KeyboardInterrupt:
+        sys.exit(130)

@@ -1,0 +1,191 @@
+"""Reading config.toml into typed settings, with an error that names the key for a bad value.
+
+Where the config comes from: `--config PATH`, else $NEWSBOT_CONFIG, else ./config.toml, else
+the built-in defaults. The Discord token may also come from $DISCORD_TOKEN, which wins.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+import types
+import typing
+from pathlib import Path
+from typing import Any
+
+from bot.settings import Config, DiscordSettings
+from index.errors import ConfigError
+from index.settings import (
+    AnswerSettings,
+    ChunkSettings,
+    FetchSettings,
+    IndexSettings,
+    ModelSettings,
+    SearchSettings,
+    StoreSettings,
+)
+from index.vectors import INDEX_TYPES
+
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+
+# Section name -> settings class; the top level holds data_dir and log_level.
+SECTIONS: dict[str, type] = {
+    "model": ModelSettings,
+    "chunking": ChunkSettings,
+    "index": IndexSettings,
+    "fetch": FetchSettings,
+    "search": SearchSettings,
+    "answer": AnswerSettings,
+    "discord": DiscordSettings,
+}
+
+# Extra rules beyond the type: key -> (check, what is allowed)
+_RULES: dict[str, tuple[typing.Callable[[Any], bool], str]] = {
+    "index.type": (lambda v: v in INDEX_TYPES, f"one of {', '.join(INDEX_TYPES)}"),
+    "model.batch_size": (lambda v: 1 <= v <= 4096, "a whole number from 1 to 4096"),
+    "chunking.max_words": (lambda v: 20 <= v <= 400, "a whole number from 20 to 400"),
+    "chunking.overlap_sentences": (lambda v: 0 <= v <= 5, "a whole number from 0 to 5"),
+    "search.top_k": (lambda v: 1 <= v <= 20, "a whole number from 1 to 20"),
+    "search.candidates": (lambda v: 5 <= v <= 1000, "a whole number from 5 to 1000"),
+    "search.per_article": (lambda v: 1 <= v <= 20, "a whole number from 1 to 20"),
+    "answer.min_similarity": (lambda v: -1.0 <= v <= 1.0, "a number from -1 to 1"),
+    "answer.lead_max_chars": (lambda v: 80 <= v <= 2000, "a whole number from 80 to 2000"),
+    "fetch.timeout_s": (lambda v: 0 < v <= 300, "a number of seconds above 0, at most 300"),
+    "fetch.max_bytes": (lambda v: v > 0, "a positive number of bytes"),
+    "fetch.max_file_bytes": (lambda v: v > 0, "a positive number of bytes"),
+    "discord.cooldown_s": (lambda v: 0 <= v <= 3600, "seconds from 0 to 3600"),
+    "discord.max_concurrent": (lambda v: 1 <= v <= 64, "a whole number from 1 to 64"),
+    "discord.max_attachment_bytes": (
+        lambda v: 1 <= v <= 25_000_000, "bytes from 1 to 25000000 (Discord's upload limit)"
+    ),
+}
+
+
+def find_config_path(explicit: str | Path | None) -> Path | None:
+    if explicit:
+        path = Path(explicit)
+        if not path.is_file():
+            raise ConfigError(f"config file {path} does not exist")
+        return path
+    env = os.environ.get("NEWSBOT_CONFIG")
+    if env:
+        path = Path(env)
+        if not path.is_file():
+            raise ConfigError(f"NEWSBOT_CONFIG names {path}, which does not exist")
+        return path
+    local = Path("config.toml")
+    return local if local.is_file() else None
+
+
+def load_config(explicit: str | Path | None = None, **overrides: Any) -> Config:
+    """The effective config; `overrides` (e.g. data_dir) win over the file."""
+    path = find_config_path(explicit)
+    raw: dict[str, Any] = {}
+    if path is not None:
+        try:
+            raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{path} is not valid TOML: {exc}") from exc
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"cannot read {path}: {exc}") from exc
+    return config_from_dict(raw, base_dir=path.parent if path else None, **overrides)
+
+
+def config_from_dict(
+    raw: dict[str, Any], base_dir: Path | None = None, **overrides: Any
+) -> Config:
+    raw = dict(raw)
+    sections: dict[str, Any] = {}
+    for name, cls in SECTIONS.items():
+        table = raw.pop(name, {})
+        if not isinstance(table, dict):
+            raise ConfigError(f"{name}: must be a table ([{name}])")
+        sections[name] = _build(cls, table, name)
+    data_dir = raw.pop("data_dir", "data")
+    log_level = raw.pop("log_level", "INFO")
+    if raw:
+        key = sorted(raw)[0]
+        allowed = ", ".join(["data_dir", "log_level", *(f"[{s}]" for s in SECTIONS)])
+        raise ConfigError(f"{key}: unknown setting (allowed at the top level: {allowed})")
+    if not isinstance(data_dir, str) or not data_dir:
+        raise ConfigError("data_dir: must be a folder path (a string)")
+    if not isinstance(log_level, str) or log_level.upper() not in LOG_LEVELS:
+        raise ConfigError(f"log_level: must be one of {', '.join(LOG_LEVELS)}")
+    override_dir = overrides.pop("data_dir", None)
+    data_path = Path(override_dir or data_dir).expanduser()
+    if override_dir is None and base_dir is not None and not data_path.is_absolute():
+        # A relative data_dir in a config file means beside that file, wherever we run from.
+        data_path = base_dir / data_path
+    discord: DiscordSettings = sections["discord"]
+    token = os.environ.get("DISCORD_TOKEN") or discord.token
+    discord = dataclasses.replace(discord, token=token or None)
+    store = StoreSettings(
+        data_dir=data_path,
+        model=sections["model"],
+        chunk=sections["chunking"],
+        index=sections["index"],
+        fetch=sections["fetch"],
+        search=sections["search"],
+        answer=sections["answer"],
+    )
+    return Config(store=store, discord=discord, log_level=log_level.upper())
+
+
+def _type_name(tp: Any) -> str:
+    names = {int: "a whole number", float: "a number", bool: "true or false", str: "a string"}
+    origin = typing.get_origin(tp)
+    if origin in (types.UnionType, typing.Union):
+        return " or ".join(_type_name(a) for a in typing.get_args(tp) if a is not type(None))
+    if origin is tuple:
+        return f"a list of {_type_name(typing.get_args(tp)[0])}s"
+    return names.get(tp, str(tp))
+
+
+def _coerce(tp: Any, value: Any, key: str) -> Any:
+    origin = typing.get_origin(tp)
+    if origin in (types.UnionType, typing.Union):
+        for arg in typing.get_args(tp):
+            if arg is type(None):
+                continue
+            try:
+                return _coerce(arg, value, key)
+            except ConfigError:
+                continue
+        raise ConfigError(f"{key}: must be {_type_name(tp)}, not {value!r}")
+    if origin is tuple:
+        if not isinstance(value, list):
+            raise ConfigError(f"{key}: must be {_type_name(tp)}, not {value!r}")
+        (item_type, *_) = typing.get_args(tp)
+        return tuple(_coerce(item_type, v, f"{key}[{i}]") for i, v in enumerate(value))
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+    elif tp is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if tp is int and isinstance(value, str) and value.isdigit():
+            return int(value)  # Discord ids are often written as strings
+    elif tp is float:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return float(value)
+    elif tp is str:
+        if isinstance(value, str):
+            return value
+    raise ConfigError(f"{key}: must be {_type_name(tp)}, not {value!r}")
+
+
+def _build(cls: type, table: dict[str, Any], section: str) -> Any:
+    hints = typing.get_type_hints(cls)
+    fields = {f.name for f in dataclasses.fields(cls)}
+    values = {}
+    for key, value in table.items():
+        full = f"{section}.{key}"
+        if key not in fields:
+            raise ConfigError(f"{full}: unknown setting (allowed: {', '.join(sorted(fields))})")
+        coerced = _coerce(hints[key], value, full)
+        rule = _RULES.get(full)
+        if rule and not rule[0](coerced):
+            raise ConfigError(f"{full}: must be {rule[1]}, not {value!r}")
+        values[key] = coerced
+    return cls(**values)

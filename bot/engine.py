@@ -1,0 +1,201 @@
+"""The one engine both front doors call: ask, add, remove, rebuild, stats.
+
+It wires the store (index/) to the answerer (bot/answering.py). Every method is blocking and
+thread-safe; the Discord layer runs them in a worker thread.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+
+from bot.answer_model import Answer
+from bot.answering import Answerer
+from bot.settings import Config
+from index.embedding import Embedder, make_embedder
+from index.errors import InputError
+from index.models import Article, ReadResult, Skipped
+from index.search import Filters, Searcher
+from index.store import Store
+
+# stage ("reading", "embedding", "saving"...), done, total (0 when unknown)
+Progress = Callable[[str, int, int], None]
+
+
+@dataclass
+class IngestReport:
+    added: list[Article] = field(default_factory=list)
+    updated: list[Article] = field(default_factory=list)
+    unchanged: list[Article] = field(default_factory=list)
+    skipped: list[Skipped] = field(default_factory=list)
+
+    @property
+    def changed(self) -> int:
+        return len(self.added) + len(self.updated)
+
+
+@dataclass
+class RemoveReport:
+    removed: list[Article] = field(default_factory=list)
+    not_found: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class StoreStats:
+    articles: int
+    passages: int
+    model: str
+    dimension: int
+    index_type: str
+    size_bytes: int
+    last_change: str | None
+    data_dir: str
+
+
+class NewsEngine:
+    """The store, the search and the answerer behind one small, blocking, thread-safe API."""
+
+    def __init__(self, config: Config, embedder: Embedder | None = None) -> None:
+        self.config = config
+        settings = config.store
+        self.embedder = embedder or make_embedder(settings.model)
+        self.store = Store(settings, self.embedder)
+        self.searcher = Searcher(self.store, settings.search)
+        self.answerer = Answerer(self.searcher, settings.answer, settings.search.top_k)
+
+    @property
+    def bot_db_path(self) -> Path:
+        return Path(self.config.store.data_dir) / "bot.sqlite3"
+
+    # -- asking -----------------------------------------------------------------------------
+    def ask(
+        self,
+        question: str,
+        *,
+        context: str | None = None,
+        source: str | None = None,
+        since: str | None = None,
+        until: str | None = None,
+    ) -> Answer:
+        question = " ".join(question.split())
+        if not question:
+            raise InputError("the question is empty")
+        if len(question) > MAX_QUESTION_CHARS:
+            raise InputError(f"the question is longer than {MAX_QUESTION_CHARS} characters")
+        filters = Filters(
+            source=source, since=_iso_bound(since, "since"), until=_iso_bound(until, "until")
+        )
+        return self.answerer.answer(question, context=context, filters=filters)
+
+    # -- adding -----------------------------------------------------------------------------
+    def add_articles(
+        self, read: ReadResult, progress: Progress | None = None
+    ) -> IngestReport:
+        result = self.store.add(read.articles, progress)
+        return IngestReport(
+            added=result.added, updated=result.updated, unchanged=result.unchanged,
+            skipped=read.skipped + result.skipped,
+        )
+
+    def add_paths(self, paths: list[str], progress: Progress | None = None) -> IngestReport:
+        from index import readers
+
+        return self.add_articles(readers.read_paths(paths, self.config.store.fetch), progress)
+
+    def add_urls(self, urls: list[str], progress: Progress | None = None) -> IngestReport:
+        from index import readers
+
+        return self.add_articles(readers.read_urls(urls, self.config.store.fetch), progress)
+
+    def add_sources(self, refs: list[str], progress: Progress | None = None) -> IngestReport:
+        """Paths and URLs mixed, as the command line takes them."""
+        from index import readers
+
+        read = ReadResult()
+        urls = [r for r in refs if _looks_like_url(r)]
+        paths = [r for r in refs if not _looks_like_url(r)]
+        if paths:
+            read.extend(readers.read_paths(paths, self.config.store.fetch))
+        if urls:
+            read.extend(readers.read_urls(urls, self.config.store.fetch))
+        return self.add_articles(read, progress)
+
+    def add_feed(self, url_or_path: str, progress: Progress | None = None) -> IngestReport:
+        from index import readers
+
+        if progress:
+            progress("reading feed", 0, 0)
+        return self.add_articles(readers.read_feed(url_or_path, self.config.store.fetch), progress)
+
+    def add_bytes(
+        self, name: str, data: bytes, progress: Progress | None = None
+    ) -> IngestReport:
+        from index import readers
+
+        return self.add_articles(readers.read_bytes(name, data, self.config.store.fetch), progress)
+
+    # -- removing and rebuilding ------------------------------------------------------------
+    def remove(self, refs: list[str]) -> RemoveReport:
+        from index.readers.web import canonical_url
+
+        report = RemoveReport()
+        for ref in refs:
+            article = self.store.find(ref) or self.store.find(canonical_url(ref))
+            if article is None:
+                report.not_found.append(ref)
+            elif article not in report.removed:
+                report.removed.append(article)
+        self.store.remove(report.removed)
+        return report
+
+    def rebuild(self, progress: Progress | None = None) -> RebuildReport:
+        articles, passages = self.store.rebuild(progress)
+        return RebuildReport(articles=articles, passages=passages)
+
+    def stats(self) -> StoreStats:
+        articles, passages = self.store.db.counts()
+        db = self.store.db
+        return StoreStats(
+            articles=articles,
+            passages=passages,
+            model=db.get_meta("model") or self.embedder.name,
+            dimension=int(db.get_meta("dimension") or self.embedder.dimension),
+            index_type=db.get_meta("index_type") or self.config.store.index.type,
+            size_bytes=self.store.size_on_disk(),
+            last_change=db.get_meta("last_change"),
+            data_dir=str(self.store.data_dir),
+        )
+
+    def check(self) -> None:
+        """Raise StoreMismatch when SQLite, FAISS and the model disagree."""
+        self.store.vector_index()
+
+    def close(self) -> None:
+        self.store.close()
+
+
+@dataclass(frozen=True)
+class RebuildReport:
+    articles: int
+    passages: int
+
+    def __str__(self) -> str:
+        return f"rebuilt {self.articles} articles into {self.passages} passages"
+
+
+MAX_QUESTION_CHARS = 1000
+
+
+def _looks_like_url(ref: str) -> bool:
+    return "://" in ref[:12]
+
+
+def _iso_bound(value: str | None, name: str) -> str | None:
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value.strip()[:10]).isoformat()
+    except ValueError:
+        raise InputError(f"--{name}: {value!r} is not a date like 2025-01-31") from None

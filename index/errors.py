@@ -1,0 +1,25 @@
+"""Typed errors of the store; the front doors (CLI, Discord) turn them into one clear line."""
+
+
+class NewsbotError(Exception):
+    """Base of every error a user can be shown as-is."""
+
+
+class InputError(NewsbotError):
+    """An article source (file, URL, feed) could not be read."""
+
+
+class FetchRefused(InputError):
+    """A URL was refused before or during fetching (scheme, private address, size, type)."""
+
+
+class StoreError(NewsbotError):
+    """The data directory is missing, inconsistent or damaged."""
+
+
+class StoreMismatch(StoreError):
+    """SQLite and FAISS disagree, or the configured model differs from the stored one."""
+
+
+class ConfigError(NewsbotError):
+    """A config value is invalid; the message names the key and what is allowed."""

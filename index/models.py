@@ -1,0 +1,81 @@
+"""Plain records that move between the readers, the store and the search."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass, field
+
+_SPACE = re.compile(r"\s+")
+
+
+def content_hash(text: str) -> str:
+    """Hash of the text with white space folded, so re-wrapped copies count as the same text."""
+    return hashlib.sha256(_SPACE.sub(" ", text).strip().encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True)
+class ArticleInput:
+    """An article as a reader produced it, before the store gives it an id."""
+
+    text: str
+    title: str | None = None
+    url: str | None = None
+    source: str | None = None
+    published: str | None = None  # ISO 8601 date or datetime; None when unknown
+    author: str | None = None
+    origin: str = ""  # where it came from (file path, URL), for reports only
+
+    @property
+    def content_hash(self) -> str:
+        return content_hash(self.text)
+
+
+@dataclass(frozen=True)
+class Article:
+    """An article as stored."""
+
+    id: str
+    title: str | None
+    url: str | None
+    source: str | None
+    published: str | None
+    author: str | None
+    text: str
+    content_hash: str
+    added_at: str
+    updated_at: str
+
+    @property
+    def display_title(self) -> str:
+        return self.title or "Untitled article"
+
+
+@dataclass(frozen=True)
+class Passage:
+    """A run of whole sentences from one article."""
+
+    article_id: str
+    position: int  # 0-based order within the article
+    text: str
+    id: int | None = None  # SQLite row id == FAISS id, once stored
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """Something a reader or the store did not add, and why (one line a user can act on)."""
+
+    origin: str
+    reason: str
+
+
+@dataclass
+class ReadResult:
+    """What a reader produced from one or more inputs."""
+
+    articles: list[ArticleInput] = field(default_factory=list)
+    skipped: list[Skipped] = field(default_factory=list)
+
+    def extend(self, other: ReadResult) -> None:
+        self.articles.extend(other.articles)
+        self.skipped.extend(other.skipped)

@@ -1,0 +1,67 @@
+"""Settings the store needs, as typed values (loading and validating them is bot.config's job)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+DEFAULT_MODEL = "default"  # the packaged sentence-transformers/all-MiniLM-L6-v2
+
+
+@dataclass(frozen=True)
+class ModelSettings:
+    name: str = DEFAULT_MODEL  # "default", a sentence-transformers model name, or a local path
+    batch_size: int = 64
+    device: str = "cpu"
+
+
+@dataclass(frozen=True)
+class ChunkSettings:
+    max_words: int = 120  # a passage never exceeds this unless one sentence alone does
+    overlap_sentences: int = 1
+
+
+@dataclass(frozen=True)
+class IndexSettings:
+    type: str = "flat"  # "flat" (exact), "hnsw" or "ivf" (approximate)
+    hnsw_m: int = 32
+    hnsw_ef_search: int = 128
+    ivf_nlist: int = 0  # 0: chosen from the collection size
+    ivf_nprobe: int = 16
+
+
+@dataclass(frozen=True)
+class FetchSettings:
+    timeout_s: float = 15.0
+    max_bytes: int = 5_000_000
+    max_file_bytes: int = 20_000_000
+    user_agent: str = "newsbot/0.1 (+https://github.com/newsbot)"
+    allow_private: bool = False  # for tests only: permit loopback/private destinations
+    max_redirects: int = 5
+    max_feed_entries: int = 200
+
+
+@dataclass(frozen=True)
+class SearchSettings:
+    top_k: int = 5  # passages shown as sources
+    candidates: int = 50  # dense and lexical candidates each, before fusion
+    per_article: int = 2  # at most this many passages from one article in the results
+    rrf_k: int = 60
+
+
+@dataclass(frozen=True)
+class StoreSettings:
+    data_dir: Path = field(default_factory=lambda: Path("data"))
+    model: ModelSettings = field(default_factory=ModelSettings)
+    chunk: ChunkSettings = field(default_factory=ChunkSettings)
+    index: IndexSettings = field(default_factory=IndexSettings)
+    fetch: FetchSettings = field(default_factory=FetchSettings)
+    search: SearchSettings = field(default_factory=SearchSettings)
+    answer: AnswerSettings = field(default_factory=lambda: AnswerSettings())
+
+
+@dataclass(frozen=True)
+class AnswerSettings:
+    min_similarity: float = 0.35  # below this (and without word overlap) the bot declines
+    lead_max_chars: int = 300
+    passages_read: int = 5  # top passages whose sentences may become the lead

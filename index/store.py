@@ -1,0 +1,357 @@
+"""The store: SQLite and FAISS kept in agreement, written atomically, readable while written.
+
+A write (add, remove, rebuild) embeds first, then in ONE SQLite transaction changes the rows,
+writes the FAISS file of the next generation (temp file, fsync, rename) and bumps the
+generation in the database. Until that transaction commits, the database still names the old
+generation's file, which is kept, so a process killed at any moment leaves the last consistent
+store. Searches in this process keep using the old index object until the new one is swapped
+in; other processes notice the generation change and reload.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import os
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+
+from index.chunking import chunk_text, embedding_text
+from index.database import Database, now_iso
+from index.embedding import Embedder
+from index.errors import StoreError, StoreMismatch
+from index.models import Article, ArticleInput, Skipped
+from index.settings import StoreSettings
+from index.vectors import VectorIndex, vector_file
+
+Progress = Callable[[str, int, int], None]  # stage, done, total
+
+DB_NAME = "news.sqlite3"
+
+
+def _noop(stage: str, done: int, total: int) -> None:
+    pass
+
+
+def article_id_for(url: str | None, digest: str) -> str:
+    basis = url if url else f"text:{digest}"
+    return hashlib.sha256(basis.encode()).hexdigest()[:16]
+
+
+def _text_key(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+@dataclass
+class AddResult:
+    added: list[Article] = field(default_factory=list)
+    updated: list[Article] = field(default_factory=list)
+    unchanged: list[Article] = field(default_factory=list)
+    skipped: list[Skipped] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class _Planned:
+    article: Article
+    passages: list[str] | None  # None: passages stay as they are
+    replaces: bool  # an existing article's passages are replaced
+
+
+class Store:
+    """Articles and passages in SQLite, their vectors in FAISS, in one data directory."""
+
+    def __init__(self, settings: StoreSettings, embedder: Embedder) -> None:
+        self.settings = settings
+        self.embedder = embedder
+        self.data_dir = Path(settings.data_dir)
+        try:
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(f"cannot create the data directory {self.data_dir}: {exc}") from exc
+        self.db = Database(self.data_dir / DB_NAME)
+        self._write_lock = threading.Lock()
+        self._load_lock = threading.Lock()
+        self._index: VectorIndex | None = None
+        self._loaded_generation = -1
+
+    # -- reading ----------------------------------------------------------------------------
+    def check_model(self) -> None:
+        stored = self.db.get_meta("model")
+        dim = self.db.get_meta("dimension")
+        if stored is not None and stored != self.embedder.name:
+            raise StoreMismatch(
+                f"the store was built with model {stored!r} but the config names"
+                f" {self.embedder.name!r}; run `newsbot index rebuild` to re-embed"
+            )
+        if dim is not None and int(dim) != self.embedder.dimension:
+            raise StoreMismatch(
+                f"the store holds {dim}-dimensional vectors but the model makes"
+                f" {self.embedder.dimension}; run `newsbot index rebuild`"
+            )
+
+    def vector_index(self) -> VectorIndex:
+        """The index of the committed generation, reloaded when another process changed it."""
+        generation = self.db.generation()
+        index = self._index
+        if index is not None and generation == self._loaded_generation:
+            return index
+        with self._load_lock:
+            if self._index is not None and generation == self._loaded_generation:
+                return self._index
+            self.check_model()
+            if generation == 0:
+                index = VectorIndex.build(
+                    self.embedder.dimension, self.settings.index, np.zeros(0), np.zeros((0, 0))
+                )
+            else:
+                index = VectorIndex.load(vector_file(self.data_dir, generation), self.settings.index)
+                _, passages = self.db.counts()
+                if index.size != passages:
+                    raise StoreMismatch(
+                        f"the vector index holds {index.size} vectors but the database has"
+                        f" {passages} passages; run `newsbot index rebuild`"
+                    )
+                if index.dimension != self.embedder.dimension:
+                    raise StoreMismatch(
+                        f"the vector index is {index.dimension}-dimensional but the model makes"
+                        f" {self.embedder.dimension}; run `newsbot index rebuild`"
+                    )
+            self._index, self._loaded_generation = index, generation
+            return index
+
+    def is_empty(self) -> bool:
+        return self.db.counts()[0] == 0
+
+    # -- writing ----------------------------------------------------------------------------
+    @contextmanager
+    def _writing(self) -> Iterator[None]:
+        """One writer at a time, across threads and processes sharing the data directory."""
+        with self._write_lock, open(self.data_dir / ".write.lock", "a+") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+
+    def _plan(self, item: ArticleInput, seen: dict[str, Article]) -> tuple[str, _Planned] | None:
+        """What adding `item` means: ("added"|"updated"|"unchanged", plan)."""
+        digest = item.content_hash
+        existing = None
+        if item.url:
+            existing = seen.get(item.url) or self.db.article_by_url(item.url)
+        if existing is None:
+            existing = seen.get(digest) or self.db.article_by_hash(digest)
+        stamp = now_iso()
+        if existing is None:
+            article = Article(
+                id=article_id_for(item.url, digest), title=item.title, url=item.url,
+                source=item.source, published=item.published, author=item.author,
+                text=item.text, content_hash=digest, added_at=stamp, updated_at=stamp,
+            )
+            return "added", _Planned(article, self._chunks(article), replaces=False)
+        same_text = existing.content_hash == digest
+        merged = replace(
+            existing,
+            # The same text under another URL keeps its first URL; a URL's new text replaces.
+            url=existing.url or item.url,
+            title=item.title or existing.title,
+            source=item.source or existing.source,
+            published=item.published or existing.published,
+            author=item.author or existing.author,
+            text=item.text,
+            content_hash=digest,
+        )
+        if merged == existing:
+            return "unchanged", _Planned(existing, None, replaces=False)
+        merged = replace(merged, updated_at=stamp)
+        rechunk = not same_text or merged.title != existing.title
+        return "updated", _Planned(merged, self._chunks(merged) if rechunk else None, rechunk)
+
+    def _chunks(self, article: Article) -> list[str]:
+        return chunk_text(article.text, self.settings.chunk)
+
+    def _embed(
+        self, texts: list[str], progress: Progress
+    ) -> tuple[np.ndarray, list[tuple[str, np.ndarray]]]:
+        """Vectors for `texts`, from the cache where possible; also the new cache entries."""
+        keys = [_text_key(t) for t in texts]
+        dim = self.embedder.dimension
+        cached = self.db.cached_vectors(self.embedder.name, list(set(keys)), dim)
+        missing = [i for i, k in enumerate(keys) if k not in cached]
+        out = np.zeros((len(texts), dim), dtype=np.float32)
+        fresh: list[tuple[str, np.ndarray]] = []
+        if missing:
+            vecs = self.embedder.embed(
+                [texts[i] for i in missing],
+                batch_size=self.settings.model.batch_size,
+                progress=lambda done, total: progress("embedding", done, total),
+            )
+            for row, i in enumerate(missing):
+                out[i] = vecs[row]
+                fresh.append((keys[i], vecs[row]))
+        for i, k in enumerate(keys):
+            if k in cached:
+                out[i] = cached[k]
+        return out, fresh
+
+    def _commit(
+        self,
+        write_rows: Callable[..., tuple[list[int], np.ndarray]],
+        fresh: list[tuple[str, np.ndarray]],
+        base: VectorIndex | None,
+        remove_all: bool = False,
+        prune_to: set[str] | None = None,
+    ) -> None:
+        """Run `write_rows` and save the next generation's vectors in one transaction."""
+        generation = self.db.generation() + 1
+        path = vector_file(self.data_dir, generation)
+        with self.db.transaction() as tx:
+            removed, (new_ids, new_vecs) = write_rows(tx)
+            if remove_all or base is None:
+                index = VectorIndex.build(
+                    self.embedder.dimension, self.settings.index,
+                    np.asarray(new_ids, dtype=np.int64), new_vecs,
+                )
+            else:
+                index = base.with_changes(removed, np.asarray(new_ids, dtype=np.int64), new_vecs)
+            self.db.cache_vectors(tx, self.embedder.name, fresh)
+            if prune_to is not None:
+                self.db.prune_cache(tx, self.embedder.name, prune_to)
+            self.db.set_meta(tx, "model", self.embedder.name)
+            self.db.set_meta(tx, "dimension", str(self.embedder.dimension))
+            self.db.set_meta(tx, "index_type", index.kind)
+            self.db.set_meta(tx, "last_change", now_iso())
+            self.db.set_meta(tx, "generation", str(generation))
+            index.save(path)
+        with self._load_lock:
+            self._index, self._loaded_generation = index, generation
+        self._remove_stale_files(generation)
+
+    def _remove_stale_files(self, keep: int) -> None:
+        for path in self.data_dir.glob("vectors.*.faiss*"):
+            if path.name != vector_file(self.data_dir, keep).name:
+                path.unlink(missing_ok=True)
+
+    def add(self, items: list[ArticleInput], progress: Progress | None = None) -> AddResult:
+        progress = progress or _noop
+        result = AddResult()
+        with self._writing():
+            base = self.vector_index()
+            plans: list[_Planned] = []
+            seen: dict[str, Article] = {}
+            for item in items:
+                if not item.text.strip():
+                    result.skipped.append(Skipped(item.origin, "no text"))
+                    continue
+                outcome, plan = self._plan(item, seen)  # type: ignore[misc]
+                if outcome == "unchanged":
+                    result.unchanged.append(plan.article)
+                    continue
+                if plan.article.url:
+                    seen[plan.article.url] = plan.article
+                seen[plan.article.content_hash] = plan.article
+                # A later duplicate in the same batch supersedes an earlier plan.
+                plans = [p for p in plans if p.article.id != plan.article.id]
+                plans.append(plan)
+                (result.added if outcome == "added" else result.updated).append(plan.article)
+            result.added = [a for a in result.added if any(p.article is a for p in plans)]
+            result.updated = [a for a in result.updated if any(p.article is a for p in plans)]
+            if not plans:
+                return result
+            texts = [
+                embedding_text(p.article.title, passage)
+                for p in plans
+                if p.passages is not None
+                for passage in p.passages
+            ]
+            vectors, fresh = self._embed(texts, progress)
+            progress("saving", 0, 1)
+
+            def write_rows(tx):  # type: ignore[no-untyped-def]
+                removed: list[int] = []
+                new_ids: list[int] = []
+                for plan in plans:
+                    if plan.replaces:
+                        removed += self.db.delete_passages_of(tx, plan.article.id)
+                    self.db.upsert_article(tx, plan.article)
+                    if plan.passages is not None:
+                        new_ids += self.db.insert_passages(tx, plan.article, plan.passages)
+                return removed, (new_ids, vectors)
+
+            self._commit(write_rows, fresh, base)
+            progress("saving", 1, 1)
+        return result
+
+    def find(self, ref: str) -> Article | None:
+        """An article by id or URL (exact, then canonical)."""
+        return self.db.article_by_id(ref) or self.db.article_by_url(ref)
+
+    def remove(self, articles: list[Article]) -> None:
+        if not articles:
+            return
+        with self._writing():
+            base = self.vector_index()
+
+            def write_rows(tx):  # type: ignore[no-untyped-def]
+                removed: list[int] = []
+                for article in articles:
+                    removed += self.db.delete_article(tx, article.id)
+                return removed, ([], np.zeros((0, self.embedder.dimension), dtype=np.float32))
+
+            self._commit(write_rows, [], base)
+
+    def rebuild(self, progress: Progress | None = None) -> tuple[int, int]:
+        """Re-cut every article and rebuild the vector index beside the old one, then swap.
+
+        Vectors of unchanged passage texts come from the embedding cache, so a rebuild only
+        embeds what is new (a new model embeds everything). Returns (articles, passages).
+        """
+        progress = progress or _noop
+        with self._writing():
+            articles = self.db.all_articles()
+            chunks = []
+            for i, article in enumerate(articles):
+                chunks.append(self._chunks(article))
+                progress("cutting passages", i + 1, len(articles))
+            texts = [
+                embedding_text(a.title, p) for a, ps in zip(articles, chunks, strict=True) for p in ps
+            ]
+            vectors, fresh = self._embed(texts, progress)
+            progress("saving", 0, 1)
+
+            def write_rows(tx):  # type: ignore[no-untyped-def]
+                self.db.delete_all_passages(tx)
+                new_ids: list[int] = []
+                for article, passages in zip(articles, chunks, strict=True):
+                    new_ids += self.db.insert_passages(tx, article, passages)
+                return [], (new_ids, vectors)
+
+            self._commit(
+                write_rows, fresh, None, remove_all=True, prune_to={_text_key(t) for t in texts}
+            )
+            progress("saving", 1, 1)
+            return len(articles), len(texts)
+
+    # -- facts ------------------------------------------------------------------------------
+    def size_on_disk(self) -> int:
+        return sum(p.stat().st_size for p in self.data_dir.iterdir() if p.is_file())
+
+    def close(self) -> None:
+        self.db.close()
+
+
+def store_exists(data_dir: Path) -> bool:
+    return (Path(data_dir) / DB_NAME).exists()
+
+
+def fsync_tree(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -1,0 +1,37 @@
+"""Small text helpers shared by search and answering: words, stop words, normalisation."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+STOP_WORDS = frozenset(
+    """
+    a about above after again against all also am an and any are as at be because been before
+    being below between both but by can could did do does doing down during each few for from
+    further had has have having he her here hers herself him himself his how i if in into is it
+    its itself just me more most my myself no nor not of off on once only or other our ours
+    ourselves out over own same she should so some such than that the their theirs them
+    themselves then there these they this those through to too under until up very was we were
+    what when where which while who whom why will with would you your yours yourself
+    yourselves s t don now according said says say new latest recent recently week
+    """.split()
+)
+
+_WORD = re.compile(r"[\w’']+", re.UNICODE)
+
+
+def words(text: str) -> list[str]:
+    return [w.lower().strip("’'") for w in _WORD.findall(text)]
+
+
+def content_words(text: str) -> list[str]:
+    """Lower-cased words of `text` without stop words, in order."""
+    return [w for w in words(text) if w and w not in STOP_WORDS]
+
+
+def fold(text: str) -> str:
+    """Lower case, no accents, quotes unified: for comparing texts, never for showing them."""
+    text = unicodedata.normalize("NFKD", text)
+    text = "".join(c for c in text if not unicodedata.combining(c))
+    return text.replace("’", "'").replace("“", '"').replace("”", '"').lower()

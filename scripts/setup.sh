@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Create .venv and install newsbot into it. torch goes first and pinned: torch==2.13.0 is the
+# CPU build; an unpinned torch (pulled in by sentence-transformers) would be a CUDA build of
+# several GB. Usage: scripts/setup.sh [--dev]   (--dev adds the test and lint tools)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+python3 -m venv .venv
+.venv/bin/python -m pip install --quiet --disable-pip-version-check "torch==2.13.0"
+extras=""
+[ "${1:-}" = "--dev" ] && extras="[dev]"
+.venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".${extras}"

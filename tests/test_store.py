@@ -1,0 +1,199 @@
+"""The store: update in place, no duplicates, remove, rebuild and swap, damage detection.
+
+These use the deterministic test embedder; tests/test_seed_answers.py uses the real model.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from bot.engine import NewsEngine
+from index.embedding import HashingEmbedder
+from index.errors import StoreMismatch
+from index.models import ArticleInput, ReadResult
+from index.vectors import vector_file
+
+
+def article(text: str, url: str | None = None, title: str | None = "A title", **kw) -> ArticleInput:
+    return ArticleInput(text=text, url=url, title=title, origin=url or "test", **kw)
+
+
+def add(engine: NewsEngine, *items: ArticleInput):
+    return engine.add_articles(ReadResult(articles=list(items)))
+
+
+def consistent(engine: NewsEngine) -> tuple[int, int]:
+    """(articles, passages), after checking FAISS, FTS and SQLite hold the same passages."""
+    store = engine.store
+    index = store.vector_index()
+    articles, passages = store.db.counts()
+    ids = sorted(index.ids().tolist())
+    assert ids == store.db.all_passage_ids()
+    fts = store.db.connection().execute("SELECT COUNT(*) FROM passages_fts").fetchone()[0]
+    assert fts == passages == index.size
+    return articles, passages
+
+
+STORY = (
+    "The city council approved the new budget on Tuesday. "
+    "It includes funding for three new libraries and a bridge. "
+    "The mayor said the vote was a victory for residents."
+)
+
+
+def test_same_url_updates_in_place_and_changed_text_replaces_passages(fast_engine):
+    first = add(fast_engine, article(STORY, url="https://example.com/budget"))
+    assert len(first.added) == 1
+    old_ids = fast_engine.store.db.all_passage_ids()
+
+    changed = STORY.replace("three new libraries", "four new libraries")
+    second = add(fast_engine, article(changed, url="https://example.com/budget"))
+    assert (len(second.added), len(second.updated)) == (0, 1)
+    assert second.updated[0].id == first.added[0].id
+    assert consistent(fast_engine)[0] == 1
+    new_ids = fast_engine.store.db.all_passage_ids()
+    assert not set(old_ids) & set(new_ids)
+    stored = fast_engine.store.db.article_by_id(first.added[0].id)
+    assert "four new libraries" in stored.text
+    assert stored.added_at == first.added[0].added_at
+
+
+def test_same_text_again_is_not_stored_twice(fast_engine):
+    add(fast_engine, article(STORY, url="https://example.com/a"))
+    again = add(fast_engine, article(STORY, url="https://example.com/a"))
+    assert len(again.unchanged) == 1 and again.changed == 0
+    # The same text under another URL (syndication) is the same article.
+    elsewhere = add(fast_engine, article(STORY, url="https://mirror.example.org/a"))
+    assert elsewhere.changed == 0 or len(elsewhere.updated) == 1
+    assert consistent(fast_engine)[0] == 1
+    # Duplicates inside one batch collapse too.
+    batch = add(fast_engine, article("Another story here. It is short."),
+                article("Another story here. It is short."))
+    assert len(batch.added) == 1
+    assert consistent(fast_engine)[0] == 2
+
+
+def test_metadata_only_change_keeps_passages(fast_engine):
+    add(fast_engine, article(STORY, url="https://example.com/a"))
+    ids = fast_engine.store.db.all_passage_ids()
+    result = add(fast_engine, article(STORY, url="https://example.com/a", author="Jane Doe"))
+    assert len(result.updated) == 1
+    assert fast_engine.store.db.all_passage_ids() == ids
+    assert fast_engine.store.db.article_by_url("https://example.com/a").author == "Jane Doe"
+
+
+def test_remove_by_url_and_id(fast_engine):
+    a = add(fast_engine, article(STORY, url="https://example.com/a")).added[0]
+    b = add(fast_engine, article("Storm hits the coast. Thousands lose power.")).added[0]
+    report = fast_engine.remove(["https://example.com/a", b.id, "https://nowhere.example/x"])
+    assert {x.id for x in report.removed} == {a.id, b.id}
+    assert report.not_found == ["https://nowhere.example/x"]
+    assert consistent(fast_engine) == (0, 0)
+    assert fast_engine.ask("council budget").answered is False
+
+
+def test_rebuild_swaps_while_questions_are_answered(config):
+    class SlowEmbedder(HashingEmbedder):
+        """Embeds like the test embedder, slowly, so a rebuild takes a while."""
+
+        def embed(self, texts, *, batch_size=64, progress=None):
+            if len(texts) > 1:
+                time.sleep(0.5)
+            return super().embed(texts, batch_size=batch_size, progress=progress)
+
+    engine = NewsEngine(config, embedder=SlowEmbedder())
+    add(engine, article(STORY, url="https://example.com/a"),
+        article("Storm hits the coast. Thousands lose power.", url="https://example.com/b"))
+    generation = engine.store.db.generation()
+    # New chunking makes the rebuild re-embed everything.
+    engine.store.settings = type(engine.store.settings)(
+        **{**engine.store.settings.__dict__,
+           "chunk": type(engine.store.settings.chunk)(max_words=20, overlap_sentences=0)}
+    )
+    done = threading.Event()
+    answers = []
+
+    def ask_repeatedly():
+        while not done.is_set():
+            answers.append(engine.ask("What did the council approve?"))
+
+    asker = threading.Thread(target=ask_repeatedly)
+    asker.start()
+    try:
+        report = engine.rebuild()
+    finally:
+        done.set()
+        asker.join()
+    assert report.articles == 2
+    assert engine.store.db.generation() == generation + 1
+    assert answers and all(a.retrieved for a in answers)
+    consistent(engine)
+    assert not vector_file(engine.store.data_dir, generation).exists()
+    engine.close()
+
+
+def test_damaged_vector_file_is_detected_and_rebuild_fixes_it(fast_engine, config, hashing_embedder):
+    add(fast_engine, article(STORY, url="https://example.com/a"))
+    path = vector_file(fast_engine.store.data_dir, fast_engine.store.db.generation())
+    fast_engine.close()
+    path.write_bytes(path.read_bytes()[:40])  # truncated
+
+    reopened = NewsEngine(config, embedder=hashing_embedder)
+    with pytest.raises(StoreMismatch, match="newsbot index rebuild"):
+        reopened.ask("What did the council approve?")
+    reopened.rebuild()
+    assert reopened.ask("What did the council approve?").retrieved
+    consistent(reopened)
+
+    # A missing file reads the same way.
+    vector_file(reopened.store.data_dir, reopened.store.db.generation()).unlink()
+    again = NewsEngine(config, embedder=hashing_embedder)
+    with pytest.raises(StoreMismatch, match="missing"):
+        again.check()
+
+
+def test_vector_count_disagreement_is_detected(fast_engine, config, hashing_embedder):
+    add(fast_engine, article(STORY, url="https://example.com/a"))
+    db = fast_engine.store.db
+    with db.transaction() as tx:
+        tx.execute("DELETE FROM passages WHERE id = (SELECT MIN(id) FROM passages)")
+    fresh = NewsEngine(config, embedder=hashing_embedder)
+    with pytest.raises(StoreMismatch, match="vectors but the database has"):
+        fresh.check()
+
+
+def test_a_different_model_is_detected(fast_engine, config):
+    add(fast_engine, article(STORY))
+    other = NewsEngine(config, embedder=HashingEmbedder(name="another-model"))
+    with pytest.raises(StoreMismatch, match="another-model"):
+        other.check()
+    other.rebuild()  # re-embeds with the new model
+    other.check()
+    assert other.stats().model == "another-model"
+
+
+@pytest.mark.parametrize("kind", ["flat", "hnsw", "ivf"])
+def test_every_index_type_adds_removes_and_searches(tmp_path, hashing_embedder, kind):
+    from tests.conftest import make_config
+
+    engine = NewsEngine(make_config(tmp_path / kind, index={"type": kind}),
+                        embedder=hashing_embedder)
+    items = [article(f"Story {i} about topic{i} happened. Details of topic{i} follow here.",
+                     url=f"https://example.com/{i}") for i in range(300)]
+    add(engine, *items)
+    engine.remove(["https://example.com/5"])
+    consistent(engine)
+    assert engine.stats().index_type == kind
+    hits = engine.searcher.search("topic42 details", limit=3)
+    assert hits[0].passage.article.url == "https://example.com/42"
+    engine.close()
+
+
+def test_stats_report_the_store(fast_engine):
+    add(fast_engine, article(STORY, url="https://example.com/a"))
+    stats = fast_engine.stats()
+    assert (stats.articles, stats.model, stats.index_type) == (1, "hashing-test-embedder", "flat")
+    assert stats.passages >= 1 and stats.size_bytes > 0 and stats.last_change
