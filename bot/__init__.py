@@ -1,1 +1,1 @@
-"""Everything user-facing: answering questions from the store, the command line and the Discord bot."""
+"""Everything user-facing: answering from the store, the command line, the Discord bot."""

@@ -1,4 +1,4 @@
-"""Typed settings for the user-facing parts (Discord, logging); the store's live in index.settings."""
+"""Typed settings for the user-facing parts (Discord, logging); the store's are in index."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Cutting an article into passages: runs of whole sentences, bounded in words, overlapping a little."""
+"""Cutting an article into passages: runs of whole sentences, bounded in words, overlapping."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The SQLite side of the store: articles, passages, the FTS5 index, metadata and the embedding cache.
+"""The SQLite side of the store: articles, passages, FTS5, metadata and the embedding cache.
 
 The schema grows by numbered migrations (the `_migrations` table records which ran). Every
 thread gets its own connection; the database runs in WAL mode so readers never wait for the

@@ -1,9 +1,10 @@
-"""Turning text into unit vectors: the sentence-transformers model, and a small deterministic one for tests."""
+"""Turning text into unit vectors: the sentence-transformers model, and a small test one."""
 
 from __future__ import annotations
 
 import functools
 import hashlib
+import itertools
 import os
 import re
 import threading
@@ -47,9 +48,9 @@ class SentenceTransformerEmbedder:
             # The packaged model is on disk; never let the hub be asked for it.
             os.environ.setdefault("HF_HUB_OFFLINE", "1")
         model = self._load()
-        getter = getattr(model, "get_embedding_dimension", None) or getattr(
-            model, "get_sentence_embedding_dimension"
-        )
+        # Renamed in sentence-transformers 5; keep older releases working.
+        getter = getattr(model, "get_embedding_dimension", None)
+        getter = getter or model.get_sentence_embedding_dimension
         self.dimension = int(getter() or 0)
 
     def _load(self):  # type: ignore[no-untyped-def]
@@ -57,9 +58,7 @@ class SentenceTransformerEmbedder:
             if self._model is None:
                 from sentence_transformers import SentenceTransformer
 
-                path = (
-                    packaged_model_dir() if self.name == DEFAULT_MODEL else self.name
-                )
+                path = packaged_model_dir() if self.name == DEFAULT_MODEL else self.name
                 try:
                     self._model = SentenceTransformer(path, device=self._settings.device)
                 except Exception as exc:  # the library raises many kinds; all mean "no model"
@@ -116,7 +115,7 @@ class HashingEmbedder:
     def _vector(self, text: str) -> np.ndarray:
         vec = np.zeros(self.dimension, dtype=np.float32)
         tokens = [t.lower() for t in _TOKEN.findall(text)]
-        features = tokens + [f"{a} {b}" for a, b in zip(tokens, tokens[1:], strict=False)]
+        features = tokens + [f"{a} {b}" for a, b in itertools.pairwise(tokens)]
         for feature in features:
             digest = hashlib.blake2b(feature.encode(), digest_size=8).digest()
             index = int.from_bytes(digest[:4], "little") % self.dimension

@@ -109,7 +109,8 @@ class Store:
                     self.embedder.dimension, self.settings.index, np.zeros(0), np.zeros((0, 0))
                 )
             else:
-                index = VectorIndex.load(vector_file(self.data_dir, generation), self.settings.index)
+                path = vector_file(self.data_dir, generation)
+                index = VectorIndex.load(path, self.settings.index)
                 _, passages = self.db.counts()
                 if index.size != passages:
                     raise StoreMismatch(
@@ -319,7 +320,9 @@ class Store:
                 chunks.append(self._chunks(article))
                 progress("cutting passages", i + 1, len(articles))
             texts = [
-                embedding_text(a.title, p) for a, ps in zip(articles, chunks, strict=True) for p in ps
+                embedding_text(a.title, p)
+                for a, ps in zip(articles, chunks, strict=True)
+                for p in ps
             ]
             vectors, fresh = self._embed(texts, progress)
             progress("saving", 0, 1)

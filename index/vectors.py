@@ -38,7 +38,8 @@ class VectorIndex:
     ) -> VectorIndex:
         """A new index holding `vectors` under `ids` (IVF indexes train on these vectors)."""
         if settings.type not in INDEX_TYPES:
-            raise ConfigError(f"index.type: {settings.type!r} is not one of {', '.join(INDEX_TYPES)}")
+            allowed = ", ".join(INDEX_TYPES)
+            raise ConfigError(f"index.type: {settings.type!r} is not one of {allowed}")
         vectors = np.ascontiguousarray(vectors, dtype=np.float32)
         ids = np.ascontiguousarray(ids, dtype=np.int64)
         if settings.type == "hnsw":

@@ -1,5 +1,7 @@
 """Sentence splitting and passage cutting."""
 
+import itertools
+
 from index.chunking import chunk_text, embedding_text
 from index.sentences import split_sentences
 from index.settings import ChunkSettings
@@ -36,7 +38,7 @@ def test_passages_never_cut_a_sentence_and_stay_bounded():
     # Every sentence is in some passage, and consecutive passages overlap by one sentence.
     covered = {s for p in passages for s in split_sentences(p)}
     assert covered == set(sentences)
-    for a, b in zip(passages, passages[1:], strict=False):
+    for a, b in itertools.pairwise(passages):
         assert split_sentences(a)[-1] == split_sentences(b)[0]
 
 

@@ -135,7 +135,9 @@ def test_rebuild_swaps_while_questions_are_answered(config):
     engine.close()
 
 
-def test_damaged_vector_file_is_detected_and_rebuild_fixes_it(fast_engine, config, hashing_embedder):
+def test_damaged_vector_file_is_detected_and_rebuild_fixes_it(
+    fast_engine, config, hashing_embedder
+):
     add(fast_engine, article(STORY, url="https://example.com/a"))
     path = vector_file(fast_engine.store.data_dir, fast_engine.store.db.generation())
     fast_engine.close()
