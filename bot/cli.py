@@ -22,12 +22,14 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from bot.answer_model import Answer
 from bot.config import load_config
 from bot.engine import IngestReport, NewsEngine
+from bot.evaluation.commands import eval_group
 from bot.settings import Config
 from index.errors import InputError, NewsbotError
 from index.store import store_exists
 
-err = Console(stderr=True)
-out = Console()
+# soft_wrap: long paths and URLs stay on one line when output goes to a file or pipe.
+err = Console(stderr=True, soft_wrap=True)
+out = Console(soft_wrap=True)
 
 EXIT_ERROR = 1
 
@@ -324,10 +326,16 @@ def sync(state: State, guild_id: int | None) -> None:
     sync_commands(state.config, guild_id)
 
 
+cli.add_command(eval_group)
+
+
 def main() -> None:
     debug = "--debug" in sys.argv
     try:
-        cli.main(standalone_mode=False)
+        # Without standalone mode click returns the code of an Exit instead of exiting.
+        code = cli.main(standalone_mode=False)
+        if isinstance(code, int) and code:
+            sys.exit(code)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
     except click.ClickException as exc:

@@ -138,7 +138,7 @@ class NewsEngine:
 
     # -- removing and rebuilding ------------------------------------------------------------
     def remove(self, refs: list[str]) -> RemoveReport:
-        from index.readers.web import canonical_url
+        from index.readers import canonical_url
 
         report = RemoveReport()
         for ref in refs:

@@ -115,9 +115,10 @@ class VectorIndex:
         self, remove: list[int], add_ids: np.ndarray, add_vectors: np.ndarray
     ) -> VectorIndex:
         """A new index: this one minus `remove`, plus the new vectors. This one is untouched."""
-        if remove and self.kind != "flat":
+        if (remove and self.kind != "flat") or self.kind != self.settings.type:
             # An HNSW graph cannot drop nodes, and IndexIDMap2 over IVF loses track of ids
-            # when IVF removes in place; rebuild from the vectors it holds instead.
+            # when IVF removes in place; rebuild from the vectors it holds instead. A store
+            # that started too small for IVF (or was configured anew) is rebuilt the same way.
             keep_ids, keep_vecs = self.ids(), self.vectors()
             mask = ~np.isin(keep_ids, np.asarray(remove, dtype=np.int64))
             ids = np.concatenate([keep_ids[mask], add_ids.astype(np.int64)])
