@@ -63,10 +63,15 @@ MIGRATIONS: list[tuple[str, str]] = [
         ) WITHOUT ROWID;
         """,
     ),
+    (
+        # Where an article was read from (file path or URL): the trace for untitled articles.
+        "003_article_origin",
+        "ALTER TABLE articles ADD COLUMN origin TEXT",
+    ),
 ]
 
 _ARTICLE_COLUMNS = (
-    "id, title, url, source, published, author, text, content_hash, added_at, updated_at"
+    "id, title, url, source, published, author, text, content_hash, added_at, updated_at, origin"
 )
 
 
@@ -193,15 +198,16 @@ class Database:
 
     def upsert_article(self, conn: sqlite3.Connection, article: Article) -> None:
         conn.execute(
-            f"INSERT INTO articles ({_ARTICLE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            f"INSERT INTO articles ({_ARTICLE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
             " ON CONFLICT (id) DO UPDATE SET title = excluded.title, url = excluded.url,"
             " source = excluded.source, published = excluded.published,"
             " author = excluded.author, text = excluded.text,"
-            " content_hash = excluded.content_hash, updated_at = excluded.updated_at",
+            " content_hash = excluded.content_hash, updated_at = excluded.updated_at,"
+            " origin = excluded.origin",
             (
                 article.id, article.title, article.url, article.source, article.published,
                 article.author, article.text, article.content_hash, article.added_at,
-                article.updated_at,
+                article.updated_at, article.origin,
             ),
         )
 

@@ -57,6 +57,10 @@ class SentenceTransformerEmbedder:
         with self._lock:
             if self._model is None:
                 from sentence_transformers import SentenceTransformer
+                from transformers.utils import logging as transformers_logging
+
+                # Its "Loading weights" bar would land in every command's output.
+                transformers_logging.disable_progress_bar()
 
                 path = packaged_model_dir() if self.name == DEFAULT_MODEL else self.name
                 try:

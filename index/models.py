@@ -45,10 +45,15 @@ class Article:
     content_hash: str
     added_at: str
     updated_at: str
+    origin: str | None = None  # the file or URL it was read from
 
     @property
     def display_title(self) -> str:
-        return self.title or "Untitled article"
+        if self.title:
+            return self.title
+        # No title: name the file it came from, so the source can still be traced.
+        name = (self.origin or "").replace("\\", "/").rstrip("/").rsplit("/", 1)[-1]
+        return f"Untitled article ({name})" if name else "Untitled article"
 
 
 @dataclass(frozen=True)

@@ -153,6 +153,7 @@ class Store:
                 id=article_id_for(item.url, digest), title=item.title, url=item.url,
                 source=item.source, published=item.published, author=item.author,
                 text=item.text, content_hash=digest, added_at=stamp, updated_at=stamp,
+                origin=item.origin or None,
             )
             return "added", _Planned(article, self._chunks(article), replaces=False)
         same_text = existing.content_hash == digest
@@ -166,6 +167,7 @@ class Store:
             author=item.author or existing.author,
             text=item.text,
             content_hash=digest,
+            origin=existing.origin or item.origin or None,
         )
         if merged == existing:
             return "unchanged", _Planned(existing, None, replaces=False)
