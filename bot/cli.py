@@ -317,13 +317,17 @@ def run(state: State) -> None:
 
 @cli.command("sync")
 @click.option("--guild", "guild_id", type=int, default=None,
-              help="Sync to one server only (instant); default: globally (up to an hour).")
+              help="Sync to this server only (shows up at once). Default: discord.test_guild_id"
+                   " from the config if set, else globally.")
+@click.option("--global", "globally", is_flag=True,
+              help="Sync globally even if discord.test_guild_id is set (up to an hour to show).")
 @pass_state
-def sync(state: State, guild_id: int | None) -> None:
-    """Register the slash commands with Discord."""
+def sync(state: State, guild_id: int | None, globally: bool) -> None:
+    """Register the slash commands with Discord (needed once, and after upgrades)."""
     from bot.discord_app.client import sync_commands
 
-    sync_commands(state.config, guild_id)
+    where, names = sync_commands(state.config, guild_id, globally=globally)
+    err.print(f"Synced {len(names)} commands ({', '.join(names)}) to {where}.", highlight=False)
 
 
 cli.add_command(eval_group)

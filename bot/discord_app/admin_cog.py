@@ -1,0 +1,391 @@
+"""/news: manage the index and where/who the bot answers. Server admins only.
+
+Discord hides the group from members without Manage Server (default_permissions), but server
+owners can change that in Server Settings → Integrations, so every command is also checked here
+(AdminCog.interaction_check): Manage Server, or a role named in config.discord.admin_roles.
+
+Command tree (all replies ephemeral):
+  /news add-url urls:        one or more article URLs, separated by spaces
+  /news add-file file:       an attachment (.txt .md .html .htm .json .jsonl)
+  /news feed url:            an RSS/Atom feed URL; every entry is fetched
+  /news remove articles:     article URLs or ids, separated by spaces
+  /news rebuild              re-embed every stored article
+  /news stats                the index size and model
+  /news channels allow channel: | deny channel: | list | reset
+  /news askers allow role: | deny role: | list | reset
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import PurePosixPath
+from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.discord_app.embeds import to_embed
+from bot.discord_app.errors import REPLIED, NotAdmin, Refusal
+from bot.discord_app.render import (
+    human_bytes,
+    render_channel_rules,
+    render_ingest,
+    render_progress,
+    render_remove,
+    render_roles,
+    render_stats,
+    render_summary,
+    safe_text,
+    trim,
+)
+
+if TYPE_CHECKING:
+    from bot.discord_app.client import NewsBot
+
+log = logging.getLogger("newsbot.discord")
+
+ALLOWED_SUFFIXES = (".txt", ".md", ".html", ".htm", ".json", ".jsonl")
+MAX_URLS = 20
+PROGRESS_INTERVAL_S = 2.0
+
+AnswerableChannel = (
+    discord.TextChannel
+    | discord.Thread
+    | discord.VoiceChannel
+    | discord.StageChannel
+    | discord.ForumChannel
+)
+
+
+def parse_http_urls(text: str, *, limit: int = MAX_URLS) -> list[str]:
+    """Whitespace-separated http(s) URLs; a Refusal naming the first bad one otherwise."""
+    urls = [u.strip("<>") for u in text.split()]
+    if not urls:
+        raise Refusal("Give at least one URL.")
+    if len(urls) > limit:
+        raise Refusal(f"At most {limit} URLs at a time, please.")
+    for u in urls:
+        parts = urlsplit(u)
+        if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
+            raise Refusal(
+                f"{trim(safe_text(u), 200)} is not an http(s) URL; only web addresses can be added."
+            )
+    return list(dict.fromkeys(urls))
+
+
+def check_attachment(filename: str, size: int, max_bytes: int) -> None:
+    suffix = PurePosixPath(filename.lower()).suffix
+    if suffix not in ALLOWED_SUFFIXES:
+        raise Refusal(
+            f"I can read {', '.join(ALLOWED_SUFFIXES)} files; "
+            f"{trim(safe_text(filename), 100)} is not one of them."
+        )
+    if size > max_bytes:
+        raise Refusal(f"That file is {human_bytes(size)}; the limit is {human_bytes(max_bytes)}.")
+
+
+class ProgressEditor:
+    """Shows engine progress in the deferred reply, at most one edit per `interval` seconds.
+
+    `report` is the engine's Progress callback: it runs in the worker thread and only hands the
+    latest (stage, done, total) to the event loop.
+    """
+
+    def __init__(
+        self,
+        edit: Callable[[str], Awaitable[object]],
+        loop: asyncio.AbstractEventLoop,
+        *,
+        interval: float = PROGRESS_INTERVAL_S,
+    ) -> None:
+        self._edit = edit
+        self._loop = loop
+        self.interval = interval
+        self._latest: tuple[str, int, int] | None = None
+        self._changed = asyncio.Event()
+        self._task: asyncio.Task | None = None
+        self._shown: str | None = None
+        self.edits = 0
+
+    def report(self, stage: str, done: int, total: int) -> None:  # worker thread
+        with contextlib.suppress(RuntimeError):  # loop closed: nobody is watching any more
+            self._loop.call_soon_threadsafe(self._update, str(stage), int(done), int(total))
+
+    def _update(self, stage: str, done: int, total: int) -> None:
+        self._latest = (stage, done, total)
+        self._changed.set()
+
+    async def _run(self) -> None:
+        while True:
+            await self._changed.wait()
+            self._changed.clear()
+            if self._latest is None:
+                continue
+            text = render_progress(*self._latest)
+            if text != self._shown:
+                try:
+                    await self._edit(text)
+                    self._shown = text
+                    self.edits += 1
+                except discord.HTTPException as exc:
+                    log.debug("progress edit failed: %s", exc)
+            await asyncio.sleep(self.interval)
+
+    async def __aenter__(self) -> ProgressEditor:
+        self._task = asyncio.create_task(self._run(), name="newsbot-progress")
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+
+class AdminCog(commands.Cog):
+    news = app_commands.Group(
+        name="news",
+        description="Manage the news index and where the bot answers",
+        guild_only=True,
+        allowed_contexts=app_commands.AppCommandContext(guild=True),
+        allowed_installs=app_commands.AppInstallationType(guild=True),
+        default_permissions=discord.Permissions(manage_guild=True),
+    )
+    channels = app_commands.Group(
+        name="channels", description="Choose the channels the bot answers in", parent=news
+    )
+    askers = app_commands.Group(
+        name="askers", description="Choose which roles may ask questions", parent=news
+    )
+
+    def __init__(self, bot: NewsBot) -> None:
+        self.bot = bot
+
+    async def interaction_check(self, interaction: discord.Interaction, /) -> bool:
+        if interaction.guild is None:
+            raise app_commands.NoPrivateMessage()
+        if self.bot.member_is_admin(interaction.user, interaction.permissions.manage_guild):
+            return True
+        raise NotAdmin()
+
+    # ------------------------------------------------------------------ helpers
+
+    async def _finish(self, interaction: discord.Interaction, text: str) -> None:
+        """The final summary in the deferred reply; if the 15-minute interaction token ran out
+        (a long rebuild), post it in the channel instead."""
+        try:
+            await interaction.edit_original_response(content=text, embeds=[], view=None)
+        except discord.HTTPException as exc:
+            log.warning("could not edit the reply (%s); posting the summary instead", exc)
+            channel = interaction.channel
+            if isinstance(channel, discord.abc.Messageable):
+                await channel.send(text)
+            else:
+                raise
+        interaction.extras[REPLIED] = True
+
+    async def _long_job(
+        self,
+        interaction: discord.Interaction,
+        job: Callable[..., object],
+        *args: object,
+        render: Callable[[object], str],
+    ) -> None:
+        """Defer, run job(*args, progress=...) in a worker with throttled progress, summarise."""
+        engine_fn = job
+        async with self.bot.engine_slot():
+            await interaction.response.defer(ephemeral=True, thinking=True)
+            loop = asyncio.get_running_loop()
+            editor = ProgressEditor(
+                lambda text: interaction.edit_original_response(content=text), loop
+            )
+            started = time.monotonic()
+            async with editor:
+                result = await self.bot.run_engine(engine_fn, *args, progress=editor.report)
+            log.info(
+                "%s by user %s in guild %s took %.1fs",
+                getattr(job, "__name__", "job"),
+                interaction.user.id,
+                interaction.guild_id,
+                time.monotonic() - started,
+            )
+        await self._finish(interaction, render(result))
+
+    # ------------------------------------------------------------------ index
+
+    @news.command(name="add-url", description="Add articles by URL (several: separate by spaces)")
+    @app_commands.describe(urls="One or more article URLs, separated by spaces")
+    async def add_url(
+        self, interaction: discord.Interaction, urls: app_commands.Range[str, 8, 4000]
+    ) -> None:
+        parsed = parse_http_urls(urls)
+        engine = self.bot.require_engine()
+        await self._long_job(
+            interaction, engine.add_urls, parsed, render=lambda r: render_ingest(r)
+        )
+
+    @news.command(name="add-file", description="Add articles from an attached file")
+    @app_commands.describe(
+        file="A .txt, .md, .html, .htm, .json or .jsonl file (one article, or JSON lines)"
+    )
+    async def add_file(self, interaction: discord.Interaction, file: discord.Attachment) -> None:
+        check_attachment(file.filename, file.size, self.bot.config.discord.max_attachment_bytes)
+        engine = self.bot.require_engine()
+        async with self.bot.engine_slot():
+            await interaction.response.defer(ephemeral=True, thinking=True)
+            data = await file.read()
+            check_attachment(file.filename, len(data), self.bot.config.discord.max_attachment_bytes)
+            loop = asyncio.get_running_loop()
+            editor = ProgressEditor(
+                lambda text: interaction.edit_original_response(content=text), loop
+            )
+            async with editor:
+                result = await self.bot.run_engine(
+                    engine.add_bytes, file.filename, data, progress=editor.report
+                )
+        await self._finish(interaction, render_ingest(result))
+
+    @news.command(name="feed", description="Add every article of an RSS or Atom feed")
+    @app_commands.describe(url="The feed's URL")
+    async def feed(
+        self, interaction: discord.Interaction, url: app_commands.Range[str, 8, 2000]
+    ) -> None:
+        (feed_url,) = parse_http_urls(url, limit=1)
+        engine = self.bot.require_engine()
+        await self._long_job(interaction, engine.add_feed, feed_url, render=render_ingest)
+
+    @news.command(name="remove", description="Remove articles by URL or article id")
+    @app_commands.describe(articles="Article URLs or ids, separated by spaces")
+    async def remove(
+        self, interaction: discord.Interaction, articles: app_commands.Range[str, 1, 4000]
+    ) -> None:
+        refs = list(dict.fromkeys(a.strip("<>") for a in articles.split()))
+        if not refs:
+            raise Refusal("Give at least one article URL or id.")
+        if len(refs) > 100:
+            raise Refusal("At most 100 articles at a time, please.")
+        engine = self.bot.require_engine()
+        async with self.bot.engine_slot():
+            await interaction.response.defer(ephemeral=True, thinking=True)
+            report = await self.bot.run_engine(engine.remove, refs)
+        await self._finish(interaction, render_remove(report))
+
+    @news.command(name="rebuild", description="Rebuild the search index from stored articles")
+    async def rebuild(self, interaction: discord.Interaction) -> None:
+        engine = self.bot.require_engine()
+        await self._long_job(
+            interaction,
+            engine.rebuild,
+            render=lambda r: render_summary(r, heading=""),
+        )
+
+    @news.command(name="stats", description="Show the size of the news index")
+    async def stats(self, interaction: discord.Interaction) -> None:
+        engine = self.bot.require_engine()
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        stats = await self.bot.run_engine(engine.stats)
+        await interaction.edit_original_response(embed=to_embed(render_stats(stats)))
+        interaction.extras[REPLIED] = True
+
+    # ------------------------------------------------------------------ channels
+
+    def _same_guild(self, interaction: discord.Interaction, thing: object, what: str) -> None:
+        guild = getattr(thing, "guild", None)
+        if guild is None or guild.id != interaction.guild_id:
+            raise Refusal(f"That {what} is not in this server.")
+
+    async def _channel_summary(self, interaction: discord.Interaction) -> str:
+        allowed, denied = await self.bot.db(
+            self.bot.guild_store.list_channels, interaction.guild_id
+        )
+        return render_channel_rules(
+            allowed, denied, self.bot.default_channels_for(interaction.guild)
+        )
+
+    @channels.command(name="allow", description="Answer questions in this channel")
+    @app_commands.describe(channel="A channel (or thread) where the bot should answer")
+    async def channels_allow(
+        self, interaction: discord.Interaction, channel: AnswerableChannel
+    ) -> None:
+        self._same_guild(interaction, channel, "channel")
+        await self.bot.db(self.bot.guild_store.allow_channel, interaction.guild_id, channel.id)
+        summary = await self._channel_summary(interaction)
+        await interaction.response.send_message(
+            trim(f"Allowed {channel.mention}.\n{summary}", 2000), ephemeral=True
+        )
+
+    @channels.command(name="deny", description="Stop answering questions in this channel")
+    @app_commands.describe(channel="A channel (or thread) where the bot should stay quiet")
+    async def channels_deny(
+        self, interaction: discord.Interaction, channel: AnswerableChannel
+    ) -> None:
+        self._same_guild(interaction, channel, "channel")
+        await self.bot.db(self.bot.guild_store.deny_channel, interaction.guild_id, channel.id)
+        summary = await self._channel_summary(interaction)
+        await interaction.response.send_message(
+            trim(f"Denied {channel.mention}.\n{summary}", 2000), ephemeral=True
+        )
+
+    @channels.command(name="list", description="Show where the bot answers")
+    async def channels_list(self, interaction: discord.Interaction) -> None:
+        await interaction.response.send_message(
+            await self._channel_summary(interaction), ephemeral=True
+        )
+
+    @channels.command(name="reset", description="Forget this server's channel settings")
+    async def channels_reset(self, interaction: discord.Interaction) -> None:
+        n = await self.bot.db(self.bot.guild_store.reset_channels, interaction.guild_id)
+        summary = await self._channel_summary(interaction)
+        await interaction.response.send_message(
+            trim(f"Cleared {n} channel setting(s).\n{summary}", 2000), ephemeral=True
+        )
+
+    # ------------------------------------------------------------------ askers
+
+    async def _roles_summary(self, interaction: discord.Interaction) -> str:
+        ids = await self.bot.db(self.bot.guild_store.list_asker_roles, interaction.guild_id)
+        guild = interaction.guild
+        roles = [
+            (i, (r.name if (r := guild.get_role(i)) else None) if guild else None) for i in ids
+        ]
+        return render_roles(roles)
+
+    @askers.command(name="allow", description="Let members with this role ask questions")
+    @app_commands.describe(role="Members with this role may ask")
+    async def askers_allow(self, interaction: discord.Interaction, role: discord.Role) -> None:
+        self._same_guild(interaction, role, "role")
+        if role.is_default():
+            raise Refusal("Everyone can ask when no roles are set: use /news askers reset.")
+        await self.bot.db(self.bot.guild_store.allow_asker_role, interaction.guild_id, role.id)
+        summary = await self._roles_summary(interaction)
+        await interaction.response.send_message(summary, ephemeral=True)
+
+    @askers.command(name="deny", description="Remove a role from those who may ask")
+    @app_commands.describe(role="The role to remove")
+    async def askers_deny(self, interaction: discord.Interaction, role: discord.Role) -> None:
+        self._same_guild(interaction, role, "role")
+        removed = await self.bot.db(
+            self.bot.guild_store.deny_asker_role, interaction.guild_id, role.id
+        )
+        summary = await self._roles_summary(interaction)
+        head = "" if removed else f"{safe_text(role.name)} was not an asker role.\n"
+        await interaction.response.send_message(trim(head + summary, 2000), ephemeral=True)
+
+    @askers.command(name="list", description="Show which roles may ask")
+    async def askers_list(self, interaction: discord.Interaction) -> None:
+        await interaction.response.send_message(
+            await self._roles_summary(interaction), ephemeral=True
+        )
+
+    @askers.command(name="reset", description="Let everyone ask again")
+    async def askers_reset(self, interaction: discord.Interaction) -> None:
+        await self.bot.db(self.bot.guild_store.reset_asker_roles, interaction.guild_id)
+        await interaction.response.send_message(
+            await self._roles_summary(interaction), ephemeral=True
+        )

@@ -1,0 +1,323 @@
+"""/ask, questions by mention, follow-ups by reply, and the answer buttons.
+
+Every answer is stored (guild_settings.answers) under a random key that the buttons' custom_ids
+carry (`newsbot:<src|up|down>:<key>`), so "Show sources" and the feedback buttons keep working
+for old messages and after a restart (AnswerButton is a DynamicItem registered in setup_hook).
+A reply to one of the bot's answers is a follow-up: the earlier question (looked up by the
+answer's message id) goes to the engine as `context=`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import re
+import secrets
+from typing import TYPE_CHECKING, ClassVar
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.answer_model import Answer
+from bot.discord_app.client import MAX_QUESTION_CHARS
+from bot.discord_app.embeds import to_embed, to_embeds
+from bot.discord_app.errors import (
+    REPLIED,
+    NotAllowedHere,
+    Refusal,
+    describe_error,
+    handle_interaction_error,
+    log_error,
+    user_line,
+)
+from bot.discord_app.render import render_answer, render_passages
+
+if TYPE_CHECKING:
+    from bot.discord_app.client import NewsBot
+
+log = logging.getLogger("newsbot.discord")
+
+REFUSAL_DELETE_AFTER = 30.0  # seconds a public refusal (mention path) stays up
+_UNESCAPE = re.compile(r"\\(.)")
+
+
+def new_answer_key() -> str:
+    return secrets.token_hex(8)
+
+
+class AnswerButton(
+    discord.ui.DynamicItem[discord.ui.Button],
+    template=r"newsbot:(?P<action>src|up|down):(?P<key>[0-9a-f]{8,32})",
+):
+    LOOK: ClassVar[dict[str, tuple[str, discord.ButtonStyle, str]]] = {
+        "src": ("Show sources", discord.ButtonStyle.secondary, "📄"),
+        "up": ("Helpful", discord.ButtonStyle.secondary, "👍"),
+        "down": ("Not helpful", discord.ButtonStyle.secondary, "👎"),
+    }
+
+    def __init__(self, action: str, key: str) -> None:
+        label, style, emoji = self.LOOK[action]
+        super().__init__(
+            discord.ui.Button(
+                label=label, style=style, emoji=emoji, custom_id=f"newsbot:{action}:{key}"
+            )
+        )
+        self.action = action
+        self.key = key
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction, item: discord.ui.Item, match: re.Match[str], /
+    ) -> AnswerButton:
+        return cls(match["action"], match["key"])
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        try:
+            if self.action == "src":
+                await show_sources(interaction, self.key)
+            else:
+                await record_vote(interaction, self.key, helpful=self.action == "up")
+        except Exception as exc:  # buttons are not app commands: route to the central handler
+            await handle_interaction_error(interaction, exc)
+
+
+def answer_view(key: str) -> discord.ui.View:
+    view = discord.ui.View(timeout=None)
+    for action in ("src", "up", "down"):
+        view.add_item(AnswerButton(action, key))
+    return view
+
+
+def _bot(interaction: discord.Interaction) -> NewsBot:
+    return interaction.client  # type: ignore[return-value]
+
+
+async def show_sources(interaction: discord.Interaction, key: str) -> None:
+    bot = _bot(interaction)
+    stored = await bot.db(bot.guild_store.get_answer, key)
+    if stored is None:
+        raise Refusal("I no longer have the sources for that answer; please ask again.")
+    messages = render_passages(stored.answer)
+    await interaction.response.send_message(embeds=to_embeds(messages[0]), ephemeral=True)
+    for specs in messages[1:]:
+        await interaction.followup.send(embeds=to_embeds(specs), ephemeral=True)
+
+
+async def record_vote(interaction: discord.Interaction, key: str, *, helpful: bool) -> None:
+    bot = _bot(interaction)
+    stored = await bot.db(bot.guild_store.get_answer, key)
+    if stored is None:
+        raise Refusal("That answer is too old to rate, but thanks!")
+    new = await bot.db(
+        bot.guild_store.record_feedback,
+        guild_id=interaction.guild_id,
+        channel_id=interaction.channel_id,
+        user_id=interaction.user.id,
+        question=stored.question,
+        answer=stored.answer.answer,
+        helpful=helpful,
+        answer_key=key,
+    )
+    text = "Thanks for the feedback!" if new else "Thanks, I've updated your feedback."
+    await interaction.response.send_message(text, ephemeral=True)
+
+
+def strip_bot_mentions(content: str, bot_id: int) -> str:
+    text = re.sub(rf"<@!?{bot_id}>", " ", content)
+    return re.sub(r"\s+", " ", text).strip()
+
+
+def question_from_embed(message: discord.Message) -> str | None:
+    """Fallback for follow-ups to answers that are not in the store: the embed title is the
+    (markdown-escaped, possibly trimmed) question."""
+    for embed in message.embeds:
+        if embed.title:
+            return _UNESCAPE.sub(r"\1", embed.title).replace("\u200b", "")
+    return None
+
+
+class AskCog(commands.Cog):
+    def __init__(self, bot: NewsBot) -> None:
+        self.bot = bot
+
+    # ------------------------------------------------------------------ shared
+
+    async def _answer(
+        self,
+        question: str,
+        *,
+        context: str | None = None,
+        source: str | None = None,
+        since: str | None = None,
+        until: str | None = None,
+    ) -> Answer:
+        engine = self.bot.require_engine()
+        return await self.bot.run_engine(
+            engine.ask, question, context=context, source=source, since=since, until=until
+        )
+
+    async def _store(
+        self,
+        answer: Answer,
+        *,
+        context: str | None,
+        guild_id: int | None,
+        channel_id: int | None,
+        user_id: int,
+    ) -> str:
+        """Keep the answer for its buttons and follow-ups; returns its key."""
+        key = new_answer_key()
+        await self.bot.db(
+            self.bot.guild_store.save_answer,
+            key,
+            answer,
+            context=context,
+            guild_id=guild_id,
+            channel_id=channel_id,
+            user_id=user_id,
+        )
+        return key
+
+    # ------------------------------------------------------------------ /ask
+
+    @app_commands.command(name="ask", description="Ask a question about the indexed news")
+    @app_commands.describe(
+        question="Your question, e.g. What did the first round of talks agree?",
+        source="Only articles from this source (e.g. BBC)",
+        since="Only articles published on or after this date (YYYY-MM-DD)",
+        until="Only articles published on or before this date (YYYY-MM-DD)",
+    )
+    @app_commands.allowed_contexts(guilds=True, dms=True, private_channels=False)
+    @app_commands.allowed_installs(guilds=True, users=False)
+    async def ask(
+        self,
+        interaction: discord.Interaction,
+        question: app_commands.Range[str, 2, MAX_QUESTION_CHARS],
+        source: app_commands.Range[str, 1, 100] | None = None,
+        since: app_commands.Range[str, 4, 32] | None = None,
+        until: app_commands.Range[str, 4, 32] | None = None,
+    ) -> None:
+        channel = interaction.channel
+        await self.bot.check_may_ask(
+            user=interaction.user,
+            guild=interaction.guild,
+            channel_id=interaction.channel_id,
+            parent_id=getattr(channel, "parent_id", None),
+            manage_guild=interaction.permissions.manage_guild,
+        )
+        async with self.bot.engine_slot(), self.bot.cooldown_for(interaction.user.id):
+            await interaction.response.defer(thinking=True)
+            answer = await self._answer(question, source=source, since=since, until=until)
+        # stored before it is sent, so its buttons work the moment they appear
+        key = await self._store(
+            answer,
+            context=None,
+            guild_id=interaction.guild_id,
+            channel_id=interaction.channel_id,
+            user_id=interaction.user.id,
+        )
+        message = await interaction.followup.send(
+            embed=to_embed(render_answer(answer)), view=answer_view(key), wait=True
+        )
+        interaction.extras[REPLIED] = True
+        await self.bot.db(self.bot.guild_store.set_answer_message, key, message.id)
+
+    # ------------------------------------------------------------------ mentions and replies
+
+    async def _follow_up_context(self, message: discord.Message) -> tuple[bool, str | None]:
+        """(is this a reply to one of our answers, the earlier question)."""
+        ref = message.reference
+        me = self.bot.user
+        if ref is None or ref.message_id is None or me is None:
+            return False, None
+        if getattr(ref, "type", discord.MessageReferenceType.reply) != (
+            discord.MessageReferenceType.reply
+        ):
+            return False, None  # a forward is not a follow-up
+        resolved = ref.resolved if isinstance(ref.resolved, discord.Message) else None
+        if resolved is None:
+            resolved = ref.cached_message
+        if resolved is not None and resolved.author.id != me.id:
+            return False, None  # a reply to someone else: no need to look it up
+        stored = await self.bot.db(self.bot.guild_store.answer_for_message, ref.message_id)
+        if stored is not None:
+            return True, stored.question
+        if resolved is not None:  # ours, but not (yet) in the store: the embed title
+            question = question_from_embed(resolved)
+            return question is not None, question
+        return False, None
+
+    @commands.Cog.listener()
+    async def on_message(self, message: discord.Message) -> None:
+        me = self.bot.user
+        if me is None or message.author.bot or message.webhook_id is not None:
+            return
+        is_dm = message.guild is None
+        mentioned = any(u.id == me.id for u in message.mentions)
+        is_follow_up, context = await self._follow_up_context(message)
+        if not (mentioned or is_follow_up or is_dm):
+            return
+        text = strip_bot_mentions(message.content, me.id)
+        try:
+            await self._handle_message(message, text, context, mentioned=mentioned)
+        except Exception as exc:
+            line, eid = describe_error(exc)
+            silent = isinstance(exc, NotAllowedHere)
+            log_error(
+                exc,
+                eid,
+                f"message {message.id} (user {message.author.id}, "
+                f"guild {message.guild.id if message.guild else None})",
+            )
+            if silent:
+                return
+            try:
+                await message.reply(
+                    user_line(line),
+                    mention_author=False,
+                    delete_after=REFUSAL_DELETE_AFTER if eid is None else None,
+                )
+            except discord.HTTPException as send_exc:
+                log.warning("could not reply with an error: %s", send_exc)
+
+    async def _handle_message(
+        self, message: discord.Message, text: str, context: str | None, *, mentioned: bool
+    ) -> None:
+        if not text:
+            if mentioned:  # an empty mention; a reply without a ping carries no content to us
+                await self.bot.check_may_ask(**self._where(message), cooldown=False)
+                raise Refusal(
+                    f"Ask me a question after the mention, e.g. @{self.bot.user.name} "
+                    "what happened at the talks? — or use /ask."
+                )
+            return
+        if len(text) > MAX_QUESTION_CHARS:
+            raise Refusal(f"Please keep questions under {MAX_QUESTION_CHARS} characters.")
+        await self.bot.check_may_ask(**self._where(message))
+        async with self.bot.engine_slot(), self.bot.cooldown_for(message.author.id):
+            with contextlib.suppress(discord.HTTPException):
+                await message.channel.typing()  # one-shot: lasts ~10 s or until we post
+            answer = await self._answer(text, context=context)
+        key = await self._store(
+            answer,
+            context=context,
+            guild_id=message.guild.id if message.guild else None,
+            channel_id=message.channel.id,
+            user_id=message.author.id,
+        )
+        reply = await message.reply(
+            embed=to_embed(render_answer(answer)), view=answer_view(key), mention_author=False
+        )
+        await self.bot.db(self.bot.guild_store.set_answer_message, key, reply.id)
+
+    def _where(self, message: discord.Message) -> dict:
+        author = message.author
+        perms = getattr(author, "guild_permissions", None)
+        return {
+            "user": author,
+            "guild": message.guild,
+            "channel_id": message.channel.id,
+            "parent_id": getattr(message.channel, "parent_id", None),
+            "manage_guild": bool(perms and perms.manage_guild),
+        }

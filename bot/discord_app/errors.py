@@ -1,0 +1,170 @@
+"""The one place errors become a user-facing line.
+
+Expected problems (a refusal, a NewsbotError from the engine, a bad option) are shown as-is,
+ephemerally. Anything else gets a short apology with an error id, and the traceback is logged
+with the same id so an operator can find it.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+
+import discord
+from discord import app_commands
+
+from bot.discord_app.render import CONTENT_LIMIT, neutralize_mentions, trim
+from index.errors import ConfigError, NewsbotError
+
+log = logging.getLogger("newsbot.discord")
+
+TOKEN_HELP = (
+    "Get one in the Discord developer portal (https://discord.com/developers/applications) → "
+    "your application → Bot → Reset Token, then set it as DISCORD_TOKEN."
+)
+
+# key in Interaction.extras set once a command has sent its real reply: an error after that
+# must not overwrite it
+REPLIED = "newsbot_replied"
+
+
+class MissingToken(ConfigError):
+    def __init__(self) -> None:
+        super().__init__(f"No Discord bot token is configured. {TOKEN_HELP}")
+
+
+class LoginRejected(NewsbotError):
+    def __init__(self) -> None:
+        super().__init__(
+            "Discord rejected the bot token (DISCORD_TOKEN): it is wrong or was reset. "
+            + TOKEN_HELP
+        )
+
+
+class Refusal(app_commands.CheckFailure):
+    """A polite no, shown to the user as-is (ephemeral where possible)."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__(text)
+        self.text = text
+
+
+class NotAdmin(Refusal):
+    def __init__(self) -> None:
+        super().__init__(
+            "Only members with Manage Server (or a bot admin role) can manage the news index."
+        )
+
+
+class NotAllowedHere(Refusal):
+    pass
+
+
+class Busy(Refusal):
+    pass
+
+
+def new_error_id() -> str:
+    return secrets.token_hex(4)
+
+
+def _unwrap(error: BaseException) -> BaseException:
+    seen = 0
+    while isinstance(error, (app_commands.CommandInvokeError,)) and seen < 5:
+        error = error.original
+        seen += 1
+    return error
+
+
+def describe_error(error: BaseException) -> tuple[str, str | None]:
+    """(the line to show, an error id or None when the error is an expected one).
+
+    The caller logs; this only decides what the user sees.
+    """
+    error = _unwrap(error)
+    if isinstance(error, Refusal):
+        return error.text, None
+    if isinstance(error, NewsbotError):
+        return str(error) or "That didn't work.", None
+    if isinstance(error, app_commands.NoPrivateMessage):
+        return "This command works only in a server.", None
+    if isinstance(error, app_commands.MissingPermissions):
+        perms = ", ".join(p.replace("_", " ") for p in error.missing_permissions)
+        return f"You need the {perms} permission for this.", None
+    if isinstance(error, app_commands.BotMissingPermissions):
+        perms = ", ".join(p.replace("_", " ") for p in error.missing_permissions)
+        return f"I need the {perms} permission here.", None
+    if isinstance(error, app_commands.CommandOnCooldown):
+        return f"Slow down: try again in {max(1, round(error.retry_after))} s.", None
+    if isinstance(error, app_commands.CheckFailure):
+        return "You can't use this command here.", None
+    if isinstance(error, app_commands.TransformerError):
+        return (
+            f"I couldn't use {str(error.value)[:100]!r} for that option "
+            "(is it in this server, and can I see it?).",
+            None,
+        )
+    if isinstance(error, (app_commands.CommandNotFound, app_commands.CommandSignatureMismatch)):
+        return (
+            "This command is out of date. An admin needs to run `newsbot sync` to update it.",
+            None,
+        )
+    eid = new_error_id()
+    if isinstance(error, discord.Forbidden):
+        return f"I don't have permission to do that here (error id {eid}).", eid
+    return f"Something went wrong on my side (error id {eid}). Please try again later.", eid
+
+
+def log_error(error: BaseException, eid: str | None, where: str) -> None:
+    inner = _unwrap(error)
+    if eid is None:
+        log.info("%s: %s: %s", where, type(inner).__name__, inner)
+    else:
+        log.error("error %s in %s", eid, where, exc_info=(type(inner), inner, inner.__traceback__))
+
+
+def user_line(text: str) -> str:
+    return trim(neutralize_mentions(text), CONTENT_LIMIT)
+
+
+async def reply_to_interaction(interaction: discord.Interaction, text: str) -> None:
+    """Show `text` to the user: ephemeral when possible; after a public "thinking…" deferral
+    the placeholder is replaced (its visibility was fixed by the deferral)."""
+    text = user_line(text)
+    response = interaction.response
+    try:
+        if not response.is_done():
+            await response.send_message(text, ephemeral=True)
+        elif (
+            response.type == discord.InteractionResponseType.deferred_channel_message
+            and not interaction.extras.get(REPLIED)
+        ):
+            await interaction.edit_original_response(content=text, embeds=[], view=None)
+        else:
+            await interaction.followup.send(text, ephemeral=True)
+    except discord.HTTPException as exc:
+        log.warning("could not send an error reply: %s", exc)
+
+
+def describe_interaction(interaction: discord.Interaction) -> str:
+    cmd = interaction.command
+    name = (
+        f"/{cmd.qualified_name}"
+        if cmd is not None
+        else (f"component {(interaction.data or {}).get('custom_id', '?')}")
+    )
+    return f"{name} (user {interaction.user.id}, guild {interaction.guild_id})"
+
+
+async def handle_interaction_error(interaction: discord.Interaction, error: BaseException) -> None:
+    """The central handler for slash commands and buttons."""
+    text, eid = describe_error(error)
+    log_error(error, eid, describe_interaction(interaction))
+    await reply_to_interaction(interaction, text)
+
+
+class NewsCommandTree(app_commands.CommandTree):
+    async def on_error(
+        self, interaction: discord.Interaction, error: app_commands.AppCommandError, /
+    ) -> None:
+        await handle_interaction_error(interaction, error)

@@ -1,0 +1,429 @@
+"""The bot's own state in SQLite (engine.bot_db_path): per-server settings, answers, feedback.
+
+Pure sqlite3, no discord import. Every call opens its own connection (writes are serialised by a
+lock), so it is safe from any thread; settings survive restarts because they live in the file.
+
+Schema changes are numbered migrations recorded in the `migrations` table; opening the file
+applies whichever are missing, so opening again is a no-op.
+
+Channel rules per server: a channel can be explicitly allowed or denied. When the server has at
+least one allowed channel, only allowed channels are answered in; otherwise the bot's default
+applies (config.discord.channels when set, else every channel) minus denied channels. A thread
+follows its parent channel unless it has a rule of its own.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from bot.answer_model import Answer, Citation, Retrieved
+
+MIGRATIONS: tuple[tuple[int, str], ...] = (
+    (
+        1,
+        """
+        CREATE TABLE channel_rules (
+            guild_id   INTEGER NOT NULL,
+            channel_id INTEGER NOT NULL,
+            allowed    INTEGER NOT NULL CHECK (allowed IN (0, 1)),
+            PRIMARY KEY (guild_id, channel_id)
+        );
+        CREATE TABLE asker_roles (
+            guild_id INTEGER NOT NULL,
+            role_id  INTEGER NOT NULL,
+            PRIMARY KEY (guild_id, role_id)
+        );
+        CREATE TABLE feedback (
+            id         INTEGER PRIMARY KEY AUTOINCREMENT,
+            guild_id   INTEGER,
+            channel_id INTEGER,
+            user_id    INTEGER NOT NULL,
+            question   TEXT NOT NULL,
+            answer     TEXT NOT NULL,
+            helpful    INTEGER NOT NULL CHECK (helpful IN (0, 1)),
+            created_at TEXT NOT NULL
+        );
+        """,
+    ),
+    (
+        2,
+        """
+        CREATE TABLE answers (
+            key         TEXT PRIMARY KEY,
+            question    TEXT NOT NULL,
+            context     TEXT,
+            answer_json TEXT NOT NULL,
+            guild_id    INTEGER,
+            channel_id  INTEGER,
+            user_id     INTEGER,
+            message_id  INTEGER,
+            created_at  TEXT NOT NULL
+        );
+        CREATE INDEX answers_message ON answers (message_id);
+        ALTER TABLE feedback ADD COLUMN answer_key TEXT;
+        CREATE UNIQUE INDEX feedback_once ON feedback (answer_key, user_id)
+            WHERE answer_key IS NOT NULL;
+        """,
+    ),
+)
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+@dataclass(frozen=True)
+class Feedback:
+    id: int
+    guild_id: int | None
+    channel_id: int | None
+    user_id: int
+    question: str
+    answer: str
+    helpful: bool
+    created_at: str
+    answer_key: str | None = None
+
+
+@dataclass(frozen=True)
+class StoredAnswer:
+    key: str
+    question: str
+    context: str | None
+    answer: Answer
+    guild_id: int | None
+    channel_id: int | None
+    user_id: int | None
+    message_id: int | None
+    created_at: str
+
+
+def answer_to_json(answer: Answer) -> str:
+    return json.dumps(asdict(answer), ensure_ascii=False)
+
+
+def answer_from_json(text: str) -> Answer:
+    d = json.loads(text)
+    return Answer(
+        question=d["question"],
+        answer=d["answer"],
+        answered=bool(d["answered"]),
+        citations=[Citation(**c) for c in d.get("citations", [])],
+        retrieved=[Retrieved(**r) for r in d.get("retrieved", [])],
+        latency_ms=float(d.get("latency_ms", 0.0)),
+    )
+
+
+class GuildSettings:
+    """Per-server settings, stored answers and feedback in one SQLite file."""
+
+    def __init__(self, path: str | Path, *, keep_answers: int = 20_000):
+        self.path = Path(path)
+        self.keep_answers = keep_answers
+        self._write = threading.Lock()
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.migrate()
+
+    # ------------------------------------------------------------------ plumbing
+
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+        conn.execute("PRAGMA foreign_keys = ON")
+        conn.execute("PRAGMA busy_timeout = 30000")
+        return conn
+
+    @contextmanager
+    def _read(self) -> Iterator[sqlite3.Connection]:
+        conn = self._connect()
+        try:
+            yield conn
+        finally:
+            conn.close()
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        with self._write:
+            conn = self._connect()
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    yield conn
+                except BaseException:
+                    conn.execute("ROLLBACK")
+                    raise
+                conn.execute("COMMIT")
+            finally:
+                conn.close()
+
+    def migrate(self) -> list[int]:
+        """Apply missing migrations in order; returns the versions applied now."""
+        applied: list[int] = []
+        with self._write:
+            conn = self._connect()
+            try:
+                conn.execute("PRAGMA journal_mode = WAL")
+                conn.execute(
+                    "CREATE TABLE IF NOT EXISTS migrations "
+                    "(version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)"
+                )
+                done = {v for (v,) in conn.execute("SELECT version FROM migrations")}
+                for version, script in MIGRATIONS:
+                    if version in done:
+                        continue
+                    # executescript commits on its own; wrap each migration in its own transaction
+                    conn.executescript(
+                        "BEGIN IMMEDIATE;\n"
+                        + script
+                        + f"\nINSERT INTO migrations (version, applied_at) "
+                        f"VALUES ({int(version)}, '{_now()}');\nCOMMIT;"
+                    )
+                    applied.append(version)
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+            finally:
+                conn.close()
+        return applied
+
+    def schema_version(self) -> int:
+        with self._read() as conn:
+            (v,) = conn.execute("SELECT COALESCE(MAX(version), 0) FROM migrations").fetchone()
+        return int(v)
+
+    # ------------------------------------------------------------------ channels
+
+    def allow_channel(self, guild_id: int, channel_id: int) -> None:
+        self._set_channel(guild_id, channel_id, True)
+
+    def deny_channel(self, guild_id: int, channel_id: int) -> None:
+        self._set_channel(guild_id, channel_id, False)
+
+    def _set_channel(self, guild_id: int, channel_id: int, allowed: bool) -> None:
+        with self._tx() as conn:
+            conn.execute(
+                "INSERT INTO channel_rules (guild_id, channel_id, allowed) VALUES (?, ?, ?) "
+                "ON CONFLICT (guild_id, channel_id) DO UPDATE SET allowed = excluded.allowed",
+                (int(guild_id), int(channel_id), int(allowed)),
+            )
+
+    def list_channels(self, guild_id: int) -> tuple[list[int], list[int]]:
+        """(allowed channel ids, denied channel ids) set for this server."""
+        with self._read() as conn:
+            rows = conn.execute(
+                "SELECT channel_id, allowed FROM channel_rules WHERE guild_id = ? "
+                "ORDER BY channel_id",
+                (int(guild_id),),
+            ).fetchall()
+        return [c for c, a in rows if a], [c for c, a in rows if not a]
+
+    def reset_channels(self, guild_id: int) -> int:
+        """Forget this server's channel rules; returns how many there were."""
+        with self._tx() as conn:
+            cur = conn.execute("DELETE FROM channel_rules WHERE guild_id = ?", (int(guild_id),))
+            return cur.rowcount
+
+    def is_channel_allowed(
+        self,
+        guild_id: int,
+        channel_id: int,
+        default_channels: Iterable[int] = (),
+        *,
+        parent_id: int | None = None,
+    ) -> bool:
+        """Whether the bot may answer in this channel (a thread passes its parent as parent_id)."""
+        allowed, denied = self.list_channels(guild_id)
+        return channel_allowed(
+            channel_id, allowed, denied, tuple(default_channels), parent_id=parent_id
+        )
+
+    # ------------------------------------------------------------------ asker roles
+
+    def allow_asker_role(self, guild_id: int, role_id: int) -> bool:
+        """Add a role that may ask; False when it was already there."""
+        with self._tx() as conn:
+            cur = conn.execute(
+                "INSERT OR IGNORE INTO asker_roles (guild_id, role_id) VALUES (?, ?)",
+                (int(guild_id), int(role_id)),
+            )
+            return cur.rowcount > 0
+
+    def deny_asker_role(self, guild_id: int, role_id: int) -> bool:
+        """Remove a role from the askers; False when it was not there."""
+        with self._tx() as conn:
+            cur = conn.execute(
+                "DELETE FROM asker_roles WHERE guild_id = ? AND role_id = ?",
+                (int(guild_id), int(role_id)),
+            )
+            return cur.rowcount > 0
+
+    def reset_asker_roles(self, guild_id: int) -> int:
+        with self._tx() as conn:
+            cur = conn.execute("DELETE FROM asker_roles WHERE guild_id = ?", (int(guild_id),))
+            return cur.rowcount
+
+    def list_asker_roles(self, guild_id: int) -> list[int]:
+        with self._read() as conn:
+            rows = conn.execute(
+                "SELECT role_id FROM asker_roles WHERE guild_id = ? ORDER BY role_id",
+                (int(guild_id),),
+            ).fetchall()
+        return [r for (r,) in rows]
+
+    def may_ask(self, guild_id: int, member_role_ids: Iterable[int]) -> bool:
+        """True when the server lists no asker roles, or the member has one of them."""
+        roles = set(self.list_asker_roles(guild_id))
+        return not roles or bool(roles & {int(r) for r in member_role_ids})
+
+    # ------------------------------------------------------------------ answers
+
+    def save_answer(
+        self,
+        key: str,
+        answer: Answer,
+        *,
+        context: str | None = None,
+        guild_id: int | None = None,
+        channel_id: int | None = None,
+        user_id: int | None = None,
+        message_id: int | None = None,
+    ) -> None:
+        with self._tx() as conn:
+            conn.execute(
+                "INSERT OR REPLACE INTO answers (key, question, context, answer_json, guild_id, "
+                "channel_id, user_id, message_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    key,
+                    answer.question,
+                    context,
+                    answer_to_json(answer),
+                    guild_id,
+                    channel_id,
+                    user_id,
+                    message_id,
+                    _now(),
+                ),
+            )
+            # keep the table bounded: drop the oldest beyond keep_answers
+            conn.execute(
+                "DELETE FROM answers WHERE rowid IN (SELECT rowid FROM answers "
+                "ORDER BY rowid DESC LIMIT -1 OFFSET ?)",
+                (self.keep_answers,),
+            )
+
+    def set_answer_message(self, key: str, message_id: int) -> None:
+        with self._tx() as conn:
+            conn.execute("UPDATE answers SET message_id = ? WHERE key = ?", (message_id, key))
+
+    def get_answer(self, key: str) -> StoredAnswer | None:
+        return self._one_answer("key = ?", (key,))
+
+    def answer_for_message(self, message_id: int) -> StoredAnswer | None:
+        return self._one_answer("message_id = ?", (int(message_id),))
+
+    def _one_answer(self, where: str, args: tuple) -> StoredAnswer | None:
+        with self._read() as conn:
+            row = conn.execute(
+                "SELECT key, question, context, answer_json, guild_id, channel_id, user_id, "
+                f"message_id, created_at FROM answers WHERE {where} ORDER BY rowid DESC LIMIT 1",
+                args,
+            ).fetchone()
+        if row is None:
+            return None
+        key, question, context, blob, gid, cid, uid, mid, created = row
+        return StoredAnswer(
+            key, question, context, answer_from_json(blob), gid, cid, uid, mid, created
+        )
+
+    # ------------------------------------------------------------------ feedback
+
+    def record_feedback(
+        self,
+        *,
+        guild_id: int | None,
+        channel_id: int | None,
+        user_id: int,
+        question: str,
+        answer: str,
+        helpful: bool,
+        answer_key: str | None = None,
+    ) -> bool:
+        """Store a vote; one per user and answer (a second click replaces the first).
+
+        Returns True for a new vote, False when an earlier vote was replaced.
+        """
+        with self._tx() as conn:
+            if answer_key is not None:
+                cur = conn.execute(
+                    "UPDATE feedback SET helpful = ?, created_at = ? "
+                    "WHERE answer_key = ? AND user_id = ?",
+                    (int(helpful), _now(), answer_key, int(user_id)),
+                )
+                if cur.rowcount:
+                    return False
+            conn.execute(
+                "INSERT INTO feedback (guild_id, channel_id, user_id, question, answer, helpful, "
+                "created_at, answer_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    guild_id,
+                    channel_id,
+                    int(user_id),
+                    question,
+                    answer,
+                    int(helpful),
+                    _now(),
+                    answer_key,
+                ),
+            )
+            return True
+
+    def list_feedback(self, limit: int = 50, *, guild_id: int | None = None) -> list[Feedback]:
+        """The newest feedback first (optionally one server's only)."""
+        sql = (
+            "SELECT id, guild_id, channel_id, user_id, question, answer, helpful, created_at, "
+            "answer_key FROM feedback"
+        )
+        args: tuple = ()
+        if guild_id is not None:
+            sql += " WHERE guild_id = ?"
+            args = (int(guild_id),)
+        sql += " ORDER BY id DESC LIMIT ?"
+        with self._read() as conn:
+            rows = conn.execute(sql, (*args, int(limit))).fetchall()
+        return [Feedback(i, g, c, u, q, a, bool(h), t, k) for (i, g, c, u, q, a, h, t, k) in rows]
+
+
+GuildSettingsStore = GuildSettings  # the name bot/cli.py imports
+
+
+def channel_allowed(
+    channel_id: int,
+    allowed: Sequence[int],
+    denied: Sequence[int],
+    default_channels: Sequence[int],
+    *,
+    parent_id: int | None = None,
+) -> bool:
+    """The channel rule logic on plain lists (see the module docstring)."""
+    allowed_set, denied_set = set(allowed), set(denied)
+    for cid in (channel_id, parent_id):
+        if cid is None:
+            continue
+        if cid in denied_set:
+            return False
+        if cid in allowed_set:
+            return True
+    if allowed_set:
+        return False
+    if default_channels:
+        return channel_id in default_channels or (
+            parent_id is not None and parent_id in default_channels
+        )
+    return True
