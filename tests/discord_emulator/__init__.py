@@ -1,0 +1,98 @@
+"""An emulator of the Discord API (REST v10 + gateway) for end-to-end tests of a discord.py bot.
+
+It runs on ``127.0.0.1`` with aiohttp, in the test's event loop, and the *real* discord.py
+client talks to it (see ``point_discord_py_at``).
+
+Scenario::
+
+    emu = DiscordEmulator()                   # or the ``emulator`` fixture (fixtures.py)
+    await emu.start()
+    guild = emu.add_guild("Newsroom")         # @everyone role id == guild id; bot is a member
+    general = guild.add_text_channel("general")
+    editors = guild.add_role("editors", Permission.MANAGE_GUILD)
+    alice = guild.add_member("alice", roles=[editors])
+    async with running_client(emu, bot):      # real discord.Client / commands.Bot
+        ...
+
+User actions (each returns the record of what was dispatched):
+
+* ``await emu.send_message(channel, author, content, reply_to=msg)`` → ``Message``
+  (MESSAGE_CREATE with member, mentions, message_reference + referenced_message);
+* ``await emu.invoke_command("news channels allow", user=alice, channel=general,
+  options={"channel": other})`` → ``Interaction`` (type 2, from the synced schema);
+* ``await emu.click_button(message, user=alice, label="More")``,
+  ``select_options``, ``submit_modal``, ``invoke_context_menu``, ``autocomplete``.
+
+Waiting and inspecting (never sleep):
+
+* ``await emu.wait_for_response(inter)`` then ``inter.response`` / ``inter.messages`` /
+  ``inter.followups`` / ``inter.last_message`` (``Message.content``, ``.embeds``,
+  ``.components``, ``.buttons``, ``.flags``, ``.ephemeral``, ``.allowed_mentions``,
+  ``.mentions``, ``.text``);
+* ``await emu.wait_for_message(channel=..., after=...)``, ``wait_for_reply(msg)``;
+* ``emu.requests`` / ``emu.requests_to("POST", "/channels/{channel_id}/messages")`` /
+  ``await emu.wait_for_request(...)``: every REST call with its JSON body and files;
+  ``emu.unknown_requests`` for routes the emulator doesn't serve.
+
+Faults: ``emu.rate_limit(method, route, times=1, retry_after=0.05)`` (429 + headers),
+``emu.fail(method, route, status=403, code=50013)``; gateway: ``emu.gateway.reconnect()``
+(op 7), ``invalidate_session(resumable=...)`` (op 9), ``drop()``, ``close(code)``,
+``request_heartbeat()``, ``ack_heartbeats = False``; ``wait_for_ready(n)`` /
+``wait_for_resumed(n)`` to know the client came back.
+"""
+
+from .fixtures import emulator, running_client
+from .gateway import CloseCode, Gateway, Op, Session
+from .intents import Intent
+from .interactions import CallbackType, CommandInvocationError, Interaction, InteractionType
+from .models import (
+    Attachment,
+    Channel,
+    ChannelType,
+    Guild,
+    Member,
+    Message,
+    MessageFlags,
+    Overwrite,
+    Role,
+    User,
+)
+from .patching import point_discord_py_at
+from .permissions import ALL_PERMISSIONS, DEFAULT_BOT_PERMISSIONS, Permission
+from .recording import Fault, RecordedRequest, UploadedFile
+from .server import DiscordEmulator, EmulatorError
+from .validation import DiscordAPIError
+
+__all__ = [
+    "ALL_PERMISSIONS",
+    "DEFAULT_BOT_PERMISSIONS",
+    "Attachment",
+    "CallbackType",
+    "Channel",
+    "ChannelType",
+    "CloseCode",
+    "CommandInvocationError",
+    "DiscordAPIError",
+    "DiscordEmulator",
+    "EmulatorError",
+    "Fault",
+    "Gateway",
+    "Guild",
+    "Intent",
+    "Interaction",
+    "InteractionType",
+    "Member",
+    "Message",
+    "MessageFlags",
+    "Op",
+    "Overwrite",
+    "Permission",
+    "RecordedRequest",
+    "Role",
+    "Session",
+    "UploadedFile",
+    "User",
+    "emulator",
+    "point_discord_py_at",
+    "running_client",
+]

@@ -1,0 +1,316 @@
+"""REST routes for the bot's own calls: gateway discovery, users, application, command sync,
+channels and messages, typing, reactions, guild reads, DMs and attachment downloads.
+
+Channel writes check the bot's computed permissions in that channel like Discord does
+(VIEW_CHANNEL → 50001 Missing Access; SEND_MESSAGES / ATTACH_FILES / ADD_REACTIONS /
+MANAGE_MESSAGES → 50013 Missing Permissions).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from .messages import create_bot_message, edit_message
+from .models import Channel, ChannelType, Guild, Message
+from .permissions import ALL_PERMISSIONS, Permission, has
+from .recording import RecordedRequest
+from .rest import Reply, Router
+from .validation import (
+    CANNOT_EDIT_OTHERS_MESSAGE,
+    INVALID_FORM_BODY,
+    MISSING_ACCESS,
+    MISSING_PERMISSIONS,
+    UNKNOWN_CHANNEL,
+    UNKNOWN_GUILD,
+    UNKNOWN_MESSAGE,
+    UNKNOWN_USER,
+    DiscordAPIError,
+    not_found,
+    validate_commands,
+)
+
+if TYPE_CHECKING:
+    from .server import DiscordEmulator
+
+
+def _int(value: str | None) -> int:
+    try:
+        return int(value or "")
+    except ValueError:
+        raise DiscordAPIError(400, INVALID_FORM_BODY, "Value is not snowflake.") from None
+
+
+class CoreRoutes:
+    def __init__(self, emu: DiscordEmulator) -> None:
+        self.emu = emu
+        self.state = emu.state
+
+    def register(self, router: Router) -> None:
+        add = router.add
+        add("GET", "/gateway", self.get_gateway, auth=False)
+        add("GET", "/gateway/bot", self.get_gateway_bot)
+        add("GET", "/users/@me", self.get_me)
+        add("POST", "/users/@me/channels", self.create_dm)
+        add("GET", "/users/{user_id}", self.get_user)
+        add("GET", "/oauth2/applications/@me", self.get_application)
+        add("GET", "/applications/@me", self.get_application)
+        for scope in (
+            "/applications/{application_id}/commands",
+            "/applications/{application_id}/guilds/{guild_id}/commands",
+        ):
+            add("GET", scope, self.list_commands)
+            add("PUT", scope, self.overwrite_commands)
+            add("POST", scope, self.upsert_command)
+        add("GET", "/channels/{channel_id}", self.get_channel)
+        add("GET", "/channels/{channel_id}/messages", self.list_messages)
+        add("POST", "/channels/{channel_id}/messages", self.create_message)
+        add("GET", "/channels/{channel_id}/messages/{message_id}", self.get_message)
+        add("PATCH", "/channels/{channel_id}/messages/{message_id}", self.edit_message)
+        add("DELETE", "/channels/{channel_id}/messages/{message_id}", self.delete_message)
+        add("POST", "/channels/{channel_id}/typing", self.typing)
+        reaction = "/channels/{channel_id}/messages/{message_id}/reactions/{emoji}/@me"
+        add("PUT", reaction, self.add_reaction)
+        add("DELETE", reaction, self.remove_reaction)
+        add("GET", "/guilds/{guild_id}", self.get_guild)
+        add("GET", "/guilds/{guild_id}/channels", self.get_guild_channels)
+        add("GET", "/guilds/{guild_id}/roles", self.get_guild_roles)
+        add("GET", "/guilds/{guild_id}/members/{user_id}", self.get_guild_member)
+        add("GET", "/attachments/{attachment_id}/{filename}", self.download, auth=False, api=False)
+
+    # -- helpers -------------------------------------------------------------------------
+    def _channel(self, req: RecordedRequest) -> Channel:
+        channel = self.state.channels.get(_int(req.params["channel_id"]))
+        if channel is None:
+            raise not_found(UNKNOWN_CHANNEL, "Channel")
+        return channel
+
+    def _guild(self, req: RecordedRequest) -> Guild:
+        guild = self.state.guilds.get(_int(req.params["guild_id"]))
+        if guild is None:
+            raise not_found(UNKNOWN_GUILD, "Guild")
+        if guild.get_member(self.state.bot_user) is None:
+            raise DiscordAPIError(403, MISSING_ACCESS, "Missing Access")
+        return guild
+
+    def _bot_perms(self, channel: Channel) -> int:
+        if channel.guild is None:
+            return ALL_PERMISSIONS
+        member = channel.guild.get_member(self.state.bot_user)
+        if member is None:
+            raise DiscordAPIError(403, MISSING_ACCESS, "Missing Access")
+        return member.permissions_in(channel)
+
+    def _require(self, channel: Channel, needed: int) -> int:
+        perms = self._bot_perms(channel)
+        if not perms & Permission.VIEW_CHANNEL:
+            raise DiscordAPIError(403, MISSING_ACCESS, "Missing Access")
+        if not has(perms, needed):
+            raise DiscordAPIError(403, MISSING_PERMISSIONS, "Missing Permissions")
+        return perms
+
+    def _message(self, req: RecordedRequest, channel: Channel) -> Message:
+        message = channel.messages.get(_int(req.params["message_id"]))
+        if message is None or message.deleted:
+            raise not_found(UNKNOWN_MESSAGE, "Message")
+        return message
+
+    def _check_app(self, req: RecordedRequest) -> None:
+        if _int(req.params["application_id"]) != self.state.application_id:
+            raise DiscordAPIError(403, MISSING_ACCESS, "Missing Access")
+
+    # -- gateway / identity ----------------------------------------------------------------
+    async def get_gateway(self, req: RecordedRequest) -> Reply:
+        return Reply(body={"url": self.emu.gateway.url.rstrip("/")})
+
+    async def get_gateway_bot(self, req: RecordedRequest) -> Reply:
+        return Reply(
+            body={
+                "url": self.emu.gateway.url.rstrip("/"),
+                "shards": 1,
+                "session_start_limit": {
+                    "total": 1000,
+                    "remaining": 999,
+                    "reset_after": 0,
+                    "max_concurrency": 1,
+                },
+            }
+        )
+
+    async def get_me(self, req: RecordedRequest) -> Reply:
+        return Reply(body=self.state.bot_user_payload())
+
+    async def get_user(self, req: RecordedRequest) -> Reply:
+        user = self.state.users.get(_int(req.params["user_id"]))
+        if user is None:
+            raise not_found(UNKNOWN_USER, "User")
+        return Reply(body=user.to_payload())
+
+    async def create_dm(self, req: RecordedRequest) -> Reply:
+        user = self.state.users.get(_int(str((req.json or {}).get("recipient_id"))))
+        if user is None:
+            raise not_found(UNKNOWN_USER, "User")
+        return Reply(body=self.state.dm_channel(user).to_payload())
+
+    async def get_application(self, req: RecordedRequest) -> Reply:
+        return Reply(body=self.state.application_payload())
+
+    # -- application commands ------------------------------------------------------------
+    def _command_scope(self, req: RecordedRequest) -> int | None:
+        self._check_app(req)
+        if "guild_id" not in req.params:
+            return None
+        return self._guild(req).id
+
+    async def list_commands(self, req: RecordedRequest) -> Reply:
+        return Reply(body=self.state.commands.list(self._command_scope(req)))
+
+    async def overwrite_commands(self, req: RecordedRequest) -> Reply:
+        guild_id = self._command_scope(req)
+        payloads = req.json if isinstance(req.json, list) else []
+        validate_commands(payloads)
+        stored = self.state.commands.overwrite(payloads, guild_id)
+        self.emu.notifier.notify()
+        return Reply(body=stored)
+
+    async def upsert_command(self, req: RecordedRequest) -> Reply:
+        guild_id = self._command_scope(req)
+        validate_commands([req.json or {}])
+        return Reply(201, self.state.commands.add(req.json or {}, guild_id))
+
+    # -- channels & messages -------------------------------------------------------------
+    async def get_channel(self, req: RecordedRequest) -> Reply:
+        channel = self._channel(req)
+        self._require(channel, 0)
+        return Reply(body=channel.to_payload())
+
+    async def list_messages(self, req: RecordedRequest) -> Reply:
+        channel = self._channel(req)
+        perms = self._require(channel, 0)
+        if not perms & Permission.READ_MESSAGE_HISTORY:
+            return Reply(body=[])
+        limit = max(1, min(100, int(req.query.get("limit", "50"))))
+        found = channel.history()
+        if "before" in req.query:
+            found = [m for m in found if m.id < int(req.query["before"])]
+        if "after" in req.query:
+            found = [m for m in found if m.id > int(req.query["after"])][:limit]
+        if "around" in req.query:
+            around = int(req.query["around"])
+            older = [m for m in found if m.id <= around][-(limit // 2 + limit % 2) :]
+            newer = [m for m in found if m.id > around][: limit // 2]
+            found = older + newer
+        found = sorted(found, key=lambda m: m.id, reverse=True)[:limit]
+        return Reply(body=[m.to_payload() for m in found])
+
+    async def create_message(self, req: RecordedRequest) -> Reply:
+        channel = self._channel(req)
+        if channel.type not in (
+            ChannelType.GUILD_TEXT,
+            ChannelType.DM,
+            ChannelType.GUILD_ANNOUNCEMENT,
+        ):
+            raise DiscordAPIError(400, 50008, "Cannot send messages in a non-text channel")
+        needed = Permission.SEND_MESSAGES | (Permission.ATTACH_FILES if req.files else 0)
+        self._require(channel, needed)
+        body = req.json if isinstance(req.json, dict) else {}
+        reply_to = self._reference(channel, body.get("message_reference"))
+        message = create_bot_message(self.state, channel, body, req.files, reply_to=reply_to)
+        self.emu.events.created(message)
+        return Reply(body=message.to_payload())
+
+    def _reference(self, channel: Channel, reference: dict | None) -> Message | None:
+        if not reference or reference.get("type", 0) != 0:
+            return None
+        found = channel.messages.get(_int(str(reference.get("message_id"))))
+        if found is None or found.deleted:
+            if reference.get("fail_if_not_exists", True):
+                raise DiscordAPIError(
+                    400,
+                    INVALID_FORM_BODY,
+                    "Invalid Form Body",
+                    {
+                        "message_reference": {
+                            "_errors": [
+                                {
+                                    "code": "MESSAGE_REFERENCE_UNKNOWN_MESSAGE",
+                                    "message": "Unknown message",
+                                }
+                            ]
+                        }
+                    },
+                )
+            return None
+        return found
+
+    async def get_message(self, req: RecordedRequest) -> Reply:
+        channel = self._channel(req)
+        self._require(channel, Permission.READ_MESSAGE_HISTORY)
+        return Reply(body=self._message(req, channel).to_payload())
+
+    async def edit_message(self, req: RecordedRequest) -> Reply:
+        channel = self._channel(req)
+        self._require(channel, 0)
+        message = self._message(req, channel)
+        if message.author.id != self.state.bot_user.id:
+            raise DiscordAPIError(
+                403, CANNOT_EDIT_OTHERS_MESSAGE, "Cannot edit a message authored by another user"
+            )
+        edit_message(self.state, message, req.json or {}, req.files)
+        self.emu.events.updated(message)
+        return Reply(body=message.to_payload())
+
+    async def delete_message(self, req: RecordedRequest) -> Reply:
+        channel = self._channel(req)
+        message = self._message(req, channel)
+        own = message.author.id == self.state.bot_user.id
+        self._require(channel, 0 if own else Permission.MANAGE_MESSAGES)
+        message.deleted = True
+        self.emu.events.deleted(message)
+        return Reply(204)
+
+    async def typing(self, req: RecordedRequest) -> Reply:
+        self._require(self._channel(req), Permission.SEND_MESSAGES)
+        return Reply(204)
+
+    async def add_reaction(self, req: RecordedRequest) -> Reply:
+        channel = self._channel(req)
+        self._require(channel, Permission.ADD_REACTIONS | Permission.READ_MESSAGE_HISTORY)
+        message = self._message(req, channel)
+        if req.params["emoji"] not in message.reactions:
+            message.reactions.append(req.params["emoji"])
+        return Reply(204)
+
+    async def remove_reaction(self, req: RecordedRequest) -> Reply:
+        channel = self._channel(req)
+        message = self._message(req, channel)
+        if req.params["emoji"] in message.reactions:
+            message.reactions.remove(req.params["emoji"])
+        return Reply(204)
+
+    # -- guild reads -----------------------------------------------------------------------
+    async def get_guild(self, req: RecordedRequest) -> Reply:
+        payload = self._guild(req).to_payload()
+        for key in ("members", "channels", "threads", "voice_states", "presences"):
+            payload.pop(key, None)
+        return Reply(body=payload)
+
+    async def get_guild_channels(self, req: RecordedRequest) -> Reply:
+        return Reply(body=[c.to_payload() for c in self._guild(req).channels.values()])
+
+    async def get_guild_roles(self, req: RecordedRequest) -> Reply:
+        return Reply(body=[r.to_payload() for r in self._guild(req).roles.values()])
+
+    async def get_guild_member(self, req: RecordedRequest) -> Reply:
+        member = self._guild(req).get_member(_int(req.params["user_id"]))
+        if member is None:
+            raise DiscordAPIError(404, 10007, "Unknown Member")
+        return Reply(body=member.to_payload())
+
+    # -- CDN -----------------------------------------------------------------------------
+    async def download(self, req: RecordedRequest) -> Reply:
+        attachment = self.state.attachments.get(_int(req.params["attachment_id"]))
+        if attachment is None or attachment.filename != req.params["filename"]:
+            return Reply(404, raw=b"Not Found", content_type="text/plain")
+        return Reply(
+            raw=attachment.data, content_type=attachment.content_type or "application/octet-stream"
+        )

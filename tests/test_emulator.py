@@ -1,0 +1,374 @@
+"""The Discord emulator against the real discord.py client (no mocks).
+
+A small bot (``SampleBot``) with slash commands, a subcommand group, a button view and an
+``on_message`` handler runs against the emulator; each test drives it the way a Discord user
+(or a flaky network) would and checks what the bot actually sent over REST and the gateway.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import discord
+import pytest
+import pytest_asyncio
+from discord import app_commands
+
+from tests.discord_emulator import (
+    Channel,
+    CloseCode,
+    CommandInvocationError,
+    DiscordEmulator,
+    Guild,
+    Member,
+    MessageFlags,
+    Op,
+    Permission,
+    fixtures,
+    running_client,
+)
+
+pytestmark = pytest.mark.asyncio(loop_scope="session")
+emulator = fixtures.emulator  # the emulator fixture, started on a free port per test
+
+FOLLOWUP = "/webhooks/{application_id}/{token}"
+CHANNEL_MESSAGES = "/channels/{channel_id}/messages"
+NO_PINGS = discord.AllowedMentions.none()
+
+
+class MoreView(discord.ui.View):
+    def __init__(self) -> None:
+        super().__init__(timeout=60)
+
+    @discord.ui.button(label="More", custom_id="more")
+    async def more(self, interaction: discord.Interaction, button: discord.ui.Button) -> None:
+        button.disabled = True
+        await interaction.response.edit_message(
+            content=f"Expanded by {interaction.user.name}", view=self
+        )
+
+
+class SampleBot(discord.Client):
+    """A miniature news bot: what the real one will do, in a few lines."""
+
+    def __init__(self, *, message_content: bool = True) -> None:
+        intents = discord.Intents.default()
+        intents.message_content = message_content
+        super().__init__(intents=intents)
+        self.tree = app_commands.CommandTree(self)
+        self.seen: list[discord.Message] = []
+        self._add_commands()
+
+    def _add_commands(self) -> None:
+        @self.tree.command(name="ask", description="Ask about the news")
+        async def ask(interaction: discord.Interaction, question: str) -> None:
+            await interaction.response.defer(thinking=True)
+            await interaction.followup.send(
+                f"About {question!r}: it happened [1]", view=MoreView(), allowed_mentions=NO_PINGS
+            )
+
+        @self.tree.command(name="read", description="Read an uploaded file")
+        async def read(interaction: discord.Interaction, file: discord.Attachment) -> None:
+            data = await file.read()
+            await interaction.response.send_message(
+                f"{file.filename}: {data.decode()}",
+                ephemeral=True,
+                file=discord.File(io.BytesIO(data.upper()), "upper.txt"),
+            )
+
+        news = app_commands.Group(
+            name="news",
+            description="News settings",
+            default_permissions=discord.Permissions(manage_guild=True),
+        )
+        channels = app_commands.Group(name="channels", description="Allowed channels", parent=news)
+
+        @channels.command(name="allow", description="Allow the bot in a channel")
+        async def allow(interaction: discord.Interaction, channel: discord.TextChannel) -> None:
+            assert interaction.permissions.manage_guild
+            await interaction.response.defer(ephemeral=True)
+            await interaction.followup.send(f"Now answering in {channel.mention}", ephemeral=True)
+
+        self.tree.add_command(news)
+
+    async def setup_hook(self) -> None:
+        await self.tree.sync()
+
+    async def on_message(self, message: discord.Message) -> None:
+        if message.author == self.user:
+            return
+        self.seen.append(message)
+        if self.user in message.mentions or message.guild is None:
+            await message.channel.typing()  # one POST /typing, like a bot that starts thinking
+            await message.reply(f"you said: {message.content}", allowed_mentions=NO_PINGS)
+
+
+@dataclass
+class Scenario:
+    guild: Guild
+    general: Channel
+    alice: Member
+    editor: Member
+
+
+def build_scenario(emu: DiscordEmulator) -> Scenario:
+    guild = emu.add_guild("Newsroom")
+    general = guild.add_text_channel("general")
+    guild.add_text_channel("world-news")
+    editors = guild.add_role("editors", Permission.MANAGE_GUILD)
+    return Scenario(
+        guild, general, guild.add_member("alice"), guild.add_member("erin", roles=[editors])
+    )
+
+
+@pytest.fixture
+def world(emulator: DiscordEmulator) -> Scenario:
+    return build_scenario(emulator)
+
+
+@pytest_asyncio.fixture
+async def bot(emulator: DiscordEmulator, world: Scenario) -> AsyncIterator[SampleBot]:
+    async with running_client(emulator, SampleBot()) as client:
+        yield client
+
+
+async def test_connects_and_caches_guild(
+    emulator: DiscordEmulator,
+    world: Scenario,
+    bot: SampleBot,
+) -> None:
+    guild = bot.get_guild(world.guild.id)
+    assert guild is not None and guild.name == "Newsroom"
+    assert {c.name for c in guild.text_channels} == {"general", "world-news"}
+    assert {r.name for r in guild.roles} == {"@everyone", "NewsBot", "editors"}
+    assert guild.default_role.id == guild.id
+    assert guild.me is not None and [r.name for r in guild.me.roles] == ["@everyone", "NewsBot"]
+    assert guild.me.guild_permissions.embed_links and not guild.me.guild_permissions.manage_guild
+    conn = emulator.gateway.connections[-1]
+    # discord.py asks for zlib-stream (zstd-stream if zstandard is installed); both are served
+    assert conn.compression == discord.utils._ActiveDecompressionContext.COMPRESSION_TYPE
+    assert bot.user is not None and bot.user.id == emulator.bot_user.id
+
+
+async def test_command_sync_and_deferred_followup(
+    emulator: DiscordEmulator,
+    world: Scenario,
+    bot: SampleBot,
+) -> None:
+    sync = emulator.requests_to("PUT", "/applications/{application_id}/commands")
+    assert len(sync) == 1
+    assert {c["name"] for c in sync[0].json} == {"ask", "read", "news"}
+
+    inter = await emulator.invoke_command(
+        "ask", user=world.alice, channel=world.general, options={"question": "rates"}
+    )
+    await emulator.wait_for_response(inter)
+    assert inter.callback_type == 5  # deferred "thinking"...
+    answer = inter.response  # ...then the first follow-up filled it in
+    assert answer.content == "About 'rates': it happened [1]"
+    assert not answer.ephemeral and not answer.loading
+    assert answer.allowed_mentions == {"parse": []}
+    assert [b["label"] for b in answer.buttons] == ["More"]
+    assert inter.followups == []  # it replaced the loading message, no second message
+
+
+async def test_subcommand_group_with_channel_option(
+    emulator: DiscordEmulator,
+    world: Scenario,
+    bot: SampleBot,
+) -> None:
+    target = world.guild.channel("world-news")
+    with pytest.raises(CommandInvocationError, match="cannot see /news"):
+        await emulator.invoke_command(
+            "news channels allow",
+            user=world.alice,
+            channel=world.general,
+            options={"channel": target},
+        )
+    inter = await emulator.invoke_command(
+        "news channels allow", user=world.editor, channel=world.general, options={"channel": target}
+    )
+    data = inter.payload["data"]
+    assert data["options"][0]["options"][0]["options"][0]["value"] == str(target.id)
+    assert str(target.id) in data["resolved"]["channels"]
+    await emulator.wait_for_response(inter)
+    assert inter.response.content == f"Now answering in <#{target.id}>"
+    assert inter.response.flags & MessageFlags.EPHEMERAL
+
+
+async def test_attachment_option_download_and_file_upload(
+    emulator: DiscordEmulator,
+    world: Scenario,
+    bot: SampleBot,
+) -> None:
+    upload = emulator.add_attachment("note.txt", b"breaking news")
+    inter = await emulator.invoke_command(
+        "read", user=world.alice, channel=world.general, options={"file": upload}
+    )
+    await emulator.wait_for_response(inter)
+    reply = inter.response
+    assert reply.content == "note.txt: breaking news" and reply.ephemeral
+    assert [(a.filename, a.data) for a in reply.attachments] == [("upper.txt", b"BREAKING NEWS")]
+    callback = emulator.requests_to("POST", "/interactions/{interaction_id}/{token}/callback")[-1]
+    assert callback.files[0].filename == "upper.txt"  # multipart payload_json + files[0]
+    assert emulator.requests_to("GET", "/attachments/{attachment_id}/{filename}")
+
+
+async def test_on_message_reply_and_dm(
+    emulator: DiscordEmulator,
+    world: Scenario,
+    bot: SampleBot,
+) -> None:
+    quiet = await emulator.send_message(world.general, world.alice, "no mention here")
+    asked = await emulator.send_message(
+        world.general, world.alice, f"{emulator.bot_user.mention} what's new?"
+    )
+    reply = await emulator.wait_for_reply(asked)
+    assert reply.content == f"you said: {emulator.bot_user.mention} what's new?"
+    assert reply.mentions == []  # allowed_mentions none: nobody pinged
+    post = emulator.requests_to("POST", CHANNEL_MESSAGES)[-1]
+    assert post.json["allowed_mentions"] == {"parse": []}
+    assert int(post.json["message_reference"]["message_id"]) == asked.id
+    assert emulator.requests_to("POST", "/channels/{channel_id}/typing")
+    assert [m.id for m in bot.seen] == [quiet.id, asked.id]
+
+    dm = emulator.dm_channel(world.alice.user)
+    sent = await emulator.send_message(dm, world.alice, "hello in private")
+    assert (await emulator.wait_for_reply(sent)).content == "you said: hello in private"
+
+
+async def test_without_message_content_intent_only_mentions_have_content(
+    emulator: DiscordEmulator, world: Scenario
+) -> None:
+    async with running_client(emulator, SampleBot(message_content=False)) as client:
+        await emulator.send_message(world.general, world.alice, "secret")
+        asked = await emulator.send_message(
+            world.general, world.alice, f"{emulator.bot_user.mention} hi"
+        )
+        await emulator.wait_for_reply(asked)
+        assert [m.content for m in client.seen] == ["", f"<@{emulator.bot_user.id}> hi"]
+
+
+async def test_button_click_reaches_view(
+    emulator: DiscordEmulator,
+    world: Scenario,
+    bot: SampleBot,
+) -> None:
+    ask = await emulator.invoke_command(
+        "ask", user=world.alice, channel=world.general, options={"question": "x"}
+    )
+    message = (await emulator.wait_for_response(ask)).response
+    click = await emulator.click_button(message, user=world.editor, label="More")
+    await emulator.wait_for_response(click)
+    assert click.callback_type == 7  # UPDATE_MESSAGE on the clicked message
+    assert message.content == "Expanded by erin"
+    assert message.button(label="More")["disabled"] is True
+    with pytest.raises(CommandInvocationError, match="disabled"):
+        await emulator.click_button(message, user=world.alice, label="More")
+
+
+async def test_rate_limited_followup_is_retried_once(
+    emulator: DiscordEmulator,
+    world: Scenario,
+    bot: SampleBot,
+) -> None:
+    fault = emulator.rate_limit("POST", FOLLOWUP, retry_after=0.05)
+    inter = await emulator.invoke_command(
+        "ask", user=world.alice, channel=world.general, options={"question": "slow"}
+    )
+    await emulator.wait_for_response(inter)
+    assert len(fault.hits) == 1 and fault.remaining == 0
+    assert [r.status for r in emulator.requests_to("POST", FOLLOWUP)] == [429, 200]
+    assert len(inter.messages) == 1 and inter.followups == []
+    assert [m.content for m in world.general.history()] == ["About 'slow': it happened [1]"]
+
+
+async def test_drop_resumes_and_replays_missed_events(
+    emulator: DiscordEmulator,
+    world: Scenario,
+    bot: SampleBot,
+) -> None:
+    session = emulator.gateway.session
+    assert session is not None
+    await emulator.gateway.drop()
+    missed = await emulator.send_message(
+        world.general, world.alice, f"{emulator.bot_user.mention} while you were away"
+    )
+    await emulator.wait_for_resumed(1)
+    assert emulator.gateway.frames(Op.RESUME)[-1].d["session_id"] == session.id
+    assert emulator.gateway.connections[-1].path == "/resume"  # READY's resume_gateway_url
+    await emulator.wait_for_reply(missed)  # buffered during the outage, replayed on RESUME
+    assert emulator.gateway.ready_count == 1
+    assert bot.ws is not None
+    await emulator.wait_until(
+        lambda: bot.ws.sequence == session.seq, description="client sequence to catch up"
+    )
+
+
+async def test_reconnect_and_invalid_session(
+    emulator: DiscordEmulator,
+    world: Scenario,
+    bot: SampleBot,
+) -> None:
+    await emulator.gateway.reconnect()  # op 7 → close, RESUME
+    await emulator.wait_for_resumed(1)
+    await emulator.gateway.invalidate_session(resumable=True)  # op 9 true → RESUME
+    await emulator.wait_for_resumed(2)
+    assert emulator.gateway.ready_count == 1
+    await emulator.gateway.invalidate_session(resumable=False)  # op 9 false → new IDENTIFY
+    await emulator.wait_for_ready(2)
+    assert len(emulator.gateway.live_sessions) == 1
+    asked = await emulator.send_message(
+        world.general, world.alice, f"{emulator.bot_user.mention} still there?"
+    )
+    await emulator.wait_for_reply(asked)
+    inter = await emulator.invoke_command(
+        "ask", user=world.alice, channel=world.general, options={"question": "after"}
+    )
+    await emulator.wait_for_response(inter)
+
+
+async def test_discord_limits_and_unknown_routes(
+    emulator: DiscordEmulator,
+    world: Scenario,
+    bot: SampleBot,
+) -> None:
+    channel = bot.get_channel(world.general.id)
+    assert isinstance(channel, discord.TextChannel)
+    with pytest.raises(discord.HTTPException) as too_long:
+        await channel.send("x" * 2001)
+    assert too_long.value.code == 50035 and too_long.value.status == 400
+    with pytest.raises(discord.NotFound):
+        await bot.http.request(discord.http.Route("GET", "/no/such/route"))
+    assert [r.path for r in emulator.unknown_requests] == ["/api/v10/no/such/route"]
+    emulator.fail("POST", CHANNEL_MESSAGES, status=403, code=50013, message="Missing Permissions")
+    with pytest.raises(discord.Forbidden):
+        await channel.send("blocked")
+    emulator.rate_limit("POST", CHANNEL_MESSAGES, times=2, retry_after=0.01)
+    sent = await channel.send("fine")  # the bot's HTTP client waits and retries, twice
+    assert [r.status for r in emulator.requests_to("POST", CHANNEL_MESSAGES)][-3:] == [
+        429,
+        429,
+        200,
+    ]
+    assert world.general.history()[-1].id == sent.id
+
+
+async def test_short_heartbeats_and_server_side_closes() -> None:
+    async with DiscordEmulator(heartbeat_interval_ms=30) as emu:
+        guild = emu.add_guild("Small")
+        general = guild.add_text_channel("general")
+        bob = guild.add_member("bob")
+        async with running_client(emu, SampleBot()) as client:
+            await emu.wait_until(lambda: len(emu.gateway.frames(Op.HEARTBEAT)) >= 4)
+            await emu.gateway.close(CloseCode.UNKNOWN_ERROR)  # 4000: resumable
+            await emu.wait_for_resumed(1)
+            await emu.gateway.close(CloseCode.SESSION_TIMED_OUT)  # 4009: session is gone
+            await emu.wait_for_ready(2)
+            assert emu.gateway.invalid_resume_count == 1  # the RESUME was refused with op 9
+            asked = await emu.send_message(general, bob, f"{emu.bot_user.mention} ping")
+            await emu.wait_for_reply(asked)
+            assert client.latency < 1.0
+        emu.raise_for_errors()
