@@ -1,0 +1,186 @@
+"""Articles from RSS and Atom feeds (a URL or a local file), parsed with feedparser.
+
+An entry that carries its full text becomes an article as it is. One with only a short summary
+is replaced by its linked page, fetched through the same guarded fetcher as any other URL.
+feedparser never fetches anything itself: it only ever sees bytes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import logging
+import re
+from datetime import UTC, datetime
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import feedparser
+
+from index.errors import InputError
+from index.models import ArticleInput, ReadResult, Skipped
+from index.readers import transport
+from index.readers.formats import html_fragment_text
+from index.readers.netguard import AddressPolicy
+from index.readers.normalize import clean_meta, http_url, normalise_date
+from index.readers.records import build_article
+from index.readers.web import fetch_url, map_in_threads
+from index.settings import FetchSettings
+
+log = logging.getLogger(__name__)
+
+# Fewer words than this and an entry is taken for a teaser of the linked page.
+FULL_TEXT_MIN_WORDS = 80
+# Feeds are often served as plain text (raw files on code hosts, misconfigured servers).
+_FEED_ACCEPT = transport.FEED_TYPES | {"text/plain"}
+_WORD = re.compile(r"\w+")
+
+
+@dataclasses.dataclass(frozen=True)
+class _Entry:
+    number: int
+    title: str | None
+    link: str | None
+    author: str | None
+    published: str | None
+    content: str  # the entry's full text as plain text, "" when it has none
+    summary: str
+
+
+def read_feed(
+    url_or_path: str, fetch: FetchSettings, *, policy: AddressPolicy | None = None
+) -> ReadResult:
+    """Every entry of the feed as an article, at most fetch.max_feed_entries of them."""
+    origin = url_or_path.strip()
+    try:
+        data, base_url = _load(origin, fetch, policy)
+    except InputError as exc:
+        return ReadResult(skipped=[Skipped(origin, str(exc))])
+    headers = {"content-location": base_url} if base_url else {}
+    try:
+        parsed = feedparser.parse(io.BytesIO(data), response_headers=headers)
+    except Exception as exc:  # feedparser reports most problems as "bozo"; this is the rest
+        log.warning("feed parsing failed for %s", origin, exc_info=True)
+        return ReadResult(skipped=[Skipped(origin, f"the feed could not be parsed ({exc})")])
+    result = ReadResult()
+    if not parsed.entries:
+        if parsed.get("bozo"):
+            reason = f"not a valid RSS or Atom feed ({parsed.get('bozo_exception')})"
+        else:
+            reason = "the feed has no entries"
+        result.skipped.append(Skipped(origin, reason))
+        return result
+    total = len(parsed.entries)
+    if total > fetch.max_feed_entries:
+        result.skipped.append(
+            Skipped(
+                origin,
+                f"the feed has {total} entries; only the first "
+                f"{fetch.max_feed_entries} were read (fetch.max_feed_entries)",
+            )
+        )
+    kept = parsed.entries[: fetch.max_feed_entries]
+    entries = [_entry(number, raw) for number, raw in enumerate(kept, 1)]
+    source = clean_meta(parsed.feed.get("title"))
+    outcomes = map_in_threads(lambda e: _article(e, origin, source, fetch, policy), entries)
+    for outcome in outcomes:
+        if isinstance(outcome, ArticleInput):
+            result.articles.append(outcome)
+        else:
+            result.skipped.append(outcome)
+    return result
+
+
+def _load(origin: str, fetch: FetchSettings, policy: AddressPolicy | None) -> tuple[bytes, str]:
+    """The feed's bytes and the URL relative links resolve against ("" for a file)."""
+    if _is_url(origin):
+        page = transport.get(origin, fetch, accept=_FEED_ACCEPT, policy=policy)
+        return page.body, page.url
+    path = Path(origin).expanduser()
+    if not path.is_file():
+        if path.exists():
+            raise InputError("not a regular file")
+        raise InputError("no such feed file (a feed URL starts with http:// or https://)")
+    try:
+        size = path.stat().st_size
+        if size > fetch.max_file_bytes:
+            raise InputError(f"the feed file is larger than {fetch.max_file_bytes:,} bytes")
+        data = path.read_bytes()
+    except OSError as exc:
+        raise InputError(f"could not read the feed file: {exc.strerror or exc}") from exc
+    if not data.strip():
+        raise InputError("the feed file is empty")
+    return data, ""
+
+
+def _is_url(text: str) -> bool:
+    scheme = urlsplit(text).scheme
+    # A one-letter "scheme" is a Windows drive ("C:\feeds\a.xml"), not a URL.
+    return len(scheme) > 1 and (text.lower().startswith(scheme.lower() + "://"))
+
+
+def _entry(number: int, raw: feedparser.FeedParserDict) -> _Entry:
+    contents = [c.get("value", "") for c in raw.get("content") or []]
+    content = max((html_fragment_text(c) for c in contents), key=len, default="")
+    return _Entry(
+        number=number,
+        title=clean_meta(raw.get("title")),
+        link=http_url(raw.get("link")),
+        author=clean_meta(raw.get("author")),
+        published=_entry_date(raw),
+        content=content.strip(),
+        summary=html_fragment_text(raw.get("summary") or "").strip(),
+    )
+
+
+def _entry_date(raw: feedparser.FeedParserDict) -> str | None:
+    for text_key, parsed_key in (("published", "published_parsed"), ("updated", "updated_parsed")):
+        found = normalise_date(raw.get(text_key))
+        if found:
+            return found
+        parsed = raw.get(parsed_key)  # feedparser's own reading, in UTC
+        if parsed:
+            return normalise_date(datetime(*parsed[:6], tzinfo=UTC))
+    return None
+
+
+def _article(
+    entry: _Entry,
+    feed: str,
+    source: str | None,
+    fetch: FetchSettings,
+    policy: AddressPolicy | None,
+) -> ArticleInput | Skipped:
+    origin = entry.link or f"{feed} (entry {entry.number})"
+    text = entry.content or entry.summary
+    if entry.link and len(_WORD.findall(text)) < FULL_TEXT_MIN_WORDS:
+        try:
+            page = fetch_url(entry.link, fetch, policy=policy)
+        except InputError as exc:
+            if not entry.content:
+                return Skipped(
+                    origin,
+                    f"the feed has only a short summary and the linked page failed: {exc}",
+                )
+        else:
+            return dataclasses.replace(
+                page,
+                title=entry.title or page.title,
+                url=page.url or entry.link,
+                source=source or page.source,
+                published=entry.published or page.published,
+                author=entry.author or page.author,
+                origin=origin,
+            )
+    try:
+        return build_article(
+            text,
+            origin=origin,
+            title=entry.title,
+            url=entry.link,
+            source=source,
+            published=entry.published,
+            author=entry.author,
+        )
+    except InputError as exc:
+        return Skipped(origin, f"entry {entry.number}: {exc}")

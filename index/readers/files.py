@@ -1,0 +1,113 @@
+"""Reading articles from local files and folders, and from uploaded bytes (Discord attachments).
+
+Every problem with one input becomes a Skipped entry; nothing here raises for bad input.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from index.errors import InputError
+from index.models import ReadResult, Skipped
+from index.readers.formats import (
+    HTML_SUFFIXES,
+    SUPPORTED_SUFFIXES,
+    decode_text,
+    parse_html,
+    parse_json,
+    parse_jsonl,
+    parse_text,
+)
+from index.settings import FetchSettings
+
+
+def read_paths(paths: list[str | Path], fetch: FetchSettings) -> ReadResult:
+    """Articles from files and folders; folders are walked recursively in name order."""
+    result = ReadResult()
+    for raw in paths:
+        path = Path(raw).expanduser()
+        if path.is_dir():
+            for file in _walk(path):
+                result.extend(_read_file(file, fetch))
+        elif path.exists():
+            result.extend(_read_file(path, fetch))
+        else:
+            result.skipped.append(Skipped(str(raw), "no such file or folder"))
+    return result
+
+
+def read_bytes(name: str, data: bytes, fetch: FetchSettings) -> ReadResult:
+    """Articles from an uploaded file's content; the format comes from the name's extension."""
+    if len(data) > fetch.max_file_bytes:
+        return _skip(name, _too_big(len(data), fetch.max_file_bytes))
+    return read_data(name, data)
+
+
+def read_data(origin: str, data: bytes) -> ReadResult:
+    """Articles from the content of a file named `origin` (the suffix picks the format)."""
+    suffix = Path(origin).suffix.lower()
+    if suffix not in SUPPORTED_SUFFIXES:
+        kind = f"'{suffix}'" if suffix else "without an extension"
+        return _skip(
+            origin, f"unsupported file type {kind}; supported: {', '.join(SUPPORTED_SUFFIXES)}"
+        )
+    if not data.strip():
+        return _skip(origin, "the file is empty")
+    try:
+        if suffix in HTML_SUFFIXES:
+            if b"\x00" in data:
+                raise InputError("the file is binary, not text")
+            # Bytes, not text: trafilatura reads the page's own charset declaration.
+            return ReadResult(articles=[parse_html(data, origin)])
+        text = decode_text(data)
+        if suffix == ".json":
+            return parse_json(text, origin)
+        if suffix == ".jsonl":
+            return parse_jsonl(text, origin)
+        return ReadResult(articles=[parse_text(text, origin, markdown=suffix == ".md")])
+    except InputError as exc:
+        return _skip(origin, str(exc))
+
+
+def _read_file(path: Path, fetch: FetchSettings) -> ReadResult:
+    origin = str(path)
+    try:
+        size = path.stat().st_size
+        if not path.is_file():
+            return _skip(origin, "not a regular file")
+        if size > fetch.max_file_bytes:
+            return _skip(origin, _too_big(size, fetch.max_file_bytes))
+        with path.open("rb") as handle:
+            # Read one byte past the cap: the file may have grown since stat.
+            data = handle.read(fetch.max_file_bytes + 1)
+    except OSError as exc:
+        return _skip(origin, f"could not read the file: {exc.strerror or exc}")
+    if len(data) > fetch.max_file_bytes:
+        return _skip(origin, _too_big(len(data), fetch.max_file_bytes))
+    return read_data(origin, data)
+
+
+def _walk(folder: Path) -> list[Path]:
+    """Files under `folder`, sorted, without hidden files or hidden folders."""
+    found: list[Path] = []
+    for root, dirs, files in os.walk(folder):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        found.extend(Path(root) / f for f in sorted(files) if not f.startswith("."))
+    return found
+
+
+def _too_big(size: int, limit: int) -> str:
+    return f"the file is {_size(size)}, over the limit of {_size(limit)}"
+
+
+def _size(n: int) -> str:
+    if n >= 1_000_000:
+        return f"{n / 1_000_000:.1f} MB"
+    if n >= 1_000:
+        return f"{n / 1_000:.1f} kB"
+    return f"{n} bytes"
+
+
+def _skip(origin: str, reason: str) -> ReadResult:
+    return ReadResult(skipped=[Skipped(origin, reason)])
