@@ -13,6 +13,7 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace as dc_replace
 from pathlib import Path
 
 import click
@@ -24,6 +25,7 @@ from bot.config import load_config
 from bot.engine import IngestReport, NewsEngine
 from bot.evaluation.commands import eval_group
 from bot.settings import Config
+from index.embedding import make_embedder
 from index.errors import InputError, NewsbotError
 from index.store import store_exists
 
@@ -143,13 +145,12 @@ def index_build(state: State, sources: tuple[str, ...], replace: bool) -> None:
         )
     building = data_dir.with_name(data_dir.name + ".building")
     shutil.rmtree(building, ignore_errors=True)
-    engine = state.engine()
-    from dataclasses import replace as dc_replace
-
+    with err.status("Loading the embedding model…"):
+        embedder = make_embedder(state.config.store.model)
     build_config = dc_replace(
         state.config, store=dc_replace(state.config.store, data_dir=building)
     )
-    builder = NewsEngine(build_config, embedder=engine.embedder)
+    builder = NewsEngine(build_config, embedder=embedder)
     started = time.perf_counter()
     with progress_bar() as progress:
         report = builder.add_sources(refs, progress)
@@ -158,10 +159,13 @@ def index_build(state: State, sources: tuple[str, ...], replace: bool) -> None:
         shutil.rmtree(building, ignore_errors=True)
         print_report(report, "Built")
         raise click.exceptions.Exit(EXIT_ERROR)
-    if data_dir.exists():
+    # The new store is complete before the old one is moved aside, and the old one is kept.
+    if data_dir.exists() and any(data_dir.iterdir()):
         backup = data_dir.with_name(f"{data_dir.name}.previous-{time.strftime('%Y%m%d-%H%M%S')}")
         data_dir.rename(backup)
         err.print(f"The previous store is kept in {backup}.")
+    elif data_dir.exists():
+        data_dir.rmdir()
     building.rename(data_dir)
     print_report(report, "Built")
     err.print(f"Store ready in {data_dir} ({time.perf_counter() - started:.1f} s).")
