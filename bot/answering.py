@@ -1,58 +1,27 @@
 """Extractive answers: the sentences of the retrieved passages that best answer the question.
 
 Nothing here writes text of its own: the lead is one or two sentences copied from stored
-passages, each followed by the [n] of the source it came from. When no passage is close
-enough to the question, the answer declines and lists the closest articles instead.
+passages, each followed by the [n] of the source it came from. The search reads the top
+passages; bot/ranking.py scores each of their sentences as an answer; the best leads, and a
+second one joins it when it scores nearly as well and both fit in `lead_max_chars`. The
+passages shown as sources are re-ordered by their best sentence, so the lead's source comes
+first. When no passage is close enough to the question, the answer declines and lists the
+closest articles instead.
 """
 
 from __future__ import annotations
 
-import re
 import time
-from dataclasses import dataclass
-
-import numpy as np
+from datetime import UTC, date, datetime
 
 from bot.answer_model import NOT_FOUND, Answer, Citation, Retrieved
+from bot.questions import analyse
+from bot.ranking import Scored, rank
 from index.search import Filters, Hit, Searcher
-from index.sentences import split_sentences
 from index.settings import AnswerSettings
-from index.text import content_words
 
-_NUMBER = re.compile(r"\b\d[\d,.]*\b|\b(?:one|two|three|four|five|six|seven|eight|nine|ten|"
-                     r"hundred|thousand|million|billion)\b", re.I)
-_DATE = re.compile(
-    r"\b(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)[a-z]*\.?\b|\b(?:19|20)\d\d\b|"
-    r"\b(?:Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday|yesterday|today)\b",
-    re.I,
-)
-_NAME = re.compile(r"(?<!^)(?<![.!?]\s)\b[A-Z][a-z]+(?:\s+[A-Z][a-z]+)+")
-
-
-def _stem(word: str) -> str:
-    for suffix in ("ing", "ed", "es", "s"):
-        if word.endswith(suffix) and len(word) - len(suffix) >= 4:
-            return word[: -len(suffix)]
-    return word
-
-
-def _type_bonus(question: str, sentence: str) -> float:
-    """Does the sentence hold the kind of thing the question asks for?"""
-    q = question.lower()
-    if re.search(r"\bhow (many|much)\b|\bwhat (percentage|number|amount)\b", q):
-        return 1.0 if _NUMBER.search(sentence) else 0.0
-    if re.search(r"\bwhen\b|\bwhat (year|date|day|month)\b", q):
-        return 1.0 if _DATE.search(sentence) else 0.0
-    if re.search(r"\bwho\b|\bwhich (person|company|team|country)\b", q):
-        return 1.0 if _NAME.search(sentence) else 0.0
-    return 0.0
-
-
-@dataclass(frozen=True)
-class _Candidate:
-    sentence: str
-    hit_index: int
-    score: float
+SECOND_SENTENCE_MARGIN = 0.5  # a second lead sentence may score at most this much less
+SEARCH_RANK_WEIGHT = 0.05  # per place in the search results, when ordering the sources
 
 
 class Answerer:
@@ -62,81 +31,94 @@ class Answerer:
         self.top_k = top_k
 
     def answer(
-        self, question: str, *, context: str | None = None, filters: Filters | None = None
+        self, question: str, *, context: str | None = None, filters: Filters | None = None,
+        as_of: str | date | None = None,
     ) -> Answer:
+        """Answer `question` from the store.
+
+        `as_of` is the day the question is asked (default: today, UTC): articles of the days
+        before it are preferred and articles dated after it distrusted, as a reader of the
+        news on that day would. `context` (earlier conversation) joins the search query only.
+        """
         started = time.perf_counter()
         query = f"{context} {question}" if context else question
         qvec = self.searcher.embed_query(query)
         limit = max(self.top_k, self.settings.passages_read)
         hits = self.searcher.search(query, limit=limit, filters=filters, query_vector=qvec)
-        retrieved = [_retrieved(h) for h in hits[: self.top_k]]
-        lead = self._lead(question, qvec, hits[: self.settings.passages_read])
-        if not lead:
+        read = hits[: self.settings.passages_read]
+        parsed = analyse(question)
+        idf = self.searcher.idf(parsed.terms.values())
+        ranked = rank(
+            parsed, read, {s: idf[w] for s, w in parsed.terms.items()}, _day(as_of)
+        )
+        shown = _by_best_sentence(hits, ranked)[: self.top_k]
+        retrieved = [_retrieved(h) for h in shown]
+        top_similarity = max((h.similarity for h in read), default=0.0)
+        if not ranked or top_similarity < self.settings.min_similarity:
             return Answer(
                 question=question, answer=NOT_FOUND, answered=False, retrieved=retrieved,
                 latency_ms=(time.perf_counter() - started) * 1000,
             )
+        lead = self._lead(ranked)
+        lead_hits = [read[s.hit] for s in lead]
         numbers: dict[str, int] = {}
         citations: list[Citation] = []
-        parts: list[str] = []
         # Cited sources first, in the order the lead cites them, then the other top articles.
-        order = [c.hit_index for c in lead] + list(range(len(hits[: self.top_k])))
-        for i in order:
-            hit = hits[i]
+        for hit in lead_hits + shown:
             article = hit.passage.article
             if article.id in numbers:
                 continue
             numbers[article.id] = len(numbers) + 1
+            quote = next(
+                (h.passage.text for h in lead_hits if h.passage.article.id == article.id),
+                hit.passage.text,
+            )
             citations.append(
                 Citation(
                     n=numbers[article.id], title=article.display_title, source=article.source,
-                    published=article.published, url=article.url, quote=hit.passage.text,
+                    published=article.published, url=article.url, quote=quote,
                     article_id=article.id,
                 )
             )
-        for cand in lead:
-            parts.append(f"{cand.sentence} [{numbers[hits[cand.hit_index].passage.article.id]}]")
+        parts = [
+            f"{s.sentence} [{numbers[h.passage.article.id]}]"
+            for s, h in zip(lead, lead_hits, strict=True)
+        ]
         return Answer(
             question=question, answer=" ".join(parts), answered=True, citations=citations,
             retrieved=retrieved, latency_ms=(time.perf_counter() - started) * 1000,
         )
 
-    def _lead(self, question: str, qvec: np.ndarray, hits: list[Hit]) -> list[_Candidate]:
-        if not hits:
-            return []
-        q_terms = {_stem(w) for w in content_words(question)}
-        sentences: list[tuple[str, int]] = []
-        for i, hit in enumerate(hits):
-            for sentence in split_sentences(hit.passage.text):
-                if len(sentence.split()) >= 4:
-                    sentences.append((sentence, i))
-        if not sentences:
-            return []
-        vecs = self.searcher.store.embedder.embed([s for s, _ in sentences])
-        sims = vecs @ qvec
-        candidates = []
-        for (sentence, i), sim in zip(sentences, sims, strict=True):
-            s_terms = {_stem(w) for w in content_words(sentence)}
-            overlap = len(q_terms & s_terms) / len(q_terms) if q_terms else 0.0
-            score = (
-                float(sim) + 0.3 * overlap + 0.1 * _type_bonus(question, sentence)
-                + 0.05 * hits[i].similarity - 0.02 * i
-            )
-            candidates.append(_Candidate(sentence, i, score))
-        candidates.sort(key=lambda c: c.score, reverse=True)
-        best = candidates[0]
-        top_similarity = max(h.similarity for h in hits)
-        if top_similarity < self.settings.min_similarity:
-            return []
-        lead = [best]
-        room = self.settings.lead_max_chars - len(best.sentence)
-        for cand in candidates[1:3]:
-            if cand.score >= best.score - 0.05 and len(cand.sentence) <= room and (
-                cand.sentence not in best.sentence
-            ):
-                lead.append(cand)
+    def _lead(self, ranked: list[Scored]) -> list[Scored]:
+        """The best sentence, and the next best when it is nearly as good and both fit."""
+        best = ranked[0]
+        room = self.settings.lead_max_chars - len(best.sentence) - 1
+        for cand in ranked[1:6]:
+            if cand.score < best.score - SECOND_SENTENCE_MARGIN:
                 break
-        return lead
+            if len(cand.sentence) <= room and cand.sentence not in best.sentence:
+                return [best, cand]
+        return [best]
+
+
+def _day(as_of: str | date | None) -> date:
+    if as_of is None:
+        return datetime.now(UTC).date()
+    if isinstance(as_of, date):
+        return as_of
+    return date.fromisoformat(as_of[:10])
+
+
+def _by_best_sentence(hits: list[Hit], ranked: list[Scored]) -> list[Hit]:
+    """Passages ordered by their best sentence's score, a little by their search rank too;
+    passages with no scored sentence go last, in search order."""
+    best: dict[int, float] = {}
+    for s in ranked:
+        best.setdefault(s.hit, s.score)
+    order = sorted(
+        range(len(hits)), key=lambda i: best.get(i, -1e9) - SEARCH_RANK_WEIGHT * i, reverse=True
+    )
+    return [hits[i] for i in order]
 
 
 def _retrieved(hit: Hit) -> Retrieved:

@@ -13,10 +13,15 @@ from typing import Protocol
 
 import numpy as np
 
+from index.bert_numpy import NumpyBertEncoder
 from index.errors import ConfigError
 from index.settings import DEFAULT_MODEL, ModelSettings
 
 BatchProgress = Callable[[int, int], None]  # done, total
+
+# Up to this many texts (a question, a few sentences) are embedded with NumPy when the model
+# allows it; more go through sentence-transformers, whose batching is faster.
+FAST_MAX_TEXTS = 4
 
 
 class Embedder(Protocol):
@@ -43,15 +48,34 @@ class SentenceTransformerEmbedder:
         self.name = settings.name
         self._settings = settings
         self._model = None
+        self._fast: NumpyBertEncoder | None = None
+        self._fast_tried = False
         self._lock = threading.Lock()
         if settings.name == DEFAULT_MODEL:
             # The packaged model is on disk; never let the hub be asked for it.
             os.environ.setdefault("HF_HUB_OFFLINE", "1")
-        model = self._load()
-        # Renamed in sentence-transformers 5; keep older releases working.
-        getter = getattr(model, "get_embedding_dimension", None)
-        getter = getter or model.get_sentence_embedding_dimension
-        self.dimension = int(getter() or 0)
+        # A local model of the plain BERT layout is read without torch (index/bert_numpy.py):
+        # answering a question then never waits for torch and transformers to import.
+        fast = self._fast_encoder() if settings.device == "cpu" else None
+        if fast is not None:
+            self.dimension = fast.dimension
+        else:
+            model = self._load()
+            # Renamed in sentence-transformers 5; keep older releases working.
+            getter = getattr(model, "get_embedding_dimension", None)
+            getter = getter or model.get_sentence_embedding_dimension
+            self.dimension = int(getter() or 0)
+
+    def _path(self) -> str:
+        return packaged_model_dir() if self.name == DEFAULT_MODEL else self.name
+
+    def _fast_encoder(self) -> NumpyBertEncoder | None:
+        with self._lock:
+            if not self._fast_tried:
+                self._fast_tried = True
+                if os.path.isdir(self._path()):
+                    self._fast = NumpyBertEncoder.load(self._path())
+            return self._fast
 
     def _load(self):  # type: ignore[no-untyped-def]
         with self._lock:
@@ -62,7 +86,7 @@ class SentenceTransformerEmbedder:
                 # Its "Loading weights" bar would land in every command's output.
                 transformers_logging.disable_progress_bar()
 
-                path = packaged_model_dir() if self.name == DEFAULT_MODEL else self.name
+                path = self._path()
                 try:
                     self._model = SentenceTransformer(path, device=self._settings.device)
                 except Exception as exc:  # the library raises many kinds; all mean "no model"
@@ -76,9 +100,14 @@ class SentenceTransformerEmbedder:
     def embed(
         self, texts: Sequence[str], *, batch_size: int = 64, progress: BatchProgress | None = None
     ) -> np.ndarray:
-        model = self._load()
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
+        if len(texts) <= FAST_MAX_TEXTS and self._fast_encoder() is not None:
+            vectors = self._fast.embed(list(texts))  # type: ignore[union-attr]
+            if progress:
+                progress(len(texts), len(texts))
+            return vectors
+        model = self._load()
         if progress is None or len(texts) <= batch_size:
             vectors = model.encode(
                 list(texts), batch_size=batch_size, normalize_embeddings=True,
@@ -87,19 +116,19 @@ class SentenceTransformerEmbedder:
             if progress:
                 progress(len(texts), len(texts))
             return np.asarray(vectors, dtype=np.float32)
-        # Big enough blocks that sentence-transformers still sorts by length inside each.
+        # Longest first, as sentence-transformers orders one call's texts, so that batches
+        # pad little; encoded in blocks so that progress can be reported between them.
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]), reverse=True)
+        out = np.zeros((len(texts), self.dimension), dtype=np.float32)
         block = batch_size * 8
-        parts = []
-        for start in range(0, len(texts), block):
-            chunk = list(texts[start : start + block])
-            parts.append(
-                model.encode(
-                    chunk, batch_size=batch_size, normalize_embeddings=True,
-                    convert_to_numpy=True, show_progress_bar=False,
-                )
+        for start in range(0, len(order), block):
+            rows = order[start : start + block]
+            out[rows] = model.encode(
+                [texts[i] for i in rows], batch_size=batch_size, normalize_embeddings=True,
+                convert_to_numpy=True, show_progress_bar=False,
             )
             progress(min(start + block, len(texts)), len(texts))
-        return np.asarray(np.vstack(parts), dtype=np.float32)
+        return out
 
 
 _TOKEN = re.compile(r"\w+")

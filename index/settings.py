@@ -62,6 +62,6 @@ class StoreSettings:
 
 @dataclass(frozen=True)
 class AnswerSettings:
-    min_similarity: float = 0.35  # below this (and without word overlap) the bot declines
+    min_similarity: float = 0.35  # the bot declines when no passage read is this similar
     lead_max_chars: int = 300
-    passages_read: int = 5  # top passages whose sentences may become the lead
+    passages_read: int = 30  # top passages whose sentences may become the lead

@@ -19,10 +19,14 @@ STOP_WORDS = frozenset(
 )
 
 _WORD = re.compile(r"[\w’']+", re.UNICODE)
+# "Trump's", "don't", "they're": the clitic is dropped, so that a search for the word is not a
+# phrase search for the word followed by "s" or "t", tokens in nearly every passage.
+_CLITIC = re.compile(r"['’](?:s|t|re|ve|ll|d|m)$")
 
 
 def words(text: str) -> list[str]:
-    return [w.lower().strip("’'") for w in _WORD.findall(text)]
+    out = [w.lower() for w in _WORD.findall(text)]
+    return [_CLITIC.sub("", w).strip("’'") if "'" in w or "’" in w else w for w in out]
 
 
 def content_words(text: str) -> list[str]:

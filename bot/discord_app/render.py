@@ -296,8 +296,8 @@ def _body_with_list(lead: str, list_header: str, lines: list[str]) -> str:
         return trim(lead, DESCRIPTION_LIMIT)
     listing = compose_lines(list_header, lines, DESCRIPTION_LIMIT // 2)
     room = DESCRIPTION_LIMIT - len(listing) - 2
-    if len(lead) > room:
-        listing = compose_lines(list_header, lines, max(DESCRIPTION_LIMIT - len(lead) - 2, 400))
+    if len(lead) < room:  # a short lead leaves the list more than half
+        listing = compose_lines(list_header, lines, DESCRIPTION_LIMIT - len(lead) - 2)
         room = DESCRIPTION_LIMIT - len(listing) - 2
     return trim(lead, room) + "\n\n" + listing
 

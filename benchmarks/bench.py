@@ -1,0 +1,304 @@
+"""Speed benchmark: indexing throughput, query latency at ~20k and 1M passages, memory, cold start.
+
+Run from the repository root (see benchmarks/README.md for the full recipe):
+
+    .venv/bin/python benchmarks/bench.py --store /tmp/rtqa-store
+
+Each part runs in its own process, so each reports its own peak memory (max RSS):
+
+- index: the same passages embedded by bare `SentenceTransformer.encode` (same model, same
+  batch size) and indexed end to end (`NewsEngine.add_articles`: cutting, embedding, SQLite
+  and FTS5 rows, FAISS, the atomic commit), alternating, best of the rounds;
+- query: `Answerer.answer` per question on a real store (`--store`, e.g. the one
+  `newsbot eval realtimeqa --data-dir` keeps), the model loaded, after a warm-up;
+- million: a synthetic store of `--million` passages (text drawn at random from the real
+  articles' vocabulary, random unit vectors) with the approximate IVF index, asked the real
+  questions with the real model;
+- cold: `newsbot ask` as a new process on a small store, wall-clock.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+DATA = ROOT.parent / "shared" / "data" / "realtimeqa-2025"
+SYNTHETIC_NOTE = (
+    "synthetic: passage texts are random draws from the real articles' word frequencies and"
+    " the vectors are random unit vectors; questions and their embeddings are real"
+)
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: kilobytes
+
+
+def percentiles(ms: list[float]) -> dict[str, float]:
+    cuts = statistics.quantiles(ms, n=100, method="inclusive")
+    return {"p50_ms": round(cuts[49], 1), "p95_ms": round(cuts[94], 1),
+            "p99_ms": round(cuts[98], 1), "n": len(ms)}
+
+
+def questions(path: Path | None) -> list[str]:
+    from bot.evaluation.datasets import load_realtimeqa_questions
+
+    if path and path.exists():
+        return [q.question for q in load_realtimeqa_questions(path)]
+    return [f"What did the council decide about the {w} budget this week?" for w in
+            ("school", "road", "park", "library", "water", "police", "hospital", "bridge")] * 25
+
+
+def engine_for(data_dir: Path, embedder, index_type: str = "flat", **index):  # type: ignore[no-untyped-def]
+    from bot.config import config_from_dict
+    from bot.engine import NewsEngine
+
+    config = config_from_dict({"index": {"type": index_type, **index}}, data_dir=str(data_dir))
+    return NewsEngine(config, embedder=embedder)
+
+
+# -- index ---------------------------------------------------------------------------------
+def phase_index(args: argparse.Namespace) -> dict:
+    from sentence_transformers import SentenceTransformer
+
+    from bot.evaluation.datasets import load_articles
+    from index.chunking import chunk_text, embedding_text
+    from index.embedding import SentenceTransformerEmbedder, packaged_model_dir
+    from index.models import ReadResult
+    from index.settings import ChunkSettings, ModelSettings
+
+    chosen, texts = [], []
+    for article in load_articles(args.articles):
+        passages = chunk_text(article.text, ChunkSettings())
+        chosen.append(article)
+        texts += [embedding_text(article.title, p) for p in passages]
+        if len(texts) >= args.passages:
+            break
+    batch = ModelSettings().batch_size
+    bare_model = SentenceTransformer(packaged_model_dir(), device="cpu")
+    embedder = SentenceTransformerEmbedder(ModelSettings())
+    warm = texts[:batch]
+    bare_model.encode(warm, batch_size=batch, normalize_embeddings=True)
+    embedder.embed(warm, batch_size=batch, progress=lambda d, t: None)
+    bare, end_to_end = [], []
+    for _ in range(args.rounds):
+        started = time.perf_counter()
+        bare_model.encode(texts, batch_size=batch, normalize_embeddings=True,
+                          convert_to_numpy=True, show_progress_bar=False)
+        bare.append(len(texts) / (time.perf_counter() - started))
+        with tempfile.TemporaryDirectory(prefix="newsbot-bench-") as tmp:
+            engine = engine_for(Path(tmp), embedder)
+            started = time.perf_counter()
+            engine.add_articles(ReadResult(articles=chosen), progress=lambda *a: None)
+            seconds = time.perf_counter() - started
+            stored = engine.store.db.counts()[1]
+            engine.close()
+        end_to_end.append(stored / seconds)
+    return {
+        "articles": len(chosen), "passages": len(texts), "batch_size": batch,
+        "bare_encode_pps": [round(x, 1) for x in bare],
+        "end_to_end_pps": [round(x, 1) for x in end_to_end],
+        "ratio_best": round(max(end_to_end) / max(bare), 3),
+        "ratio_median": round(statistics.median(end_to_end) / statistics.median(bare), 3),
+        "peak_rss_mb": round(peak_rss_mb()),
+    }
+
+
+# -- query on a real store -----------------------------------------------------------------
+def timed_answers(engine, qs: list[str], warmup: int = 5) -> list[float]:  # type: ignore[no-untyped-def]
+    for q in qs[:warmup]:
+        engine.answerer.answer(q)
+    out = []
+    for q in qs:
+        started = time.perf_counter()
+        engine.answerer.answer(q)
+        out.append((time.perf_counter() - started) * 1000)
+    return out
+
+
+def phase_query(args: argparse.Namespace) -> dict:
+    from index.embedding import SentenceTransformerEmbedder
+    from index.settings import ModelSettings
+
+    embedder = SentenceTransformerEmbedder(ModelSettings())
+    engine = engine_for(args.store, embedder)
+    qs = questions(args.questions)
+    ms = timed_answers(engine, qs)
+    search_ms = []
+    for q in qs:  # the retrieval part alone: question embedding, FAISS, FTS5, fusion
+        started = time.perf_counter()
+        engine.searcher.search(q, limit=engine.answerer.settings.passages_read)
+        search_ms.append((time.perf_counter() - started) * 1000)
+    return {
+        "passages": engine.store.db.counts()[1], "index": engine.store.vector_index().kind,
+        "answer": percentiles(ms), "search_only": percentiles(search_ms),
+        "peak_rss_mb": round(peak_rss_mb()),
+    }
+
+
+# -- a million synthetic passages ----------------------------------------------------------
+def phase_million(args: argparse.Namespace) -> dict:
+    import numpy as np
+
+    from bot.evaluation.datasets import load_articles
+    from index.database import Database, now_iso
+    from index.embedding import SentenceTransformerEmbedder
+    from index.models import Article
+    from index.settings import IndexSettings, ModelSettings
+    from index.store import DB_NAME
+    from index.text import words
+    from index.vectors import VectorIndex, vector_file
+
+    rng = np.random.default_rng(0)
+    counts: Counter[str] = Counter()
+    for article in load_articles(args.articles)[:400]:
+        counts.update(words(article.text))
+    vocab = list(counts)
+    p = np.array([counts[w] for w in vocab], dtype=np.float64)
+    p /= p.sum()
+    per_article, words_per_passage = 10, args.million_words
+    tmp = args.million_dir or Path(tempfile.mkdtemp(prefix="newsbot-bench-1m-"))
+    if args.million_dir and (tmp / DB_NAME).exists():
+        raise SystemExit(f"{tmp} already holds a store")
+    tmp.mkdir(parents=True, exist_ok=True)
+    try:
+        settings = IndexSettings(type="ivf", ivf_nlist=args.nlist, ivf_nprobe=args.nprobe)
+        started = time.perf_counter()
+        db = Database(tmp / DB_NAME)
+        ids: list[int] = []
+        draws = rng.choice(len(vocab), size=(args.million, words_per_passage), p=p)
+        stamp = now_iso()
+        with db.transaction() as tx:
+            for a in range(0, args.million, per_article):
+                article = Article(
+                    id=f"synthetic-{a}", title=f"Synthetic article {a}", url=None, source=None,
+                    published=None, author=None, text="", content_hash=f"h{a}",
+                    added_at=stamp, updated_at=stamp,
+                )
+                texts = [" ".join(vocab[j] for j in row) + "."
+                         for row in draws[a : a + per_article]]
+                db.upsert_article(tx, article)
+                ids += db.insert_passages(tx, article, texts)
+        del draws
+        rows_s = time.perf_counter() - started
+        vectors = rng.standard_normal((args.million, 384), dtype=np.float32)
+        vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+        started = time.perf_counter()
+        index = VectorIndex.build(384, settings, np.asarray(ids, dtype=np.int64), vectors)
+        del vectors
+        faiss_s = time.perf_counter() - started
+        with db.transaction() as tx:
+            for key, value in (("model", "default"), ("dimension", "384"), ("index_type", "ivf"),
+                               ("last_change", now_iso()), ("generation", "1")):
+                db.set_meta(tx, key, value)
+            index.save(vector_file(tmp, 1))
+        db.close()
+        del index
+        embedder = SentenceTransformerEmbedder(ModelSettings())
+        engine = engine_for(tmp, embedder, "ivf", ivf_nlist=args.nlist, ivf_nprobe=args.nprobe)
+        qs = questions(args.questions)
+        vector_index = engine.store.vector_index()
+        qvecs = np.vstack([embedder.embed([q]) for q in qs])
+        faiss_ms = []
+        for qv in qvecs:
+            t = time.perf_counter()
+            vector_index.search(qv, engine.searcher.settings.candidates)
+            faiss_ms.append((time.perf_counter() - t) * 1000)
+        ms = timed_answers(engine, qs)
+        return {
+            "passages": engine.store.db.counts()[1], "index": vector_index.kind,
+            "nlist": args.nlist, "nprobe": args.nprobe, "words_per_passage": words_per_passage,
+            "build_rows_s": round(rows_s, 1), "build_faiss_s": round(faiss_s, 1),
+            "faiss_only": percentiles(faiss_ms), "answer": percentiles(ms),
+            "note": SYNTHETIC_NOTE, "peak_rss_mb": round(peak_rss_mb()),
+        }
+    finally:
+        if not args.million_dir:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+# -- cold start ----------------------------------------------------------------------------
+def phase_cold(args: argparse.Namespace) -> dict:
+    from bot.evaluation.datasets import load_articles
+    from index.embedding import SentenceTransformerEmbedder
+    from index.models import ReadResult
+    from index.settings import ModelSettings
+
+    tmp = Path(tempfile.mkdtemp(prefix="newsbot-bench-cold-"))
+    try:
+        engine = engine_for(tmp, SentenceTransformerEmbedder(ModelSettings()))
+        engine.add_articles(ReadResult(articles=load_articles(args.articles)[:20]))
+        engine.close()
+        exe = Path(sys.executable).parent / "newsbot"
+        command = [str(exe), "--data-dir", str(tmp), "ask", "--json",
+                   "What did the president announce this week?"]
+        runs = []
+        for _ in range(args.cold_runs):
+            started = time.perf_counter()
+            done = subprocess.run(command, capture_output=True, text=True, timeout=300)
+            runs.append(time.perf_counter() - started)
+            if done.returncode != 0:
+                raise SystemExit(f"newsbot ask failed: {done.stderr[-500:]}")
+        return {"seconds": [round(r, 2) for r in runs],
+                "median_s": round(statistics.median(runs), 2)}
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+PHASES = {"index": phase_index, "query": phase_query, "million": phase_million, "cold": phase_cold}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--phases", default="index,query,million,cold",
+                        help="comma-separated parts to run (default: all)")
+    parser.add_argument("--phase", help=argparse.SUPPRESS)  # internal: run one part here
+    parser.add_argument("--articles", type=Path, default=DATA / "articles.jsonl")
+    parser.add_argument("--questions", type=Path, default=DATA / "questions.jsonl")
+    parser.add_argument("--store", type=Path, help="a built store for the query part")
+    parser.add_argument("--passages", type=int, default=1500, help="passages to index")
+    parser.add_argument("--rounds", type=int, default=2, help="rounds of the index part")
+    parser.add_argument("--million", type=int, default=1_000_000, help="synthetic passages")
+    parser.add_argument("--million-words", type=int, default=60, help="words a synthetic passage")
+    parser.add_argument("--million-dir", type=Path, help="build the synthetic store here, kept")
+    parser.add_argument("--nlist", type=int, default=1024)
+    parser.add_argument("--nprobe", type=int, default=16)
+    parser.add_argument("--cold-runs", type=int, default=4)
+    parser.add_argument("--json", type=Path, help="also write the results here")
+    args = parser.parse_args()
+    if args.phase:
+        print(json.dumps(PHASES[args.phase](args)))
+        return
+    results = {}
+    for name in [p.strip() for p in args.phases.split(",") if p.strip()]:
+        if name == "query" and not args.store:
+            print("query: skipped (give --store DIR, a built store)", flush=True)
+            continue
+        command = [sys.executable, __file__, "--phase", name, *sys.argv[1:]]
+        started = time.perf_counter()
+        done = subprocess.run(command, capture_output=True, text=True)
+        if done.returncode != 0:
+            print(f"{name}: failed\n{done.stderr[-2000:]}", flush=True)
+            continue
+        results[name] = json.loads(done.stdout.strip().splitlines()[-1])
+        results[name]["wall_s"] = round(time.perf_counter() - started, 1)
+        print(f"{name}: {json.dumps(results[name])}", flush=True)
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()

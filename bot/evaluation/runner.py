@@ -1,0 +1,195 @@
+"""Running an evaluation: a fresh store from the set's articles, every question answered.
+
+Each question is answered from its text alone (and, when asked to, the date it was asked,
+as a live bot knows today's date); gold answers are read only after the answer is written.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+from bot.engine import NewsEngine
+from bot.evaluation.datasets import EvalQuestion, EvalSet
+from bot.evaluation.metrics import QuestionScore, Summary, appears, score_answer, summarise
+from bot.settings import Config
+from index.embedding import Embedder, make_embedder
+from index.errors import InputError
+from index.models import ArticleInput, ReadResult
+from index.store import store_exists
+
+MARKER = ".newsbot-eval"  # marks a data directory as an evaluation store it may empty
+
+Progress = Callable[[str, int, int], None]
+
+
+@dataclass(frozen=True)
+class BuildReport:
+    articles: int
+    passages: int
+    embedded: int  # passages embedded now; the rest came from the embedding cache
+    seconds: float
+
+    @property
+    def passages_per_s(self) -> float:
+        return self.passages / self.seconds if self.seconds > 0 else 0.0
+
+
+@dataclass(frozen=True)
+class EvalReport:
+    build: BuildReport
+    scores: list[QuestionScore]
+    summaries: dict[str, Summary]  # subset name -> summary; empty when nothing is scored
+
+
+@contextmanager
+def eval_engine(
+    config: Config, data_dir: Path | None, embedder: Embedder | None = None
+) -> Iterator[NewsEngine]:
+    """An engine on `data_dir` (kept, with its embedding cache) or on a temporary folder."""
+    embedder = embedder or make_embedder(config.store.model)
+    with tempfile.TemporaryDirectory(prefix="newsbot-eval-") as tmp:
+        folder = Path(data_dir) if data_dir is not None else Path(tmp)
+        _claim(folder)
+        store = dataclasses.replace(config.store, data_dir=folder)
+        engine = NewsEngine(dataclasses.replace(config, store=store), embedder=embedder)
+        try:
+            yield engine
+        finally:
+            engine.close()
+
+
+def _claim(folder: Path) -> None:
+    """Refuse to empty a folder that holds anything but an evaluation store."""
+    if folder.exists() and any(folder.iterdir()) and not (folder / MARKER).exists():
+        what = "a newsbot store" if store_exists(folder) else "other files"
+        raise InputError(
+            f"--data-dir {folder} holds {what}; an evaluation empties its store, so give it"
+            " an empty or new folder (or one an earlier `newsbot eval` made)"
+        )
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / MARKER).write_text("newsbot eval store: `newsbot eval` replaces its articles\n")
+
+
+def build_store(
+    engine: NewsEngine, articles: list[ArticleInput], progress: Progress | None = None
+) -> BuildReport:
+    """Replace the store's articles with `articles`; time the adding (embedding and saving)."""
+    store = engine.store
+    store.remove(store.db.all_articles())
+    cached_before = _cache_rows(engine)
+    started = time.perf_counter()
+    engine.add_articles(ReadResult(articles=list(articles)), progress)
+    seconds = time.perf_counter() - started
+    stored_articles, passages = store.db.counts()
+    return BuildReport(
+        articles=stored_articles, passages=passages,
+        embedded=_cache_rows(engine) - cached_before, seconds=seconds,
+    )
+
+
+def _cache_rows(engine: NewsEngine) -> int:
+    row = engine.store.db.connection().execute(
+        "SELECT COUNT(*) FROM embedding_cache WHERE model = ?", (engine.embedder.name,)
+    ).fetchone()
+    return int(row[0])
+
+
+def ask(engine: NewsEngine, question: EvalQuestion, use_date: bool) -> dict:
+    """The `newsbot ask --json` object for one question (the same path `ask` takes)."""
+    text = " ".join(question.question.split())
+    if not text:
+        raise InputError(f"question {question.question_id} is empty")
+    as_of = question.asked_on if use_date else None
+    return engine.answerer.answer(text, as_of=as_of).to_json()
+
+
+def run_eval(
+    engine: NewsEngine,
+    data: EvalSet,
+    predictions: IO[str],
+    *,
+    use_date: bool = True,
+    subsets: dict[str, set[str]] | None = None,
+    progress: Progress | None = None,
+) -> EvalReport:
+    """Build the store, answer every question into `predictions`, score what has gold."""
+    build = build_store(engine, data.articles, progress)
+    scores: list[QuestionScore] = []
+    total = len(data.questions)
+    for done, question in enumerate(data.questions, 1):
+        started = time.perf_counter()
+        answer = ask(engine, question, use_date)
+        latency = (time.perf_counter() - started) * 1000
+        predictions.write(
+            json.dumps({"question_id": question.question_id, **answer}, ensure_ascii=False) + "\n"
+        )
+        if question.scored:
+            scores.append(
+                score_answer(question.question_id, answer, question.golds, question.wrong, latency)
+            )
+        if progress:
+            progress("answering", done, total)
+    summaries: dict[str, Summary] = {}
+    if scores:
+        summaries["all"] = summarise(scores)
+        for name, ids in (subsets or {}).items():
+            summaries[name] = summarise([s for s in scores if s.question_id in ids])
+    return EvalReport(build=build, scores=scores, summaries=summaries)
+
+
+def evidence_present(
+    questions: Sequence[EvalQuestion], articles: Sequence[ArticleInput],
+    search_results: dict[str, list[str]],
+) -> set[str]:
+    """Questions whose own search results hold the gold answer text (the realistic ceiling)."""
+    by_url = {a.url: a for a in articles if a.url}
+    present = set()
+    for q in questions:
+        texts = [by_url[u].text for u in search_results.get(q.question_id, []) if u in by_url]
+        if q.scored and any(appears(g, t) for g in q.golds for t in texts):
+            present.add(q.question_id)
+    return present
+
+
+def format_report(report: EvalReport) -> str:
+    """The printed result: the build, then one row per metric and one column per subset."""
+    b = report.build
+    lines = [
+        f"index build: {b.articles} articles, {b.passages} passages in {b.seconds:.1f} s"
+        f" = {b.passages_per_s:.1f} passages/s ({b.embedded} embedded now,"
+        f" {b.passages - b.embedded if b.embedded <= b.passages else 0} from the embedding cache)"
+    ]
+    if not report.summaries:
+        lines.append("no gold answers in the questions file: predictions written, nothing scored")
+        return "\n".join(lines)
+    names = list(report.summaries)
+    rows = [
+        ("questions", "questions", "{:d}"),
+        ("hit@5", "hit5", "{:.3f}"),
+        ("contains@answer", "contains", "{:.3f}"),
+        ("exclusive@answer", "exclusive", "{:.3f}"),
+        ("cited", "cited", "{:.3f}"),
+        ("declined", "declined", "{:.3f}"),
+        ("answered wrongly", "wrong", "{:.3f}"),
+        ("latency p50 ms", "latency_p50_ms", "{:.1f}"),
+        ("latency p95 ms", "latency_p95_ms", "{:.1f}"),
+    ]
+    width = max(12, *(len(n) for n in names))
+    lines.append(f"{'':18}" + "".join(f"{n:>{width + 2}}" for n in names))
+    for label, key, fmt in rows:
+        values = [getattr(report.summaries[n], key) for n in names]
+        if all(v is None for v in values):
+            continue
+        cells = "".join(
+            f"{('-' if v is None else fmt.format(v)):>{width + 2}}" for v in values
+        )
+        lines.append(f"{label:18}{cells}")
+    return "\n".join(lines)

@@ -1,0 +1,276 @@
+"""Ranking the sentences of the retrieved passages as answers to a question.
+
+Every sentence of the passages read gets one score from evidence a reader would use:
+
+- how much of the question it says (its words, weighted by how rare they are in the store),
+  and how well its passage as a whole matches (the passage's words and its embedding);
+- the answer candidates it holds: things of the kind asked for that the question does not
+  already say (a number for "how many", a date for "when", a name for "who" or "which
+  company"), worth as much as the relevant articles agree on them: a name that several
+  articles give is more likely the answer than one a single article mentions;
+- the numbers the question names ("in 2019") appearing in it;
+- how recent its article is, as of the day the question is asked (news questions mean the
+  latest reports; an article dated after that day is distrusted).
+
+The weights were set on two public news QA sets (RealTime QA 2025 and RGB) and are deliberately
+few and round; benchmarks/README.md gives what each part is worth on them. Sentences are not
+embedded: the passage's similarity stands in, which keeps a question within tens of ms.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import re
+import unicodedata
+from dataclasses import dataclass
+from datetime import date
+
+from bot.questions import Kind, Question, stem
+from index.search import Hit
+from index.sentences import split_sentences
+from index.text import content_words
+
+# Weights of the sentence score (see the module docstring).
+W_WORDS = 0.5  # share of the question's (idf-weighted) words in the sentence
+W_PASSAGE_WORDS = 0.5  # ... in the sentence's passage and its article title
+W_PASSAGE_SIMILARITY = 1.5  # cosine similarity of the question and the passage
+W_RECENCY = 1.0  # 1 for an article of the last week before the question, less when older
+W_SUPPORT = 1.0  # agreement of articles on the sentence's answer candidate (0..1)
+W_NUMERALS = 1.0  # share of the question's numbers that the sentence repeats
+W_DATE_DETAIL = 0.4  # a full date beats a bare year when the question asks "when"
+W_RANK = 0.005  # per place of the passage in the search results
+SUPPORT_TEMPERATURE = 0.4  # how fast a less relevant passage's vote fades
+RECENT_DAYS = 7  # articles this close before the question count as fully recent
+RECENCY_SCALE_DAYS = 30.0  # ...and older ones fade over about this many days
+MIN_WORDS = 4  # shorter "sentences" are headings, bylines or captions
+
+_MONTHS = (r"(?:Jan(?:uary)?|Feb(?:ruary)?|Mar(?:ch)?|Apr(?:il)?|May|June?|July?|Aug(?:ust)?|"
+           r"Sep(?:t(?:ember)?)?|Oct(?:ober)?|Nov(?:ember)?|Dec(?:ember)?)")
+_DATE = re.compile(
+    rf"\b{_MONTHS}\.?(?:\s+\d{{1,2}}(?:st|nd|rd|th)?)?(?:,?\s+\d{{4}})?\b|\b\d{{1,2}}\s+{_MONTHS}\b"
+    r"|\b(?:19|20)\d\d\b|\b(?:Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday)\b"
+    r"|\b[A-Z][a-z]+ Day\b"
+)
+_FULL_DATE = re.compile(r"\d{1,2},?\s+\d{4}|\d{4}-\d\d-\d\d")
+_PARTIAL_DATE = re.compile(r"[A-Za-z]+\.? \d{4}|[A-Za-z]+\.? \d{1,2}\b")
+_NUMBER = re.compile(
+    r"(?:[$€£]\s?)?\b\d[\d,.]*(?:\s?(?:%|percent|million|billion|trillion|thousand))?"
+    r"|\b(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|hundred|thousand|"
+    r"million|billion|dozen|half)\b",
+    re.I,
+)
+# Runs of capitalised words, allowing a few lower-case joiners ("Bank of England").
+_CAPITALISED = re.compile(
+    r"[A-Z][\w’'.&-]*(?:\s+(?:(?:of|the|de|du|la|le|von|van|al|bin|for|and|&)\s+)*"
+    r"[A-Z0-9][\w’'.&-]*)*"
+)
+_INNER_CAPITAL = re.compile(r"(?<=[\w,;:’')\]] )[A-Z][a-z]+")
+_QUOTED = re.compile(r"[\"“‘']([^\"”’']{2,60})[\"”’']")
+_NUMERAL = re.compile(r"\b\d[\d,]*(?:\.\d+)?\b")
+_ARTICLES = re.compile(r"\b(?:a|an|the)\b")
+_POSSESSIVE = re.compile(r"(?<=\w)['’]s\b")
+# Capitalised only because they start a sentence or a name: never an answer on their own.
+_LEADING = frozenset(
+    "the a an but and in on at for of to as by with from after before when while if this that"
+    " these those it its he she they we i you his her their our my mr ms mrs dr more most some"
+    " many one two all also so yet then there here what who which where how why no not new last"
+    " first next".split()
+)
+_CALENDAR_WORDS = frozenset(
+    "monday tuesday wednesday thursday friday saturday sunday today yesterday january february"
+    " march april may june july august september october november december jan feb mar apr jun"
+    " jul aug sep sept oct nov dec".split()
+)
+
+
+@dataclass
+class Scored:
+    """A candidate sentence and its score; `hit` indexes the passages read."""
+
+    sentence: str
+    hit: int
+    score: float
+    candidates: list[str]  # answer candidates it holds, normalised
+
+
+@functools.cache
+def _punctuation() -> dict[int, None]:
+    """Every Unicode punctuation mark of the Basic Multilingual Plane, for str.translate."""
+    return {
+        c: None for c in range(0x10000) if unicodedata.category(chr(c)).startswith("P")
+    }
+
+
+@functools.lru_cache(maxsize=100_000)
+def normalise(text: str) -> str:
+    """Lower case, no possessive 's, punctuation or articles, single spaces: for matching."""
+    text = _POSSESSIVE.sub("", text.lower()).translate(_punctuation())
+    return " ".join(_ARTICLES.sub(" ", text).split())
+
+
+def recency(published: str | None, as_of: date | None) -> float:
+    """1 for an article of the week before `as_of`, fading with age; -1 if dated after it."""
+    if not published or as_of is None:
+        return 0.0
+    try:
+        days = (as_of - date.fromisoformat(published[:10])).days
+    except ValueError:
+        return 0.0
+    if days < -2:  # a day or two of slack for time zones and late-dated copies
+        return -1.0
+    return 1.0 / (1.0 + max(0, days - RECENT_DAYS) / RECENCY_SCALE_DAYS)
+
+
+def candidates(sentence: str, kind: Kind, names: frozenset[str] = frozenset()) -> list[str]:
+    """Spans of `sentence` that could answer a question of `kind` (none for open questions).
+
+    `names` are words seen capitalised inside sentences nearby: such a word opening this
+    sentence is a name too, not just a capital letter."""
+    if kind is Kind.NUMBER:
+        return [m.group(0).strip() for m in _NUMBER.finditer(sentence)]
+    if kind is Kind.DATE:
+        return [m.group(0) for m in _DATE.finditer(sentence)]
+    if kind is Kind.NAMED:
+        return _names(sentence, names)
+    return []
+
+
+def names_inside(sentences: list[str]) -> frozenset[str]:
+    """Capitalised words that occur somewhere other than at the start of a sentence."""
+    return frozenset(
+        w for s in sentences for w in _INNER_CAPITAL.findall(s) if w.lower() not in _LEADING
+    )
+
+
+def _names(sentence: str, names: frozenset[str]) -> list[str]:
+    out = []
+    for match in _CAPITALISED.finditer(sentence):
+        words = match.group(0).split()
+        while words and words[0].lower().strip("’'.") in _LEADING:
+            words = words[1:]
+        if not words:
+            continue
+        span = re.sub(r"(’s|'s)$", "", " ".join(words).rstrip(".,’'"))
+        if span.lower() in _CALENDAR_WORDS or len(span) < 2:
+            continue
+        # One capitalised word opening the sentence is usually just an ordinary word ("Amid"),
+        # unless it is possessive ("Denny's") or capitalised elsewhere too.
+        if (
+            sentence.startswith(span) and " " not in span and span[1:].islower()
+            and span not in names and not re.match(r"\S+(’s|'s)\b", sentence)
+        ):
+            continue
+        out.append(span)
+    out += [m.group(1).strip() for m in _QUOTED.finditer(sentence)
+            if 1 <= len(m.group(1).split()) <= 8]
+    return out
+
+
+@functools.lru_cache(maxsize=100_000)
+def _stems(text: str) -> frozenset[str]:
+    """The stems of the content words of `text` (cached: passages recur across questions)."""
+    return frozenset(stem(w) for w in content_words(text))
+
+
+def _is_new(span: str, question: Question, question_norm: str) -> bool:
+    """Does `span` tell something the question does not already say?"""
+    norm = normalise(span)
+    if not norm or f" {norm} " in question_norm:
+        return False
+    stems = _stems(span)
+    if not stems:
+        return any(c.isdigit() for c in span)
+    return not all(s in question.terms for s in stems)
+
+
+def rank(
+    question: Question, hits: list[Hit], idf: dict[str, float], as_of: date | None
+) -> list[Scored]:
+    """Every usable sentence of `hits`, best answer first."""
+    total = sum(idf.get(s, 0.0) for s in question.terms) or 1.0
+
+    def coverage(stems: frozenset[str] | set[str]) -> float:
+        return sum(idf.get(s, 0.0) for s in question.terms if s in stems) / total
+
+    question_norm = f" {normalise(question.text)} "
+    rows: list[tuple[Scored, float, str, str]] = []  # (scored, passage evidence, article, norm)
+    seen: set[str] = set()
+    split = [split_sentences(hit.passage.text) for hit in hits]
+    names = names_inside([s for ss in split for s in ss]) if question.kind is Kind.NAMED else None
+    for i, hit in enumerate(hits):
+        article = hit.passage.article
+        sentences = [(s, _stems(s)) for s in split[i]]
+        passage_stems = set(_stems(article.title or "")).union(*(st for _, st in sentences))
+        passage_evidence = (
+            W_PASSAGE_WORDS * coverage(passage_stems) + W_PASSAGE_SIMILARITY * hit.similarity
+            + W_RECENCY * recency(article.published, as_of)
+        )
+        for sentence, stems in sentences:
+            norm = normalise(sentence)
+            if len(sentence.split()) < MIN_WORDS or norm in seen:
+                continue
+            seen.add(norm)  # passages overlap: a sentence is scored once, in its best passage
+            spans = [
+                c for c in candidates(sentence, question.kind, names or frozenset())
+                if _is_new(c, question, question_norm)
+            ]
+            score = (
+                passage_evidence
+                + W_WORDS * coverage(stems)
+                + W_NUMERALS * _numerals_shared(question, sentence)
+                - W_RANK * i
+            )
+            if question.kind is Kind.DATE:
+                score += W_DATE_DETAIL * _date_detail(spans)
+            found = [normalise(c) for c in spans]
+            rows.append((Scored(sentence, i, score, found), passage_evidence, article.id, norm))
+    if question.kind is not Kind.OPEN:
+        _add_support(rows)
+    ranked = [r[0] for r in rows]
+    ranked.sort(key=lambda s: s.score, reverse=True)
+    return ranked
+
+
+def _add_support(rows: list[tuple[Scored, float, str, str]]) -> None:
+    """Reward sentences whose answer candidate many relevant articles also give."""
+    if not rows:
+        return
+    top = max(r[1] for r in rows)
+    weights = [math.exp((r[1] - top) / SUPPORT_TEMPERATURE) for r in rows]
+    # Which sentences hold each word, so a candidate is looked for only where its first is.
+    holding: dict[str, list[int]] = {}
+    for i, (_, _, _, norm) in enumerate(rows):
+        for word in set(norm.split()):
+            holding.setdefault(word, []).append(i)
+    support: dict[str, float] = {}
+    for cand in {c for r in rows for c in r[0].candidates}:
+        needle = f" {cand} "
+        per_article: dict[str, float] = {}
+        for i in holding.get(cand.split()[0], ()):
+            _, _, article, norm = rows[i]
+            if needle in f" {norm} ":
+                per_article[article] = max(per_article.get(article, 0.0), weights[i])
+        support[cand] = sum(per_article.values())
+    best = max(support.values(), default=0.0) or 1.0
+    for scored, *_ in rows:
+        if scored.candidates:
+            scored.score += W_SUPPORT * max(support[c] for c in scored.candidates) / best
+
+
+def _numerals_shared(question: Question, sentence: str) -> float:
+    if not question.numerals:
+        return 0.0
+    found = {n.replace(",", "") for n in _NUMERAL.findall(sentence)}
+    return len(question.numerals & found) / len(question.numerals)
+
+
+def _date_detail(dates: list[str]) -> float:
+    """1 for a full date ("July 21, 2017"), 0.5 for a month and day or year, 0 for a year."""
+    best = 0.0
+    for d in dates:
+        if _FULL_DATE.search(d):
+            return 1.0
+        if _PARTIAL_DATE.search(d):
+            best = 0.5
+    return best

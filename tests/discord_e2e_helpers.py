@@ -1,0 +1,424 @@
+"""Building blocks for the end-to-end tests of the Discord bot (tests/test_discord_e2e.py).
+
+The real NewsBot (discord.py) runs against the Discord emulator in tests/discord_emulator,
+with a real NewsEngine on a temporary data directory. Nothing here mocks the bot: helpers
+only set up the world (a server, its channels and members, some articles), start the bot,
+drive it the way users do and check what Discord would have shown them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from contextlib import asynccontextmanager, contextmanager
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import numpy as np
+
+from bot.discord_app.client import NewsBot, sync_commands_async
+from bot.engine import NewsEngine
+from bot.settings import Config
+from index.embedding import BatchProgress, HashingEmbedder
+from tests.discord_emulator import (
+    Channel,
+    DiscordEmulator,
+    Guild,
+    Interaction,
+    Member,
+    Message,
+    Permission,
+    Role,
+    running_client,
+)
+
+FOLLOWUP = "/webhooks/{application_id}/{token}"
+EDIT_ORIGINAL = "/webhooks/{application_id}/{token}/messages/{message_id}"
+CALLBACK = "/interactions/{interaction_id}/{token}/callback"
+CHANNEL_MESSAGES = "/channels/{channel_id}/messages"
+NO_PINGS = {"parse": []}
+
+# Time allowed for one bot round trip; generous because the CI box has 2 busy cores.
+WAIT_S = 20.0
+
+# --------------------------------------------------------------------------- articles
+
+
+def article_file(
+    title: str,
+    body: str,
+    *,
+    url: str | None = None,
+    source: str | None = None,
+    published: str | None = None,
+) -> bytes:
+    """A Markdown/plain-text article with front matter, as /news add-file and add_bytes take."""
+    meta = [f"title: {title}"]
+    if url:
+        meta.append(f"url: {url}")
+    if source:
+        meta.append(f"source: {source}")
+    if published:
+        meta.append(f"published: {published}")
+    return ("---\n" + "\n".join(meta) + "\n---\n" + body.strip() + "\n").encode()
+
+
+TALKS_TITLE = "Peace talks at the Belarus border end without a ceasefire"
+TALKS_URL = "https://news.example/world/belarus-talks"
+FLOODS_TITLE = "Monsoon floods in Pakistan leave millions homeless"
+RATES_TITLE = "Central bank raises interest rates to 5.25 percent"
+FINAL_TITLE = "Harbour City wins the cup final on penalties"
+
+ARTICLES: dict[str, bytes] = {
+    "talks.txt": article_file(
+        TALKS_TITLE,
+        """
+Delegations from Russia and Ukraine met for about five hours at the Belarus border on Monday.
+The talks ended without a ceasefire, but both sides agreed to a second round of negotiations.
+Ukrainian officials said the priority was an immediate end to the shelling of Kyiv and Kharkiv.
+The Kremlin repeated its demand that Crimea be recognised as Russian territory.
+
+The United Nations refugee agency said more than 500,000 refugees have fled Ukraine into
+Poland, Hungary, Moldova and Romania since the invasion began. Long queues of cars stretched
+for kilometres at the Polish border crossings.
+""",
+        url=TALKS_URL,
+        source="World Desk",
+        published="2022-03-01",
+    ),
+    "floods.txt": article_file(
+        FLOODS_TITLE,
+        """
+Record monsoon rains have flooded a third of Pakistan, the climate minister said on Tuesday.
+More than 1,100 people have died since June and 33 million people have been affected by the
+floods. About 400,000 displaced people are sheltering in relief camps run by the army in Sindh
+province. Aid agencies warned of cholera outbreaks in the camps.
+""",
+        url="https://news.example/asia/pakistan-floods",
+        source="Asia Desk",
+        published="2022-08-30",
+    ),
+    "rates.txt": article_file(
+        RATES_TITLE,
+        """
+The central bank raised its main interest rate by a quarter point to 5.25 percent on Thursday,
+the fourteenth increase in a row. The governor said inflation was still far above the two
+percent target. Mortgage lenders are expected to pass on the higher borrowing costs to
+homeowners within weeks.
+""",
+        url="https://news.example/business/rates",
+        source="Business Desk",
+        published="2023-08-03",
+    ),
+    "final.txt": article_file(
+        FINAL_TITLE,
+        """
+Harbour City won the cup final on Saturday after beating Riverside 4-3 on penalties. The match
+ended 1-1 after extra time in front of 80,000 fans. Goalkeeper Sam Okafor saved two penalties
+and was named player of the match.
+""",
+        url="https://news.example/sport/cup-final",
+        source="Sport Desk",
+        published="2023-05-20",
+    ),
+}
+
+TALKS_QUESTION = "What happened at the peace talks at the Belarus border?"
+
+
+def seeded_engine(
+    config: Config,
+    embedder: Any,
+    articles: dict[str, bytes] | None = None,
+) -> NewsEngine:
+    """A NewsEngine on config's data dir holding `articles` (default: ARTICLES)."""
+    engine = NewsEngine(config, embedder=embedder)
+    for name, data in (ARTICLES if articles is None else articles).items():
+        report = engine.add_bytes(name, data)
+        assert report.added or report.unchanged, (name, report.skipped)
+    return engine
+
+
+# --------------------------------------------------------------------------- embedders
+
+
+class GatedEmbedder(HashingEmbedder):
+    """The hashing test embedder, but bulk embedding for the store (calls that report
+    progress: add and rebuild) pauses after its first batch until `release` is set.
+
+    Queries and the answerer's sentence scoring embed without progress and are never held,
+    so a rebuild can be caught in the middle, deterministically, while questions go on.
+    """
+
+    def __init__(self, *, hold_s: float = 30.0) -> None:
+        super().__init__()
+        self.hold_s = hold_s
+        self.holding = threading.Event()  # a bulk embed is waiting on `release`
+        self.release = threading.Event()
+        self.bulk_calls = 0
+
+    def embed(
+        self, texts: Sequence[str], *, batch_size: int = 64, progress: BatchProgress | None = None
+    ) -> np.ndarray:
+        if progress is None:
+            return super().embed(texts, batch_size=batch_size)
+        self.bulk_calls += 1
+        out = np.zeros((len(texts), self.dimension), dtype=np.float32)
+        for start in range(0, len(texts), batch_size):
+            stop = min(len(texts), start + batch_size)
+            out[start:stop] = super().embed(texts[start:stop], batch_size=batch_size)
+            progress(stop, len(texts))
+            if start == 0 and not self.release.is_set():
+                self.holding.set()
+                self.release.wait(self.hold_s)  # never hangs the test run for good
+        return out
+
+
+class BrokenEngine(NewsEngine):
+    """An engine whose answering is broken in an unexpected way (a bug, not a refusal)."""
+
+    def ask(self, question: str, **kwargs: Any):  # type: ignore[override]
+        raise RuntimeError("the vector index caught fire")
+
+
+# --------------------------------------------------------------------------- the world
+
+
+@dataclass
+class World:
+    emu: DiscordEmulator
+    guild: Guild
+    general: Channel
+    news: Channel
+    random: Channel
+    editors: Role
+    readers: Role
+    admin: Member  # Manage Server through the editors role
+    alice: Member
+    bob: Member
+
+
+def build_world(emu: DiscordEmulator, *, bot_permissions: int | None = None) -> World:
+    kwargs = {} if bot_permissions is None else {"bot_permissions": bot_permissions}
+    guild = emu.add_guild("Newsroom", **kwargs)
+    general = guild.add_text_channel("general")
+    news = guild.add_text_channel("news")
+    random = guild.add_text_channel("random")
+    editors = guild.add_role("editors", Permission.MANAGE_GUILD)
+    readers = guild.add_role("readers", mentionable=True)
+    return World(
+        emu=emu,
+        guild=guild,
+        general=general,
+        news=news,
+        random=random,
+        editors=editors,
+        readers=readers,
+        admin=guild.add_member("erin", roles=[editors]),
+        alice=guild.add_member("alice", roles=[readers]),
+        bob=guild.add_member("bob"),
+    )
+
+
+def with_token(config: Config, token: str) -> Config:
+    return dataclasses.replace(config, discord=dataclasses.replace(config.discord, token=token))
+
+
+async def sync_commands(emu: DiscordEmulator, config: Config, guild: Guild | None) -> list[str]:
+    """`newsbot sync --guild ID` (None: `newsbot sync --global`, needed for DMs) against the
+    emulator; the bot never syncs on start."""
+    _, names = await sync_commands_async(
+        with_token(config, emu.token),
+        guild.id if guild is not None else None,
+        globally=guild is None,
+        api_base=emu.base_url,
+    )
+    return names
+
+
+@asynccontextmanager
+async def bot_running(
+    emu: DiscordEmulator, engine: NewsEngine, config: Config, **options: Any
+) -> AsyncIterator[NewsBot]:
+    """A NewsBot connected to the emulator until the block ends (then closed, like Ctrl-C)."""
+    bot = NewsBot(engine, config, api_base=emu.base_url, **options)
+    async with running_client(emu, bot):
+        yield bot
+
+
+# --------------------------------------------------------------------------- driving
+
+
+async def invoke(
+    emu: DiscordEmulator,
+    name: str,
+    *,
+    user: Member,
+    channel: Channel,
+    options: dict[str, Any] | None = None,
+    until: Callable[[Interaction], bool] | None = None,
+    timeout: float = WAIT_S,
+    **kwargs: Any,
+) -> Interaction:
+    """Run /name and wait until the user sees an answer (or `until` holds)."""
+    inter = await emu.invoke_command(name, user=user, channel=channel, options=options, **kwargs)
+    await emu.wait_for_response(inter, predicate=until, timeout=timeout)
+    return inter
+
+
+async def ask(
+    emu: DiscordEmulator,
+    question: str,
+    *,
+    user: Member,
+    channel: Channel,
+    timeout: float = WAIT_S,
+    **options: Any,
+) -> Interaction:
+    return await invoke(
+        emu,
+        "ask",
+        user=user,
+        channel=channel,
+        options={"question": question, **options},
+        timeout=timeout,
+    )
+
+
+async def mention(
+    emu: DiscordEmulator,
+    channel: Channel,
+    user: Member,
+    text: str,
+    *,
+    reply_to: Message | None = None,
+    timeout: float = WAIT_S,
+) -> tuple[Message, Message]:
+    """A user @mentions the bot (or replies to it); returns (their message, the bot's reply)."""
+    content = text if reply_to is not None else f"{emu.bot_user.mention} {text}"
+    asked = await emu.send_message(channel, user, content, reply_to=reply_to)
+    return asked, await emu.wait_for_reply(asked, timeout=timeout)
+
+
+def done_with(prefix: str) -> Callable[[Interaction], bool]:
+    """wait_for_response predicate: the visible response's content starts with `prefix`."""
+
+    def check(inter: Interaction) -> bool:
+        return bool(inter.messages) and inter.response.content.startswith(prefix)
+
+    return check
+
+
+# --------------------------------------------------------------------------- checking
+
+
+def only_embed(message: Message) -> dict:
+    assert len(message.embeds) == 1, message.embeds
+    return message.embeds[0]
+
+
+def embed_total(embed: dict) -> int:
+    """What Discord counts toward a message's 6,000 embed characters."""
+    n = len(embed.get("title") or "") + len(embed.get("description") or "")
+    n += len((embed.get("footer") or {}).get("text") or "")
+    n += len((embed.get("author") or {}).get("name") or "")
+    return n + sum(len(f["name"]) + len(f["value"]) for f in embed.get("fields", []))
+
+
+def assert_within_limits(message: Message) -> None:
+    """Discord's message limits, checked on what the emulator stored."""
+    assert len(message.content) <= 2000
+    assert len(message.embeds) <= 10
+    for embed in message.embeds:
+        assert len(embed.get("title") or "") <= 256
+        assert len(embed.get("description") or "") <= 4096
+        assert len(embed.get("fields", [])) <= 25
+        for f in embed.get("fields", []):
+            assert 0 < len(f["name"]) <= 256 and 0 < len(f["value"]) <= 1024
+        assert len((embed.get("footer") or {}).get("text") or "") <= 2048
+    assert sum(embed_total(e) for e in message.embeds) <= 6000
+
+
+def assert_pings_nobody(message: Message) -> None:
+    assert message.mentions == [], message.mentions
+    assert message.mention_roles == [], message.mention_roles
+    assert message.mention_everyone is False
+
+
+def assert_asks_no_pings(body: dict) -> None:
+    """A message body's allowed_mentions lets nothing ping: no parse, users, roles, reply ping."""
+    allowed = body.get("allowed_mentions")
+    assert allowed is not None, body
+    assert allowed["parse"] == [], allowed
+    assert not allowed.get("users") and not allowed.get("roles"), allowed
+    assert not allowed.get("replied_user"), allowed
+
+
+def rejected(emu: DiscordEmulator) -> list[str]:
+    """Requests the emulator refused (other than injected rate limits): should be none."""
+    return [
+        f"{r.method} {r.path} -> {r.status}: {r.response}"
+        for r in emu.requests
+        if r.status is not None and r.status >= 400 and r.status != 429
+    ]
+
+
+# --------------------------------------------------------------------------- a web server
+
+
+@dataclass
+class LoopbackSite:
+    """A real HTTP server on 127.0.0.1 serving fixed pages, in a background thread."""
+
+    pages: dict[str, tuple[str, bytes]] = field(default_factory=dict)  # path: (type, body)
+    requests: list[str] = field(default_factory=list)
+
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    @contextmanager
+    def serving(self) -> Iterator[LoopbackSite]:
+        site = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                site.requests.append(self.path)
+                page = site.pages.get(self.path.split("?")[0])
+                if page is None:
+                    self.send_error(404)
+                    return
+                kind, body = page
+                self.send_response(200)
+                self.send_header("Content-Type", kind)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        server.daemon_threads = True
+        self.port = server.server_address[1]
+        thread = threading.Thread(target=server.serve_forever, name="loopback-site", daemon=True)
+        thread.start()
+        try:
+            yield self
+        finally:
+            server.shutdown()
+            server.server_close()
+            thread.join(5)
+
+
+def news_page(title: str, paragraphs: Sequence[str], *, site_name: str = "Loopback News") -> bytes:
+    body = "".join(f"<p>{p}</p>" for p in paragraphs)
+    return (
+        f"<!DOCTYPE html><html><head><title>{title}</title>"
+        f'<meta property="og:title" content="{title}">'
+        f'<meta property="og:site_name" content="{site_name}">'
+        f'<meta property="article:published_time" content="2024-04-02T09:00:00Z">'
+        f"</head><body><nav><a href='/'>Home</a></nav><article><h1>{title}</h1>{body}"
+        f"</article></body></html>"
+    ).encode()

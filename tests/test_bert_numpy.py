@@ -1,0 +1,66 @@
+"""The NumPy question encoder gives sentence-transformers' vectors, and loads without torch."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from index.bert_numpy import NumpyBertEncoder
+from index.embedding import packaged_model_dir
+from tests.conftest import ROOT
+
+pytestmark = pytest.mark.model
+
+TEXTS = [
+    "What does Putin demand to end the offensive?",
+    "Ünïcödé — “quotes”, émojis 🎉 and numbers like $31.5 billion",
+    "a",
+    "",
+    "long " * 400,  # past the model's 256 tokens: truncated the same way
+]
+
+
+def test_same_vectors_as_sentence_transformers(real_embedder):
+    encoder = NumpyBertEncoder.load(packaged_model_dir())
+    assert encoder is not None
+    model = real_embedder._load()
+    expected = model.encode(TEXTS, normalize_embeddings=True, convert_to_numpy=True)
+    got = encoder.embed(TEXTS)
+    assert got.dtype == np.float32 and got.shape == expected.shape
+    assert np.abs(got - expected).max() < 1e-5
+    assert np.allclose(np.linalg.norm(got, axis=1), 1.0, atol=1e-5)
+
+
+def test_a_folder_of_another_layout_is_left_to_sentence_transformers(tmp_path):
+    assert NumpyBertEncoder.load(tmp_path) is None
+    (tmp_path / "modules.json").write_text(json.dumps([{"type": "x"}]))
+    assert NumpyBertEncoder.load(tmp_path) is None
+
+
+def test_answering_a_question_never_imports_torch(tmp_path, real_embedder):
+    """`newsbot ask` starts in about a second because only NumPy embeds the question."""
+    from bot.engine import NewsEngine
+    from index.models import ArticleInput, ReadResult
+    from tests.conftest import make_config
+
+    data = tmp_path / "data"
+    engine = NewsEngine(make_config(data), embedder=real_embedder)
+    engine.add_articles(ReadResult(articles=[
+        ArticleInput(text="The council approved a budget of 4.2 million dollars on Tuesday.")
+    ]))
+    engine.close()
+    code = (
+        "import sys; from bot.cli import main; sys.argv = ['newsbot', '--data-dir', "
+        f"{str(data)!r}, 'ask', '--json', 'How much was the budget?']\n"
+        "try:\n    main()\nexcept SystemExit:\n    pass\n"
+        "print('TORCH' if 'torch' in sys.modules else 'NO-TORCH')"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          cwd=ROOT, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "4.2 million" in done.stdout
+    assert done.stdout.strip().endswith("NO-TORCH")
