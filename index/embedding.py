@@ -116,19 +116,19 @@ class SentenceTransformerEmbedder:
             if progress:
                 progress(len(texts), len(texts))
             return np.asarray(vectors, dtype=np.float32)
-        # Longest first, as sentence-transformers orders one call's texts, so that batches
-        # pad little; encoded in blocks so that progress can be reported between them.
-        order = sorted(range(len(texts)), key=lambda i: len(texts[i]), reverse=True)
-        out = np.zeros((len(texts), self.dimension), dtype=np.float32)
+        # Big enough blocks that sentence-transformers still sorts by length inside each.
         block = batch_size * 8
-        for start in range(0, len(order), block):
-            rows = order[start : start + block]
-            out[rows] = model.encode(
-                [texts[i] for i in rows], batch_size=batch_size, normalize_embeddings=True,
-                convert_to_numpy=True, show_progress_bar=False,
+        parts = []
+        for start in range(0, len(texts), block):
+            chunk = list(texts[start : start + block])
+            parts.append(
+                model.encode(
+                    chunk, batch_size=batch_size, normalize_embeddings=True,
+                    convert_to_numpy=True, show_progress_bar=False,
+                )
             )
             progress(min(start + block, len(texts)), len(texts))
-        return out
+        return np.asarray(np.vstack(parts), dtype=np.float32)
 
 
 _TOKEN = re.compile(r"\w+")

@@ -142,9 +142,22 @@ class Searcher:
         lexical_terms: list[str] | None = None,
     ) -> list[Hit]:
         """The best passages for `query`, best first, at most `limit` (default: top_k)."""
-        limit = limit or self.settings.top_k
-        index = self.store.vector_index()
         qvec = query_vector if query_vector is not None else self.embed_query(query)
+        # FAISS, FTS5 and the rows are read one after another; a write committed in between
+        # can leave ids that no longer exist (a rebuild renumbers every passage). Then the
+        # search runs again, on the new generation.
+        for _ in range(3):
+            generation = self.store.db.generation()
+            hits = self._search(query, limit or self.settings.top_k, filters, qvec, lexical_terms)
+            if self.store.db.generation() == generation:
+                break
+        return hits
+
+    def _search(
+        self, query: str, limit: int, filters: Filters | None, qvec: np.ndarray,
+        lexical_terms: list[str] | None,
+    ) -> list[Hit]:
+        index = self.store.vector_index()
         allowed: list[int] | None = None
         if filters and filters.active:
             allowed = self.store.db.filtered_passage_ids(
