@@ -6,6 +6,7 @@ non-zero exit; a traceback appears only with --debug.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import shutil
@@ -298,14 +299,14 @@ def feedback(state: State, limit: int, as_json: bool) -> None:
     if not path.exists():
         err.print("No feedback yet.")
         return
-    rows = GuildSettingsStore(path).list_feedback(limit)
+    rows = [dataclasses.asdict(r) for r in GuildSettingsStore(path).list_feedback(limit)]
     for row in rows:
         if as_json:
-            click.echo(json.dumps(row if isinstance(row, dict) else row.__dict__, default=str))
+            click.echo(json.dumps(row, default=str))
         else:
-            d = row if isinstance(row, dict) else row.__dict__
-            mark = "+" if d.get("helpful") else "-"
-            out.print(f"{mark} {d.get('created_at', '')}  {d.get('question', '')}", highlight=False)
+            mark = "+" if row.get("helpful") else "-"
+            out.print(f"{mark} {row.get('created_at', '')}  {row.get('question', '')}",
+                      highlight=False)
     if not rows:
         err.print("No feedback yet.")
 
