@@ -5,8 +5,10 @@ passages, each followed by the [n] of the source it came from. The search reads 
 passages; bot/ranking.py scores each of their sentences as an answer; the best leads, and a
 second one joins it when it scores nearly as well and both fit in `lead_max_chars`. The
 passages shown as sources are re-ordered by their best sentence, so the lead's source comes
-first. When no passage is close enough to the question, the answer declines and lists the
-closest articles instead.
+first. The answer declines, and lists the closest articles instead, when no passage is close
+enough to the question (`min_similarity`), or when the question asks for a name, number or
+date and no sentence scores well enough as an answer (`min_score`; the article's date is left
+out of that score, so undated articles are judged like dated ones).
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import time
 from datetime import UTC, date, datetime
 
 from bot.answer_model import NOT_FOUND, Answer, Citation, Retrieved
-from bot.questions import analyse
+from bot.questions import Kind, analyse
 from bot.ranking import Scored, rank
 from index.search import Filters, Hit, Searcher
 from index.settings import AnswerSettings
@@ -54,7 +56,11 @@ class Answerer:
         shown = _by_best_sentence(hits, ranked)[: self.top_k]
         retrieved = [_retrieved(h) for h in shown]
         top_similarity = max((h.similarity for h in read), default=0.0)
-        if not ranked or top_similarity < self.settings.min_similarity:
+        if (
+            not ranked or top_similarity < self.settings.min_similarity
+            or (parsed.kind is not Kind.OPEN
+                and ranked[0].score - ranked[0].recency < self.settings.min_score)
+        ):
             return Answer(
                 question=question, answer=NOT_FOUND, answered=False, retrieved=retrieved,
                 latency_ms=(time.perf_counter() - started) * 1000,

@@ -23,7 +23,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from bot.answer_model import Answer
 from bot.config import load_config
-from bot.engine import IngestReport, NewsEngine
+from bot.engine import IngestReport, NewsEngine, as_of_day
 from bot.evaluation.commands import eval_group
 from bot.settings import Config
 from index.embedding import make_embedder
@@ -270,17 +270,21 @@ def render_answer(answer: Answer) -> None:
 @click.option("--source", default=None, help="Only articles from this source (name or domain).")
 @click.option("--since", default=None, metavar="DATE", help="Only articles published on or after.")
 @click.option("--until", default=None, metavar="DATE", help="Only articles published on or before.")
+@click.option("--as-of", "as_of", default=None, metavar="YYYY-MM-DD",
+              help="Answer as a reader on that day would: prefer articles of the days before"
+                   " it, distrust articles dated after it (default: today).")
 @pass_state
 def ask(state: State, question: str, as_json: bool, source: str | None, since: str | None,
-        until: str | None) -> None:
+        until: str | None, as_of: str | None) -> None:
     """Answer QUESTION from the indexed articles, with numbered sources."""
+    day = as_of_day(as_of)  # a bad date fails before the model loads or a store is built
     engine = state.engine()
     if engine.store.is_empty():
         seeds = default_seeds_dir()
         err.print(f"No articles indexed yet: building the store from {seeds}…")
         with progress_bar() as progress:
             engine.add_sources([str(seeds)], progress)
-    answer = engine.ask(question, source=source, since=since, until=until)
+    answer = engine.ask(question, source=source, since=since, until=until, as_of=day)
     if as_json:
         click.echo(json.dumps(answer.to_json(), ensure_ascii=False))
     else:

@@ -50,6 +50,7 @@ _RULES: dict[str, tuple[typing.Callable[[Any], bool], str]] = {
     "search.candidates": (lambda v: 5 <= v <= 1000, "a whole number from 5 to 1000"),
     "search.per_article": (lambda v: 1 <= v <= 20, "a whole number from 1 to 20"),
     "answer.min_similarity": (lambda v: -1.0 <= v <= 1.0, "a number from -1 to 1"),
+    "answer.min_score": (lambda v: -100.0 <= v <= 100.0, "a number from -100 to 100"),
     "answer.lead_max_chars": (lambda v: 80 <= v <= 2000, "a whole number from 80 to 2000"),
     "answer.passages_read": (lambda v: 1 <= v <= 200, "a whole number from 1 to 200"),
     "fetch.timeout_s": (lambda v: 0 < v <= 300, "a number of seconds above 0, at most 300"),

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 
 from bot.answer_model import Answer
@@ -78,7 +78,15 @@ class NewsEngine:
         source: str | None = None,
         since: str | None = None,
         until: str | None = None,
+        as_of: str | date | None = None,
     ) -> Answer:
+        """Answer `question` from the store.
+
+        `source`, `since` and `until` filter the articles searched. `as_of` is the day the
+        question is asked ('YYYY-MM-DD' or a date; default: today, UTC): the answer prefers
+        articles of the days before it and distrusts articles dated after it, as a reader on
+        that day would. A bad question or date raises InputError.
+        """
         question = " ".join(question.split())
         if not question:
             raise InputError("the question is empty")
@@ -87,7 +95,8 @@ class NewsEngine:
         filters = Filters(
             source=source, since=_iso_bound(since, "since"), until=_iso_bound(until, "until")
         )
-        return self.answerer.answer(question, context=context, filters=filters)
+        day = as_of_day(as_of)
+        return self.answerer.answer(question, context=context, filters=filters, as_of=day)
 
     # -- adding -----------------------------------------------------------------------------
     def add_articles(
@@ -190,6 +199,20 @@ MAX_QUESTION_CHARS = 1000
 
 def _looks_like_url(ref: str) -> bool:
     return "://" in ref[:12]
+
+
+def as_of_day(value: str | date | None) -> date | None:
+    """The day a question is asked, from 'YYYY-MM-DD' or a date (a datetime gives its day);
+    None stays None (today). Anything else raises InputError."""
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    if not isinstance(value, str):
+        raise InputError(f"--as-of: {value!r} is not a date like 2025-01-31")
+    return date.fromisoformat(_iso_bound(value, "as-of"))  # type: ignore[arg-type]
 
 
 def _iso_bound(value: str | None, name: str) -> str | None:

@@ -57,9 +57,30 @@ _ANY_WH = re.compile(r"\b(what|which|why|how|who|where|when)\b")
 _NUMERAL = re.compile(r"\b\d[\d,]*(?:\.\d+)?\b")
 
 
+# Irregular verb forms news questions and reports use for the same event ("won" / "wins").
+_IRREGULAR = {
+    form: base
+    for base, forms in {
+        "win": "won wins winning", "run": "ran runs running", "lead": "led leads leading",
+        "sell": "sold sells selling", "buy": "bought buys buying", "hold": "held holds holding",
+        "take": "took taken takes taking", "begin": "began begun begins beginning",
+        "choose": "chose chosen chooses choosing", "fall": "fell fallen falls falling",
+        "rise": "rose risen rises rising", "strike": "struck strikes striking",
+        "meet": "met meets meeting", "pay": "paid pays paying", "give": "gave given gives giving",
+        "make": "made makes making", "tell": "told tells telling", "bring": "brought brings",
+        "die": "died dies dying", "fly": "flew flown flies flying", "sink": "sank sunk sinks",
+        "shoot": "shot shoots shooting", "steal": "stole stolen steals", "flee": "fled flees",
+    }.items()
+    for form in forms.split()
+}
+
+
 @functools.lru_cache(maxsize=65536)
 def stem(word: str) -> str:
-    """A light suffix stripper: enough to match "pledged" with "pledge", "tariffs" with "tariff"."""
+    """A light suffix stripper: enough to match "pledged" with "pledge", "tariffs" with "tariff",
+    and "won" with "win"."""
+    if word in _IRREGULAR:
+        return _IRREGULAR[word]
     for suffix in ("ing", "ed", "es", "s"):
         if word.endswith(suffix) and len(word) - len(suffix) >= 4:
             return word[: -len(suffix)]
@@ -72,6 +93,9 @@ class Question:
     kind: Kind
     terms: dict[str, str]  # stem -> a word of the question with that stem, in question order
     numerals: frozenset[str]  # numbers the question names ("2019", "500")
+    # Stems of the noun phrase naming what is asked for: "which tech giant" -> tech, giant.
+    # Text often names the answer next to it ("tech giant Apple", "the resort town of ...").
+    focus: frozenset[str] = frozenset()
 
     @property
     def years(self) -> frozenset[str]:
@@ -86,7 +110,43 @@ def analyse(text: str) -> Question:
     return Question(
         text=text, kind=kind_of(text), terms=terms,
         numerals=frozenset(n.replace(",", "") for n in _NUMERAL.findall(text)),
+        focus=focus_of(text),
     )
+
+
+_IRREGULAR_PAST = frozenset(
+    "won lost led made held hit sold bought took began ran met left told gave got went came"
+    " became brought fell rose set put cut paid saw said struck chose".split()
+)
+_FOCUS_SKIP = frozenset("name names kind type one ones following these those".split())
+
+
+def focus_of(text: str) -> frozenset[str]:
+    """The words after "which"/"what" up to the verb: what kind of thing the answer is."""
+    match = re.search(r"\b(?:which|what)\s+(.*)", text.lower())
+    if not match:
+        return frozenset()
+    rest = [
+        re.sub(r"['’](?:s)?$", "", w) for w in re.findall(r"[\w’'-]+|[?,.;:]", match.group(1))
+    ]
+    if rest[:1] and rest[0] in _AUX:  # "what is the most-nominated show"
+        rest = rest[1:]
+    if rest[:2] == ["name", "of"] or rest[:3] == ["the", "name", "of"]:
+        rest = rest[rest.index("of") + 1 :]
+    out: list[str] = []
+    for word in rest:
+        if word in ("the", "a", "an", "most") and not out:
+            continue
+        if (
+            not word[0].isalnum() or word in STOP_WORDS or word in _AUX
+            or word in _IRREGULAR_PAST or word.endswith("ly")
+            or (word.endswith("ed") and len(word) > 4 and out and "-" not in word)
+            or len(out) == 4
+        ):
+            break
+        if word not in _FOCUS_SKIP:
+            out.append(word)
+    return frozenset(stem(w) for w in out)
 
 
 def kind_of(question: str) -> Kind:
@@ -124,6 +184,13 @@ def _kind_from_head(rest: list[str], q: str) -> Kind | None:
     if rest[0] in _AUX:
         i = 1
         if not rest[1:2] or rest[1] not in ("the", "a", "an"):
+            # "what was Tesla's revenue": a possessive noun phrase still says what is asked
+            if rest[1:2] and re.search(r"['’]s?$", rest[1]):
+                for word in (w.strip("?,.\"“”") for w in rest[2:4]):
+                    if word in _NUMBER_NOUNS:
+                        return Kind.NUMBER
+                    if word in _DATE_NOUNS:
+                        return Kind.DATE
             # "what did they do", "what is causing": a clause, not a noun
             return Kind.NAMED if _NAMED_Q.search(q) else Kind.OPEN
     if rest[i : i + 1] and rest[i] in ("the", "a", "an"):

@@ -39,6 +39,8 @@ W_RECENCY = 1.0  # 1 for an article of the last week before the question, less w
 W_SUPPORT = 1.0  # agreement of articles on the sentence's answer candidate (0..1)
 W_NUMERALS = 1.0  # share of the question's numbers that the sentence repeats
 W_DATE_DETAIL = 0.4  # a full date beats a bare year when the question asks "when"
+W_FOCUS = 1.0  # some sentence names the candidate next to what is asked ("tech giant Apple")
+FOCUS_WINDOW = 3  # words either side of a candidate
 W_RANK = 0.005  # per place of the passage in the search results
 SUPPORT_TEMPERATURE = 0.4  # how fast a less relevant passage's vote fades
 RECENT_DAYS = 7  # articles this close before the question count as fully recent
@@ -92,6 +94,7 @@ class Scored:
     hit: int
     score: float
     candidates: list[str]  # answer candidates it holds, normalised
+    recency: float = 0.0  # the part of `score` that its article's date gave
 
 
 @functools.cache
@@ -151,17 +154,19 @@ def _names(sentence: str, names: frozenset[str]) -> list[str]:
             words = words[1:]
         if not words:
             continue
-        span = re.sub(r"(’s|'s)$", "", " ".join(words).rstrip(".,’'"))
-        if span.lower() in _CALENDAR_WORDS or len(span) < 2:
-            continue
-        # One capitalised word opening the sentence is usually just an ordinary word ("Amid"),
-        # unless it is possessive ("Denny's") or capitalised elsewhere too.
-        if (
-            sentence.startswith(span) and " " not in span and span[1:].islower()
-            and span not in names and not re.match(r"\S+(’s|'s)\b", sentence)
-        ):
-            continue
-        out.append(span)
+        # "Chile's National Electricity Coordinator" names two things: Chile, and its agency.
+        for part in re.split(r"(?:’s|'s)\s+", " ".join(words).rstrip(".,’'")):
+            span = re.sub(r"(’s|'s)$", "", part)
+            if span.lower() in _CALENDAR_WORDS or len(span) < 2:
+                continue
+            # One capitalised word opening the sentence is usually just an ordinary word
+            # ("Amid"), unless it is possessive ("Denny's") or capitalised elsewhere too.
+            if (
+                sentence.startswith(span) and " " not in span and span[1:].islower()
+                and span not in names and not re.match(r"\S+(’s|'s)\b", sentence)
+            ):
+                continue
+            out.append(span)
     out += [m.group(1).strip() for m in _QUOTED.finditer(sentence)
             if 1 <= len(m.group(1).split()) <= 8]
     return out
@@ -202,9 +207,10 @@ def rank(
         article = hit.passage.article
         sentences = [(s, _stems(s)) for s in split[i]]
         passage_stems = set(_stems(article.title or "")).union(*(st for _, st in sentences))
+        fresh = recency(article.published, as_of)
         passage_evidence = (
             W_PASSAGE_WORDS * coverage(passage_stems) + W_PASSAGE_SIMILARITY * hit.similarity
-            + W_RECENCY * recency(article.published, as_of)
+            + W_RECENCY * fresh
         )
         for sentence, stems in sentences:
             norm = normalise(sentence)
@@ -224,9 +230,14 @@ def rank(
             if question.kind is Kind.DATE:
                 score += W_DATE_DETAIL * _date_detail(spans)
             found = [normalise(c) for c in spans]
-            rows.append((Scored(sentence, i, score, found), passage_evidence, article.id, norm))
+            rows.append((
+                Scored(sentence, i, score, found, W_RECENCY * fresh), passage_evidence,
+                article.id, norm,
+            ))
     if question.kind is not Kind.OPEN:
         _add_support(rows)
+        if question.focus and question.kind is Kind.NAMED:
+            _add_focus(rows, question.focus)
     ranked = [r[0] for r in rows]
     ranked.sort(key=lambda s: s.score, reverse=True)
     return ranked
@@ -256,6 +267,26 @@ def _add_support(rows: list[tuple[Scored, float, str, str]]) -> None:
     for scored, *_ in rows:
         if scored.candidates:
             scored.score += W_SUPPORT * max(support[c] for c in scored.candidates) / best
+
+
+def _add_focus(rows: list[tuple[Scored, float, str, str]], focus: frozenset[str]) -> None:
+    """Reward candidates that some sentence names next to the words of what is asked for."""
+    best: dict[str, float] = {}
+    for scored, _, _, norm in rows:
+        if not scored.candidates:
+            continue
+        words = norm.split()
+        for cand in scored.candidates:
+            n = len(cand.split())
+            for i in range(len(words) - n + 1):
+                if " ".join(words[i : i + n]) == cand:
+                    near = words[max(0, i - FOCUS_WINDOW) : i] + words[i + n : i + n + FOCUS_WINDOW]
+                    share = len(focus & {stem(w) for w in near}) / len(focus)
+                    best[cand] = max(best.get(cand, 0.0), share)
+                    break
+    for scored, *_ in rows:
+        if scored.candidates:
+            scored.score += W_FOCUS * max(best.get(c, 0.0) for c in scored.candidates)
 
 
 def _numerals_shared(question: Question, sentence: str) -> float:

@@ -1,4 +1,5 @@
-"""The `newsbot` command line, end to end with click's runner and the real model."""
+"""The `newsbot` command line, end to end with click's runner: the real model, and the fast
+test embedder where a test is about the command's options rather than the model."""
 
 from __future__ import annotations
 
@@ -12,9 +13,9 @@ import pytest
 from click.testing import CliRunner
 
 from bot.cli import cli
+from index.embedding import HashingEmbedder
+from index.errors import InputError
 from tests.conftest import ROOT, SEED
-
-pytestmark = pytest.mark.model
 
 
 def invoke(data: Path, *args: str):
@@ -31,6 +32,7 @@ def run_main(data: Path, *args: str, env: dict | None = None) -> subprocess.Comp
     )
 
 
+@pytest.mark.model
 def test_build_add_ask_stats_remove(tmp_path, real_embedder):
     data = tmp_path / "data"
     result = invoke(data, "index", "build")
@@ -71,6 +73,7 @@ def test_build_add_ask_stats_remove(tmp_path, real_embedder):
     assert result.exit_code == 0 and "1 articles" in result.output
 
 
+@pytest.mark.model
 def test_build_refuses_to_overwrite_and_replace_keeps_a_backup(tmp_path, real_embedder):
     data = tmp_path / "data"
     assert invoke(data, "index", "build", str(SEED)).exit_code == 0
@@ -82,6 +85,7 @@ def test_build_refuses_to_overwrite_and_replace_keeps_a_backup(tmp_path, real_em
     assert list(tmp_path.glob("data.previous-*"))
 
 
+@pytest.mark.model
 def test_errors_are_one_line_and_non_zero(tmp_path):
     data = tmp_path / "data"
     missing = run_main(data, "index", "add", str(tmp_path / "nope.txt"))
@@ -100,6 +104,7 @@ def test_errors_are_one_line_and_non_zero(tmp_path):
     assert "Traceback" in result.stderr
 
 
+@pytest.mark.model
 def test_ask_on_a_fresh_machine_builds_from_the_seeds(tmp_path):
     """The README's first command: no store yet, `newsbot ask` answers from seeds/."""
     result = run_main(tmp_path / "fresh", "ask", "What does Putin demand to end the offensive?")
@@ -108,7 +113,75 @@ def test_ask_on_a_fresh_machine_builds_from_the_seeds(tmp_path):
     assert "Crimea" in result.stdout
 
 
+@pytest.mark.model
 def test_run_without_a_token_says_how_to_get_one(tmp_path):
     result = run_main(tmp_path / "data", "run", env={"DISCORD_TOKEN": ""})
     assert result.returncode == 1
     assert "DISCORD_TOKEN" in result.stderr and "Traceback" not in result.stderr
+
+
+# -- --as-of, on the fast test embedder -------------------------------------------------------
+BUDGET_QUESTION = "How much was the library budget?"
+JANUARY_URL = "https://example.com/budget-january"
+MARCH_URL = "https://example.com/budget-march"
+
+
+@pytest.fixture(params=[("4.2 million", "6.8 million"), ("6.8 million", "4.2 million")],
+                ids=["january-4.2", "january-6.8"])
+def fast_cli(request, tmp_path, monkeypatch):
+    """`newsbot` with the fast test embedder on a store of two reports of the same vote that
+    differ only in their date and the figure they give (each way round: the test embedder
+    rates one wording a little higher). Returns (data dir, config path, January's figure,
+    March's figure)."""
+    monkeypatch.setattr("bot.engine.make_embedder", lambda settings: HashingEmbedder())
+    config = tmp_path / "fast.toml"
+    # The test embedder's similarities are low: never decline for that here.
+    config.write_text("[answer]\nmin_similarity = 0.0\n")
+    data = tmp_path / "data"
+    january, march = request.param
+    sources = []
+    for name, published, url, amount in (("january.md", "2025-01-06", JANUARY_URL, january),
+                                         ("march.md", "2025-03-17", MARCH_URL, march)):
+        (tmp_path / name).write_text(
+            f"---\ntitle: Library budget\nurl: {url}\npublished: {published}\n---\n"
+            f"The city council approved a library budget of {amount} dollars.\n"
+        )
+        sources.append(str(tmp_path / name))
+    result = invoke(data, "--config", str(config), "index", "add", *sources)
+    assert result.exit_code == 0 and "2 added" in result.output, result.output
+    return data, config, january, march
+
+
+def ask_lead(data: Path, config: Path, as_of: str) -> tuple[str, str]:
+    """(the lead sentence, the URL of its source) of `ask --json --as-of`."""
+    result = invoke(data, "--config", str(config), "ask", "--json", "--as-of", as_of,
+                    BUDGET_QUESTION)
+    assert result.exit_code == 0, result.output
+    answer = json.loads(result.output)
+    assert answer["answered"]
+    assert {r["url"] for r in answer["retrieved"]} == {JANUARY_URL, MARCH_URL}
+    return answer["answer"].split("[1]")[0], answer["citations"][0]["url"]
+
+
+def test_as_of_prefers_the_reports_before_that_day(fast_cli):
+    data, config, january, march = fast_cli
+    # Asked on January 8 the March report is dated after that day: the January one leads.
+    lead, url = ask_lead(data, config, "2025-01-08")
+    assert january in lead and march not in lead and url == JANUARY_URL
+    # Asked on March 18 both are from the days before: the latest leads.
+    lead, url = ask_lead(data, config, "2025-03-18")
+    assert march in lead and january not in lead and url == MARCH_URL
+
+
+def test_a_bad_as_of_date_is_one_clear_line(tmp_path):
+    help_text = CliRunner().invoke(cli, ["ask", "--help"]).output
+    assert "--as-of" in help_text and "reader on that day" in help_text
+
+    data = tmp_path / "data"
+    with pytest.raises(InputError, match="--as-of: 'next tuesday' is not a date"):
+        invoke(data, "ask", "--as-of", "next tuesday", BUDGET_QUESTION)
+    result = run_main(data, "ask", "--as-of", "2025-02-30", BUDGET_QUESTION)
+    assert result.returncode == 1
+    assert "--as-of" in result.stderr and "2025-02-30" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not data.exists()  # refused before any model was loaded or store built

@@ -13,7 +13,7 @@ import pytest
 
 from bot.engine import NewsEngine
 from index.models import ArticleInput, ReadResult
-from tests.conftest import ROOT, make_config
+from tests.conftest import ROOT, make_fast_config
 from tests.test_store import STORY, consistent
 
 WRITER = textwrap.dedent(
@@ -24,10 +24,10 @@ WRITER = textwrap.dedent(
     from index.embedding import HashingEmbedder
     from index.models import ArticleInput, ReadResult
     import index.vectors as vectors
-    from tests.conftest import make_config
+    from tests.conftest import make_fast_config
 
     mode = sys.argv[1]
-    engine = NewsEngine(make_config({data!r}), embedder=HashingEmbedder())
+    engine = NewsEngine(make_fast_config({data!r}), embedder=HashingEmbedder())
     die = lambda *a, **k: os.kill(os.getpid(), signal.SIGKILL)
     if mode == "after-rename":
         real_save = vectors.VectorIndex.save
@@ -66,7 +66,7 @@ def run_writer(tmp_path: Path, data: Path, mode: str) -> subprocess.Popen:
 
 
 def seeded(data: Path, hashing_embedder) -> None:
-    engine = NewsEngine(make_config(data), embedder=hashing_embedder)
+    engine = NewsEngine(make_fast_config(data), embedder=hashing_embedder)
     engine.add_articles(ReadResult(articles=[
         ArticleInput(text=STORY, url="https://example.com/budget", title="Budget")
     ]))
@@ -81,7 +81,7 @@ def test_writer_killed_mid_save_leaves_the_previous_store(tmp_path, hashing_embe
     proc.wait(timeout=60)
     assert proc.returncode == -signal.SIGKILL, proc.stderr.read()
 
-    engine = NewsEngine(make_config(data), embedder=hashing_embedder)
+    engine = NewsEngine(make_fast_config(data), embedder=hashing_embedder)
     assert consistent(engine)[0] == 1  # the killed add never happened
     answer = engine.ask("What did the council approve?")
     assert answer.retrieved[0].url == "https://example.com/budget"
@@ -100,7 +100,7 @@ def test_writer_killed_at_random_moments(tmp_path, hashing_embedder):
         time.sleep(delay)
         proc.kill()
         proc.wait(timeout=30)
-        engine = NewsEngine(make_config(data), embedder=hashing_embedder)
+        engine = NewsEngine(make_fast_config(data), embedder=hashing_embedder)
         articles, _ = consistent(engine)
         assert articles >= 1
         assert engine.ask("What did the council approve?").retrieved

@@ -31,7 +31,7 @@ from bot.discord_app.render import COLOR_DECLINED, FOLLOW_UP_HINT, ZWSP
 from bot.engine import NewsEngine
 from bot.settings import Config
 from index.embedding import HashingEmbedder
-from tests.conftest import make_config
+from tests.conftest import make_config, make_fast_config
 from tests.discord_e2e_helpers import (
     ARTICLES,
     CALLBACK,
@@ -85,7 +85,14 @@ NOT_HERE = (
 
 
 def fast_config(data_dir: Path, **sections: dict) -> Config:
-    """Test config: no per-user cooldown unless a test sets one."""
+    """Test config for the hashing test embedder (conftest.make_fast_config): no per-user
+    cooldown unless a test sets one."""
+    discord = {"cooldown_s": 0, **sections.pop("discord", {})}
+    return make_fast_config(data_dir, discord=discord, **sections)
+
+
+def real_model_config(data_dir: Path, **sections: dict) -> Config:
+    """Test config for the real model: no per-user cooldown, the default answer settings."""
     discord = {"cooldown_s": 0, **sections.pop("discord", {})}
     return make_config(data_dir, discord=discord, **sections)
 
@@ -140,7 +147,7 @@ def source_line(n: int, title: str, url: str | None, byline: str) -> str:
 async def test_ask_in_allowed_channel_answers_with_embed_and_sources(
     emulator: DiscordEmulator, world: World, data_dir: Path, real_embedder
 ) -> None:
-    config = fast_config(data_dir)
+    config = real_model_config(data_dir)
     engine = seeded_engine(config, real_embedder)
     try:
         await sync_commands(emulator, config, world.guild)
@@ -402,7 +409,7 @@ BUDGET_TITLE = "School budget rises by four percent next year"
 async def test_admin_adds_by_url_and_by_file_then_answers_cite_them(
     emulator: DiscordEmulator, world: World, data_dir: Path, real_embedder
 ) -> None:
-    config = fast_config(data_dir, fetch={"allow_private": True, "timeout_s": 10})
+    config = real_model_config(data_dir, fetch={"allow_private": True, "timeout_s": 10})
     engine = seeded_engine(config, real_embedder)
     site = LoopbackSite()
     site.pages["/city/tram-line"] = (

@@ -25,9 +25,9 @@ from bot.evaluation.metrics import (
     score_answer,
     summarise,
 )
-from bot.evaluation.runner import eval_engine, evidence_present, run_eval
+from bot.evaluation.runner import ask, eval_engine, evidence_present, run_eval
 from index.errors import InputError
-from tests.conftest import SHARED_DATA, make_config, needs_shared_data
+from tests.conftest import SHARED_DATA, make_config, make_fast_config, needs_shared_data
 
 
 # -- metrics -------------------------------------------------------------------------------
@@ -200,6 +200,29 @@ def test_runner_with_the_test_embedder(tmp_path, hashing_embedder):
             open(out, "w") as fh:
         again = run_eval(engine, data, fh)
     assert again.build.embedded == 0 and again.build.passages == report.build.passages
+
+
+def test_eval_asks_through_the_engine_with_the_day_asked(tmp_path, hashing_embedder):
+    """The runner goes through NewsEngine.ask, and its predictions are what the answerer
+    gives for the question as of the day it was asked (or today, without the date)."""
+    data = EvalSet("realtimeqa", load_articles(_write_jsonl(tmp_path / "a.jsonl", ARTICLES)),
+                   load_realtimeqa_questions(_write_jsonl(tmp_path / "q.jsonl", QUESTIONS)))
+    with eval_engine(make_fast_config(tmp_path), tmp_path / "store",
+                     embedder=hashing_embedder) as engine, open(tmp_path / "p.jsonl", "w") as fh:
+        run_eval(engine, data, fh)
+        asked = []
+        real_ask = engine.ask
+        engine.ask = lambda question, **kw: asked.append(kw) or real_ask(question, **kw)
+        for question in data.questions:
+            for use_date in (True, False):
+                got = ask(engine, question, use_date)
+                want = engine.answerer.answer(
+                    question.question, as_of=question.asked_on if use_date else None
+                ).to_json()
+                got.pop("latency_ms"), want.pop("latency_ms")
+                assert got == want
+    assert asked == [{"as_of": "2025-03-28"}, {"as_of": None},
+                     {"as_of": "2025-02-28"}, {"as_of": None}]
 
 
 def test_eval_refuses_a_folder_that_is_not_an_eval_store(tmp_path, hashing_embedder):

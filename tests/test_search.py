@@ -77,3 +77,31 @@ def test_bad_dates_and_questions_are_input_errors(fast_engine):
         fast_engine.ask("   ")
     with pytest.raises(InputError, match="longer than"):
         fast_engine.ask("why " * 500)
+
+
+def test_as_of_is_checked_at_the_engine_and_reaches_the_answer(fast_engine):
+    from datetime import date, datetime
+
+    import pytest
+
+    from index.errors import InputError
+
+    add(fast_engine,
+        ArticleInput(text="The mayor opened the new harbour bridge on Monday.",
+                     url="https://a.example.com/old", published="2024-05-06"),
+        ArticleInput(text="The governor opened the rebuilt harbour bridge on Friday.",
+                     url="https://b.example.com/new", published="2025-05-09"))
+    question = "Who opened the harbour bridge?"
+    for bad in ("last tuesday", "2025-13-01", "", 20250101):
+        with pytest.raises(InputError, match="--as-of"):
+            fast_engine.ask(question, as_of=bad)
+    # A string, a date and a datetime name the same day, and the engine passes it through.
+    leads = {
+        as_of: fast_engine.ask(question, as_of=as_of).citations[0].url
+        for as_of in ("2024-05-07", date(2024, 5, 7), datetime(2024, 5, 7, 23, 59),
+                      "2025-05-10")
+    }
+    assert set(list(leads.values())[:3]) == {"https://a.example.com/old"}
+    assert leads["2025-05-10"] == "https://b.example.com/new"
+    direct = fast_engine.answerer.answer(question, as_of="2025-05-10")
+    assert fast_engine.ask(question, as_of="2025-05-10").answer == direct.answer

@@ -96,7 +96,7 @@ def test_remove_by_url_and_id(fast_engine):
     assert fast_engine.ask("council budget").answered is False
 
 
-def test_rebuild_swaps_while_questions_are_answered(config):
+def test_rebuild_swaps_while_questions_are_answered(fast_config):
     class SlowEmbedder(HashingEmbedder):
         """Embeds like the test embedder, slowly, so a rebuild takes a while."""
 
@@ -105,7 +105,7 @@ def test_rebuild_swaps_while_questions_are_answered(config):
                 time.sleep(0.5)
             return super().embed(texts, batch_size=batch_size, progress=progress)
 
-    engine = NewsEngine(config, embedder=SlowEmbedder())
+    engine = NewsEngine(fast_config, embedder=SlowEmbedder())
     add(engine, article(STORY, url="https://example.com/a"),
         article("Storm hits the coast. Thousands lose power.", url="https://example.com/b"))
     generation = engine.store.db.generation()
@@ -137,14 +137,14 @@ def test_rebuild_swaps_while_questions_are_answered(config):
 
 
 def test_damaged_vector_file_is_detected_and_rebuild_fixes_it(
-    fast_engine, config, hashing_embedder
+    fast_engine, fast_config, hashing_embedder
 ):
     add(fast_engine, article(STORY, url="https://example.com/a"))
     path = vector_file(fast_engine.store.data_dir, fast_engine.store.db.generation())
     fast_engine.close()
     path.write_bytes(path.read_bytes()[:40])  # truncated
 
-    reopened = NewsEngine(config, embedder=hashing_embedder)
+    reopened = NewsEngine(fast_config, embedder=hashing_embedder)
     with pytest.raises(StoreMismatch, match="newsbot index rebuild"):
         reopened.ask("What did the council approve?")
     reopened.rebuild()
@@ -153,24 +153,24 @@ def test_damaged_vector_file_is_detected_and_rebuild_fixes_it(
 
     # A missing file reads the same way.
     vector_file(reopened.store.data_dir, reopened.store.db.generation()).unlink()
-    again = NewsEngine(config, embedder=hashing_embedder)
+    again = NewsEngine(fast_config, embedder=hashing_embedder)
     with pytest.raises(StoreMismatch, match="missing"):
         again.check()
 
 
-def test_vector_count_disagreement_is_detected(fast_engine, config, hashing_embedder):
+def test_vector_count_disagreement_is_detected(fast_engine, fast_config, hashing_embedder):
     add(fast_engine, article(STORY, url="https://example.com/a"))
     db = fast_engine.store.db
     with db.transaction() as tx:
         tx.execute("DELETE FROM passages WHERE id = (SELECT MIN(id) FROM passages)")
-    fresh = NewsEngine(config, embedder=hashing_embedder)
+    fresh = NewsEngine(fast_config, embedder=hashing_embedder)
     with pytest.raises(StoreMismatch, match="vectors but the database has"):
         fresh.check()
 
 
-def test_a_different_model_is_detected(fast_engine, config):
+def test_a_different_model_is_detected(fast_engine, fast_config):
     add(fast_engine, article(STORY))
-    other = NewsEngine(config, embedder=HashingEmbedder(name="another-model"))
+    other = NewsEngine(fast_config, embedder=HashingEmbedder(name="another-model"))
     with pytest.raises(StoreMismatch, match="another-model"):
         other.check()
     other.rebuild()  # re-embeds with the new model
@@ -180,9 +180,9 @@ def test_a_different_model_is_detected(fast_engine, config):
 
 @pytest.mark.parametrize("kind", ["flat", "hnsw", "ivf"])
 def test_every_index_type_adds_removes_and_searches(tmp_path, hashing_embedder, kind):
-    from tests.conftest import make_config
+    from tests.conftest import make_fast_config
 
-    engine = NewsEngine(make_config(tmp_path / kind, index={"type": kind}),
+    engine = NewsEngine(make_fast_config(tmp_path / kind, index={"type": kind}),
                         embedder=hashing_embedder)
     items = [article(f"Story {i} about topic{i} happened. Details of topic{i} follow here.",
                      url=f"https://example.com/{i}") for i in range(300)]

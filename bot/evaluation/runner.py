@@ -108,7 +108,10 @@ def ask(engine: NewsEngine, question: EvalQuestion, use_date: bool) -> dict:
     if not text:
         raise InputError(f"question {question.question_id} is empty")
     as_of = question.asked_on if use_date else None
-    return engine.answerer.answer(text, as_of=as_of).to_json()
+    try:
+        return engine.ask(text, as_of=as_of).to_json()
+    except InputError as exc:
+        raise InputError(f"question {question.question_id}: {exc}") from None
 
 
 def run_eval(
