@@ -2,13 +2,15 @@
 
 Nothing here writes text of its own: the lead is one or two sentences copied from stored
 passages, each followed by the [n] of the source it came from. The search reads the top
-passages; bot/ranking.py scores each of their sentences as an answer; the best leads, and a
-second one joins it when it scores nearly as well and both fit in `lead_max_chars`. The
-passages shown as sources are re-ordered by their best sentence, so the lead's source comes
-first. The answer declines, and lists the closest articles instead, when no passage is close
-enough to the question (`min_similarity`), or when the question asks for a name, number or
-date and no sentence scores well enough as an answer (`min_score`; the article's date is left
-out of that score, so undated articles are judged like dated ones).
+passages (recent articles moved up a little); bot/ranking.py scores each of their sentences as
+an answer; the best leads, and a second one joins it when it scores nearly as well and both fit
+in `lead_max_chars`. The passages shown as sources are re-ordered by their best sentence, so
+the lead's source comes first.
+
+The answer declines, and lists the closest articles instead, when no passage is close enough
+to the question (`min_similarity`), or when the question asks for a name, number or date and
+no sentence scores well enough as an answer (`min_score`; the article's date is left out of
+that score, so undated articles are judged like dated ones).
 """
 
 from __future__ import annotations
@@ -18,12 +20,16 @@ from datetime import UTC, date, datetime
 
 from bot.answer_model import NOT_FOUND, Answer, Citation, Retrieved
 from bot.questions import Kind, analyse
-from bot.ranking import Scored, rank
+from bot.ranking import Scored, rank, recency
 from index.search import Filters, Hit, Searcher
 from index.settings import AnswerSettings
 
 SECOND_SENTENCE_MARGIN = 0.5  # a second lead sentence may score at most this much less
-SEARCH_RANK_WEIGHT = 0.05  # per place in the search results, when ordering the sources
+SEARCH_RANK_WEIGHT = 0.1  # per place in the search results, when ordering the sources
+# The search returns RECENCY_POOL times the passages read; an article of the week before the
+# day asked moves up RECENCY_PLACES places among them (less as it ages, down if dated after).
+RECENCY_POOL = 2
+RECENCY_PLACES = 10
 
 
 class Answerer:
@@ -45,14 +51,18 @@ class Answerer:
         started = time.perf_counter()
         query = f"{context} {question}" if context else question
         qvec = self.searcher.embed_query(query)
+        day = _day(as_of)
         limit = max(self.top_k, self.settings.passages_read)
-        hits = self.searcher.search(query, limit=limit, filters=filters, query_vector=qvec)
+        hits = _recent_first(
+            self.searcher.search(
+                query, limit=RECENCY_POOL * limit, filters=filters, query_vector=qvec
+            ),
+            day,
+        )[:limit]
         read = hits[: self.settings.passages_read]
         parsed = analyse(question)
         idf = self.searcher.idf(parsed.terms.values())
-        ranked = rank(
-            parsed, read, {s: idf[w] for s, w in parsed.terms.items()}, _day(as_of)
-        )
+        ranked = rank(parsed, read, {s: idf[w] for s, w in parsed.terms.items()}, day)
         shown = _by_best_sentence(hits, ranked)[: self.top_k]
         retrieved = [_retrieved(h) for h in shown]
         top_similarity = max((h.similarity for h in read), default=0.0)
@@ -113,6 +123,15 @@ def _day(as_of: str | date | None) -> date:
     if isinstance(as_of, date):
         return as_of
     return date.fromisoformat(as_of[:10])
+
+
+def _recent_first(hits: list[Hit], day: date) -> list[Hit]:
+    """Search results with recent articles moved up: news questions mean the latest reports."""
+    order = sorted(
+        range(len(hits)),
+        key=lambda i: i - RECENCY_PLACES * recency(hits[i].passage.article.published, day),
+    )
+    return [hits[i] for i in order]
 
 
 def _by_best_sentence(hits: list[Hit], ranked: list[Scored]) -> list[Hit]:

@@ -6,7 +6,7 @@ from datetime import date
 
 import pytest
 
-from bot.questions import Kind, analyse, kind_of
+from bot.questions import Kind, analyse, focus_of, kind_of, stem
 from bot.ranking import candidates, normalise, rank, recency
 from index.database import PassageRow
 from index.models import Article, ArticleInput, ReadResult
@@ -22,6 +22,8 @@ from tests.conftest import make_config
         ("The EU announced a budget totalling how much?", Kind.NUMBER),
         ("When was Splatoon 2 released?", Kind.DATE),
         ("What is the official deadline for most Americans to file their taxes?", Kind.DATE),
+        ("What was Tesla's revenue in Q1 2021?", Kind.NUMBER),
+        ("What is Apple's release date for the new iPhone?", Kind.DATE),
         ("Which tech giant pledged to invest $500 billion in the US?", Kind.NAMED),
         ("Who is taking over the lead role in the Broadway show?", Kind.NAMED),
         ("Where did Pope Leo XIV make his first trip abroad?", Kind.NAMED),
@@ -43,6 +45,29 @@ def test_question_terms_and_numbers():
     assert q.numerals == {"2019"} and q.years == {"2019"}
 
 
+@pytest.mark.parametrize(
+    ("question", "focus"),
+    [
+        ("Which tech giant pledged to invest $500 billion?", {"tech", "giant"}),
+        ("US stocks fell after the release of a chatbot by which Chinese company?",
+         {"chinese", "company"}),
+        ("What resort town in the Canadian Rockies hosted the G7?", {"resort", "town"}),
+        ("What is the most endangered marine mammal?", {"endanger", "marine", "mammal"}),
+        ("What is the name of November's supermoon?", {"november", "supermoon"}),
+        ("Which tennis player recently won the US Open?", {"tenni", "player"}),
+        ("Who won the election?", set()),
+    ],
+)
+def test_the_focus_is_what_the_question_asks_for(question, focus):
+    assert focus_of(question) == focus
+
+
+def test_irregular_verbs_share_a_stem():
+    assert stem("won") == stem("wins") == stem("win") == "win"
+    assert "win" in analyse("Who won the Stanley Cup?").terms
+    assert stem("pledged") == "pledg" == stem("pledges")
+
+
 def test_candidates_by_kind():
     s = "The Kremlin demands that Ukraine recognise Russia's sovereignty over Crimea."
     names = candidates(s, Kind.NAMED)
@@ -52,6 +77,9 @@ def test_candidates_by_kind():
     assert candidates("It cost $31.5 billion, up 20%.", Kind.NUMBER) == ["$31.5 billion", "20%"]
     assert "July 21, 2017" in candidates("It came out on July 21, 2017.", Kind.DATE)
     assert candidates("Anything at all.", Kind.OPEN) == []
+    # A possessive inside a run of capitalised words separates two names.
+    head = "The head of Chile's National Electricity Coordinator, Ernesto Huber, spoke."
+    assert candidates(head, Kind.NAMED)[:2] == ["Chile", "National Electricity Coordinator"]
     assert normalise("Denny’s  “Grand Slam”") == "denny grand slam"
 
 
@@ -78,9 +106,9 @@ def lenient_engine(tmp_path, hashing_embedder):
     engine.close()
 
 
-def _hit(i: int, text: str, similarity: float = 0.6) -> Hit:
+def _hit(i: int, text: str, similarity: float = 0.6, published: str | None = None) -> Hit:
     article = Article(
-        id=f"a{i}", title=None, url=f"https://example.com/{i}", source=None, published=None,
+        id=f"a{i}", title=None, url=f"https://example.com/{i}", source=None, published=published,
         author=None, text=text, content_hash=f"h{i}", added_at="", updated_at="",
     )
     return Hit(PassageRow(i, 0, text, article), score=1.0, similarity=similarity,
@@ -100,6 +128,50 @@ def test_the_name_more_articles_agree_on_leads(agreeing, expected):
     ]
     ranked = rank(question, hits, idf, date(2025, 3, 1))
     assert ranked[0].sentence.startswith(expected)
+
+
+@pytest.mark.parametrize("named", ["Apple", "Nvidia"])
+def test_the_name_given_next_to_what_is_asked_leads(named):
+    """Two companies are said to pledge the same, and as many articles name each; only one is
+    called a tech giant anywhere."""
+    other = "Nvidia" if named == "Apple" else "Apple"
+    question = analyse("Which tech giant pledged to invest $500 billion in America?")
+    idf = dict.fromkeys(question.terms, 1.0)
+    hits = [
+        _hit(0, "Apple pledged to invest $500 billion in America on Monday."),
+        _hit(1, "Nvidia pledged to invest $500 billion in America on Monday."),
+        _hit(2, f"Shares of the tech giant {named} rose after the news."),
+        _hit(3, f"Shares of {other} rose on a day of news that lifted every tech stock and one"
+                " giant index."),
+    ]
+    ranked = rank(question, hits, idf, date(2025, 3, 1))
+    assert ranked[0].sentence.startswith(named)
+
+
+def test_a_named_question_no_sentence_answers_is_declined(tmp_path, hashing_embedder):
+    """On the subject, but no sentence names anyone: min_score declines; off, it answers."""
+    from bot.engine import NewsEngine
+
+    article = ArticleInput(
+        url="https://a.example/eggs", title="Egg dishes cost more",
+        text="Egg dishes cost more at restaurant chains this winter, and a surcharge on egg"
+             " dishes is spreading, diners say. Bird flu has cut the supply of eggs.",
+    )
+    question = "Which restaurant chain added a surcharge to egg dishes?"
+    answers = {}
+    for min_score in (1.8, -100.0):
+        engine = NewsEngine(
+            make_config(tmp_path / str(min_score),
+                        answer={"min_similarity": 0.0, "min_score": min_score}),
+            embedder=hashing_embedder,
+        )
+        _add(engine, article)
+        answers[min_score] = engine.answerer.answer(question)
+        # An open question is never declined for its score: any sentence may answer it.
+        assert engine.answerer.answer("Why do egg dishes cost more this winter?").answered
+        engine.close()
+    assert not answers[1.8].answered and answers[1.8].retrieved  # closest articles still listed
+    assert answers[-100.0].answered and "surcharge" in answers[-100.0].answer
 
 
 def test_the_lead_source_is_shown_first(lenient_engine):
@@ -131,3 +203,23 @@ def test_the_latest_report_as_of_the_day_asked_leads(lenient_engine):
     asked_2024 = lenient_engine.answerer.answer(question, as_of="2024-06-25")
     assert "Tampa Rays" in asked_2025.answer.split("[1]")[0]
     assert "Florida Panthers" in asked_2024.answer.split("[1]")[0]
+
+
+def test_recent_reports_move_up_the_search_results():
+    from bot.answering import RECENCY_PLACES, _recent_first
+
+    def dated(i: int, published: str | None) -> Hit:
+        return _hit(i, f"Passage number {i}.", published=published)
+
+    day = date(2025, 6, 20)
+    hits = [dated(i, None) for i in range(15)]
+    hits[12] = dated(12, "2025-06-18")  # two days before the day asked
+    hits[3] = dated(3, "2025-07-30")  # dated after it: distrusted
+    order = [h.passage.id for h in _recent_first(hits, day)]
+    assert RECENCY_PLACES == 10  # the order below spells out ten places
+    # The recent one moves up ten places (ties keep search order); the later one down ten.
+    assert order == [0, 1, 2, 12, 4, 5, 6, 7, 8, 9, 10, 11, 3, 13, 14]
+    undated = [dated(i, None) for i in range(5)]
+    assert [h.passage.id for h in _recent_first(undated, day)] == [0, 1, 2, 3, 4]
+    old = [dated(0, "2020-01-01"), dated(1, "2025-06-01")]  # the fresher one moves ahead
+    assert [h.passage.id for h in _recent_first(old, day)] == [1, 0]
