@@ -172,6 +172,12 @@ def _names(sentence: str, names: frozenset[str]) -> list[str]:
     return out
 
 
+@functools.lru_cache(maxsize=20_000)
+def _sentences(text: str) -> tuple[str, ...]:
+    """The sentences of a passage (cached: passages recur across questions)."""
+    return tuple(split_sentences(text))
+
+
 @functools.lru_cache(maxsize=100_000)
 def _stems(text: str) -> frozenset[str]:
     """The stems of the content words of `text` (cached: passages recur across questions)."""
@@ -201,7 +207,7 @@ def rank(
     question_norm = f" {normalise(question.text)} "
     rows: list[tuple[Scored, float, str, str]] = []  # (scored, passage evidence, article, norm)
     seen: set[str] = set()
-    split = [split_sentences(hit.passage.text) for hit in hits]
+    split = [_sentences(hit.passage.text) for hit in hits]
     names = names_inside([s for ss in split for s in ss]) if question.kind is Kind.NAMED else None
     for i, hit in enumerate(hits):
         article = hit.passage.article
@@ -250,12 +256,14 @@ def _add_support(rows: list[tuple[Scored, float, str, str]]) -> None:
     top = max(r[1] for r in rows)
     weights = [math.exp((r[1] - top) / SUPPORT_TEMPERATURE) for r in rows]
     # Which sentences hold each word, so a candidate is looked for only where its first is.
+    cands = {c for r in rows for c in r[0].candidates}
+    firsts = {c.split()[0] for c in cands}
     holding: dict[str, list[int]] = {}
     for i, (_, _, _, norm) in enumerate(rows):
-        for word in set(norm.split()):
+        for word in firsts.intersection(norm.split()):
             holding.setdefault(word, []).append(i)
     support: dict[str, float] = {}
-    for cand in {c for r in rows for c in r[0].candidates}:
+    for cand in cands:
         needle = f" {cand} "
         per_article: dict[str, float] = {}
         for i in holding.get(cand.split()[0], ()):

@@ -259,19 +259,42 @@ class Database:
     def all_passage_ids(self) -> list[int]:
         return [r[0] for r in self.connection().execute("SELECT id FROM passages ORDER BY id")]
 
-    def passages(self, ids: Iterable[int]) -> dict[int, PassageRow]:
-        """Passages by id with their articles; ids no longer stored are simply absent."""
-        ids = list(ids)
+    def passages(
+        self, ids: Iterable[int], articles: dict[str, Article] | None = None
+    ) -> dict[int, PassageRow]:
+        """Passages by id with their articles, in ascending id order; ids no longer stored
+        are simply absent.
+
+        `articles`, when given, is a cache of articles by id that the caller keeps for one
+        store generation: articles found there are not read again, and those read are added.
+        (An article's full text is most of what these rows weigh, and one article usually
+        holds several of the passages a question finds.)
+        """
+        ids = sorted(set(ids))
         if not ids:
             return {}
-        marks = ",".join("?" * len(ids))
-        rows = self.connection().execute(
-            "SELECT p.id, p.position, p.text, "
-            + ", ".join(f"a.{c.strip()}" for c in _ARTICLE_COLUMNS.split(","))
-            + f" FROM passages p JOIN articles a ON a.id = p.article_id WHERE p.id IN ({marks})",
+        conn = self.connection()
+        rows = conn.execute(
+            "SELECT id, position, text, article_id FROM passages"
+            f" WHERE id IN ({','.join('?' * len(ids))}) ORDER BY id",
             ids,
         ).fetchall()
-        return {r[0]: PassageRow(r[0], r[1], r[2], _article(r[3:])) for r in rows}
+        known = articles if articles is not None else {}
+        wanted = list({r[3] for r in rows if r[3] not in known})
+        if wanted:
+            for r in conn.execute(
+                f"SELECT {_ARTICLE_COLUMNS} FROM articles"
+                f" WHERE id IN ({','.join('?' * len(wanted))})",
+                wanted,
+            ):
+                known[r[0]] = _article(r)
+        # A passage whose article is gone (deleted between the two reads) is left out, as
+        # the join would have; the caller's generation check then searches again.
+        return {
+            pid: PassageRow(pid, position, text, known[aid])
+            for pid, position, text, aid in rows
+            if aid in known
+        }
 
     def neighbours(self, article_id: str, position: int, span: int = 1) -> list[str]:
         """Texts of passages around `position` in one article, in order."""

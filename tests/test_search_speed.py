@@ -1,0 +1,182 @@
+"""The query path's speed measures change no result: the lexical search started ahead of the
+embedding, the kept question vectors, rows read as the list is walked, the article cache, and
+the NumPy encoder's single BLAS thread and in-place GELU."""
+
+from __future__ import annotations
+
+import math
+import threading
+
+import numpy as np
+
+from index.bert_numpy import _BlasThreads, _gelu_
+from index.models import ArticleInput, ReadResult
+from index.search import Filters
+
+WORDS = "harbour bridge council budget river flood school museum heist rally".split()
+
+
+def add(engine, *items):
+    engine.add_articles(ReadResult(articles=list(items)))
+
+
+def many_articles(n: int = 40):
+    return [
+        ArticleInput(
+            text=" ".join(f"Report {i} on the {WORDS[(i + j) % len(WORDS)]} and the "
+                          f"{WORDS[(i * 3 + j) % len(WORDS)]} today." for j in range(6)),
+            url=f"https://example.com/{i}", title=f"Report {i} {WORDS[i % len(WORDS)]}")
+        for i in range(n)
+    ]
+
+
+def plain_search(searcher, query, **kw):
+    """The search with nothing started ahead and nothing kept: the reference result."""
+    searcher.forget_query_vectors()
+    searcher._articles = (-1, {})
+    searcher._ahead.pending = None
+    vector = searcher.store.embedder.embed([query])[0]
+    return searcher.search(query, query_vector=vector, **kw)
+
+
+def same(a, b):
+    return [(h.passage.id, h.score, h.similarity, h.lexical_rank, h.passage.article)
+            for h in a] == [(h.passage.id, h.score, h.similarity, h.lexical_rank,
+                             h.passage.article) for h in b]
+
+
+def test_the_lexical_search_started_ahead_gives_the_same_hits(fast_engine, monkeypatch):
+    add(fast_engine, *many_articles())
+    searcher = fast_engine.searcher
+    where: list[str] = []
+    lexical_search = type(searcher.store.db).lexical_search
+
+    def spy(db, *args, **kw):
+        where.append(threading.current_thread().name)
+        return lexical_search(db, *args, **kw)
+
+    monkeypatch.setattr(type(searcher.store.db), "lexical_search", spy)
+    main = threading.current_thread().name
+    for query in ("harbour bridge budget", "river flood school", "museum heist rally"):
+        expected = plain_search(searcher, query, limit=12)
+        assert where.pop() == main
+        vector = searcher.embed_query(query)  # starts the lexical search on a worker
+        searcher._ahead.pending[1].result()  # (the test embedder is too quick to overlap)
+        got = searcher.search(query, limit=12, query_vector=vector)
+        assert searcher._ahead.pending is None
+        assert same(got, expected)
+        assert where.pop().startswith("newsbot-lexical") and not where
+        # Not begun yet when the search wants it (here: the vector is kept): done inline.
+        assert same(searcher.search(query, limit=12), expected)
+        where.clear()
+
+
+def test_a_search_for_other_text_or_with_filters_ignores_what_was_started(fast_engine):
+    add(fast_engine, *many_articles())
+    searcher = fast_engine.searcher
+    searcher.embed_query("harbour bridge budget")
+    expected = plain_search(searcher, "river flood school", limit=8)
+    searcher.embed_query("harbour bridge budget")
+    got = searcher.search("river flood school", limit=8)
+    assert same(got, expected)
+    filters = Filters(source="example.com")
+    expected = plain_search(searcher, "harbour bridge", limit=8, filters=filters)
+    vector = searcher.embed_query("harbour bridge")
+    assert same(searcher.search("harbour bridge", limit=8, filters=filters,
+                                query_vector=vector), expected)
+
+
+def test_a_write_after_the_lexical_search_started_is_seen(fast_engine):
+    add(fast_engine, *many_articles(10))
+    searcher = fast_engine.searcher
+    vector = searcher.embed_query("zyxquay opening")
+    searcher._ahead.pending[1].result()  # it finished before the write
+    add(fast_engine, ArticleInput(text="The zyxquay opened on Monday after two years.",
+                                  url="https://example.com/quay", title="Quay opens"))
+    hits = searcher.search("zyxquay opening", limit=3, query_vector=vector)
+    assert hits[0].passage.article.url == "https://example.com/quay"
+    assert hits[0].lexical_rank == 1
+
+
+def test_an_updated_article_is_not_served_from_the_article_cache(fast_engine):
+    add(fast_engine, *many_articles(10))
+    searcher = fast_engine.searcher
+    first = searcher.search("harbour bridge", limit=10)
+    assert searcher._articles[1]  # articles were kept for this generation
+    url = first[0].passage.article.url
+    text = fast_engine.store.find(url).text
+    add(fast_engine, ArticleInput(text=text, url=url, title="A new title"))
+    again = searcher.search("harbour bridge", limit=10)
+    titles = {h.passage.article.url: h.passage.article.title for h in again}
+    assert titles[url] == "A new title"
+
+
+def test_a_question_asked_again_reuses_its_vector_but_never_shares_it(fast_engine):
+    searcher = fast_engine.searcher
+    calls = []
+    embed = searcher.store.embedder.embed
+    searcher.store.embedder.embed = lambda texts, **kw: calls.append(texts) or embed(texts)
+    try:
+        a = searcher.embed_query("who won the rally")
+        a[:] = 0.0  # the caller's copy
+        b = searcher.embed_query("who won the rally")
+    finally:
+        searcher.store.embedder.embed = embed
+    assert len(calls) == 1
+    assert np.allclose(b, embed(["who won the rally"])[0]) and np.linalg.norm(b) > 0.5
+    searcher.forget_query_vectors()
+    assert not searcher._vectors
+
+
+def test_passage_rows_come_in_id_order_and_fill_the_article_cache(fast_engine):
+    add(fast_engine, *many_articles(5))
+    db = fast_engine.store.db
+    ids = db.all_passage_ids()
+    cache: dict = {}
+    rows = db.passages([ids[3], ids[0], 10**9, ids[2]], cache)
+    assert list(rows) == [ids[0], ids[2], ids[3]]  # a missing id is simply absent
+    assert set(cache) == {r.article.id for r in rows.values()}
+    again = db.passages([ids[0]], cache)
+    assert again[ids[0]].article is rows[ids[0]].article  # from the cache
+    assert db.passages([ids[0]])[ids[0]] == rows[ids[0]]
+
+
+def test_gelu_in_place_matches_the_exact_form():
+    x = np.linspace(-8, 8, 4001, dtype=np.float32).reshape(1, -1)
+    exact = np.array([v * 0.5 * (1 + math.erf(v / math.sqrt(2))) for v in x[0].tolist()])
+    got = _gelu_(x.copy(), np.empty_like(x))[0]
+    assert np.abs(got - exact).max() < 1e-6
+
+
+class _FakeBlas:
+    def __init__(self) -> None:
+        self.threads = 2
+
+    def get_num_threads(self) -> int:
+        return self.threads
+
+    def set_num_threads(self, n: int) -> None:
+        self.threads = n
+
+
+def test_the_blas_runs_one_thread_while_any_pass_runs_and_is_restored_after():
+    blas = _BlasThreads()
+    fake = _FakeBlas()
+    blas._libs = [fake]
+    inside = threading.Event()
+    release = threading.Event()
+
+    def other_pass():
+        with blas.one():
+            inside.set()
+            release.wait(5)
+
+    worker = threading.Thread(target=other_pass)
+    with blas.one():
+        assert fake.threads == 1
+        worker.start()
+        inside.wait(5)
+    assert fake.threads == 1  # the other pass still runs
+    release.set()
+    worker.join(5)
+    assert fake.threads == 2
