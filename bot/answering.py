@@ -55,7 +55,7 @@ class Answerer:
         limit = max(self.top_k, self.settings.passages_read)
         hits = _recent_first(
             self.searcher.search(
-                query, limit=RECENCY_POOL * limit, filters=filters, query_vector=qvec
+                query, limit=int(RECENCY_POOL * limit), filters=filters, query_vector=qvec
             ),
             day,
         )[:limit]

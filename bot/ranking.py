@@ -285,11 +285,14 @@ def _add_focus(rows: list[tuple[Scored, float, str, str]], focus: frozenset[str]
             continue
         words = norm.split()
         for cand in scored.candidates:
-            n = len(cand.split())
-            for i in range(len(words) - n + 1):
-                if " ".join(words[i : i + n]) == cand:
+            if best.get(cand) == 1.0:
+                continue
+            parts = cand.split()
+            n = len(parts)
+            for i, word in enumerate(words):
+                if word == parts[0] and words[i : i + n] == parts:
                     near = words[max(0, i - FOCUS_WINDOW) : i] + words[i + n : i + n + FOCUS_WINDOW]
-                    share = len(focus & {stem(w) for w in near}) / len(focus)
+                    share = len(focus.intersection(map(stem, near))) / len(focus)
                     best[cand] = max(best.get(cand, 0.0), share)
                     break
     for scored, *_ in rows:
