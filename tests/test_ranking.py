@@ -115,19 +115,24 @@ def _hit(i: int, text: str, similarity: float = 0.6, published: str | None = Non
                lexical_rank=None)
 
 
+def _top_sentence(question: str, *passages: str) -> str:
+    """The best answer sentence among one-sentence passages, every question word weighing 1."""
+    parsed = analyse(question)
+    hits = [_hit(i, text) for i, text in enumerate(passages)]
+    return rank(parsed, hits, dict.fromkeys(parsed.terms, 1.0), date(2025, 3, 1))[0].sentence
+
+
 @pytest.mark.parametrize(("agreeing", "expected"), [("Denny's", "Denny's"),
                                                      ("Waffle House", "Waffle House")])
 def test_the_name_more_articles_agree_on_leads(agreeing, expected):
-    question = analyse("Which restaurant chain added a surcharge to egg dishes?")
-    idf = dict.fromkeys(question.terms, 1.0)
-    hits = [
-        _hit(0, "Denny's added a surcharge to egg dishes on Monday."),
-        _hit(1, "Waffle House added a surcharge to egg dishes on Monday."),
-        _hit(2, f"Diners say {agreeing} was first to charge extra for eggs."),
-        _hit(3, f"Bird flu is why {agreeing} asks more for breakfasts now."),
-    ]
-    ranked = rank(question, hits, idf, date(2025, 3, 1))
-    assert ranked[0].sentence.startswith(expected)
+    lead = _top_sentence(
+        "Which restaurant chain added a surcharge to egg dishes?",
+        "Denny's added a surcharge to egg dishes on Monday.",
+        "Waffle House added a surcharge to egg dishes on Monday.",
+        f"Diners say {agreeing} was first to charge extra for eggs.",
+        f"Bird flu is why {agreeing} asks more for breakfasts now.",
+    )
+    assert lead.startswith(expected)
 
 
 @pytest.mark.parametrize("named", ["Apple", "Nvidia"])
@@ -135,17 +140,15 @@ def test_the_name_given_next_to_what_is_asked_leads(named):
     """Two companies are said to pledge the same, and as many articles name each; only one is
     called a tech giant anywhere."""
     other = "Nvidia" if named == "Apple" else "Apple"
-    question = analyse("Which tech giant pledged to invest $500 billion in America?")
-    idf = dict.fromkeys(question.terms, 1.0)
-    hits = [
-        _hit(0, "Apple pledged to invest $500 billion in America on Monday."),
-        _hit(1, "Nvidia pledged to invest $500 billion in America on Monday."),
-        _hit(2, f"Shares of the tech giant {named} rose after the news."),
-        _hit(3, f"Shares of {other} rose on a day of news that lifted every tech stock and one"
-                " giant index."),
-    ]
-    ranked = rank(question, hits, idf, date(2025, 3, 1))
-    assert ranked[0].sentence.startswith(named)
+    lead = _top_sentence(
+        "Which tech giant pledged to invest $500 billion in America?",
+        "Apple pledged to invest $500 billion in America on Monday.",
+        "Nvidia pledged to invest $500 billion in America on Monday.",
+        f"Shares of the tech giant {named} rose after the news.",
+        f"Shares of {other} rose on a day of news that lifted every tech stock and one giant"
+        " index.",
+    )
+    assert lead.startswith(named)
 
 
 def test_a_named_question_no_sentence_answers_is_declined(tmp_path, hashing_embedder):
