@@ -120,6 +120,8 @@ class Answerer:
 def _day(as_of: str | date | None) -> date:
     if as_of is None:
         return datetime.now(UTC).date()
+    if isinstance(as_of, datetime):
+        return as_of.date()
     if isinstance(as_of, date):
         return as_of
     return date.fromisoformat(as_of[:10])

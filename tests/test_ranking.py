@@ -226,3 +226,13 @@ def test_recent_reports_move_up_the_search_results():
     assert [h.passage.id for h in _recent_first(undated, day)] == [0, 1, 2, 3, 4]
     old = [dated(0, "2020-01-01"), dated(1, "2025-06-01")]  # the fresher one moves ahead
     assert [h.passage.id for h in _recent_first(old, day)] == [1, 0]
+
+
+def test_the_day_asked_may_be_a_date_a_datetime_or_text():
+    from datetime import datetime
+
+    from bot.answering import _day
+
+    day = date(2025, 6, 20)
+    assert _day(day) == _day(datetime(2025, 6, 20, 23, 59)) == _day("2025-06-20") == day
+    assert type(_day(datetime(2025, 6, 20, 8, 0))) is date  # ranking subtracts dates
