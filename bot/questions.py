@@ -96,6 +96,8 @@ class Question:
     # Stems of the noun phrase naming what is asked for: "which tech giant" -> tech, giant.
     # Text often names the answer next to it ("tech giant Apple", "the resort town of ...").
     focus: frozenset[str] = frozenset()
+    # Narrower than the kind: "percent" or "money" for a number, "person" for a name ("who").
+    wants: str | None = None
 
     @property
     def years(self) -> frozenset[str]:
@@ -110,8 +112,27 @@ def analyse(text: str) -> Question:
     return Question(
         text=text, kind=kind_of(text), terms=terms,
         numerals=frozenset(n.replace(",", "") for n in _NUMERAL.findall(text)),
-        focus=focus_of(text),
+        focus=focus_of(text), wants=_wants(text),
     )
+
+
+_PERCENT_Q = re.compile(r"\b(percent|percentage|proportion)\b")
+_MONEY_Q = re.compile(r"\bhow much (money|did|does|do|will|is|was|are|were)\b|\b(cost|price|worth|"
+                      r"revenue|budget|salary|fine|bonus|dollars|paid|pay)\b")
+_PERSON_Q = re.compile(r"^who\b|\bwho(m|se)?\b")
+
+
+def _wants(text: str) -> str | None:
+    q = text.lower()
+    kind = kind_of(text)
+    if kind is Kind.NUMBER:
+        if _PERCENT_Q.search(q):
+            return "percent"
+        if _MONEY_Q.search(q):
+            return "money"
+    if kind is Kind.NAMED and _PERSON_Q.search(q):
+        return "person"
+    return None
 
 
 _IRREGULAR_PAST = frozenset(

@@ -7,7 +7,9 @@ Every sentence of the passages read gets one score from evidence a reader would 
 - the answer candidates it holds: things of the kind asked for that the question does not
   already say (a number for "how many", a date for "when", a name for "who" or "which
   company"), worth as much as the relevant articles agree on them: a name that several
-  articles give is more likely the answer than one a single article mentions;
+  articles give is more likely the answer than one a single article mentions; more when it
+  is of the narrower kind asked (a person's name for "who", a percentage, a sum of money) and
+  when some sentence names it next to what the question asks for ("the tech giant Apple");
 - the numbers the question names ("in 2019") appearing in it;
 - how recent its article is, as of the day the question is asked (news questions mean the
   latest reports; an article dated after that day is distrusted).
@@ -41,6 +43,7 @@ W_NUMERALS = 1.0  # share of the question's numbers that the sentence repeats
 W_DATE_DETAIL = 0.4  # a full date beats a bare year when the question asks "when"
 W_FOCUS = 1.0  # some sentence names the candidate next to what is asked ("tech giant Apple")
 FOCUS_WINDOW = 3  # words either side of a candidate
+W_WANTED = 0.5  # a candidate of the narrower kind: a percentage, a sum of money, a person's name
 W_RANK = 0.005  # per place of the passage in the search results
 SUPPORT_TEMPERATURE = 0.4  # how fast a less relevant passage's vote fades
 RECENT_DAYS = 7  # articles this close before the question count as fully recent
@@ -141,13 +144,23 @@ def candidates(sentence: str, kind: Kind, names: frozenset[str] = frozenset()) -
 
 def names_inside(sentences: list[str]) -> frozenset[str]:
     """Capitalised words that occur somewhere other than at the start of a sentence."""
-    return frozenset(
-        w for s in sentences for w in _INNER_CAPITAL.findall(s) if w.lower() not in _LEADING
-    )
+    return frozenset(w for s in sentences for w in _inner_capitals(s))
+
+
+@functools.lru_cache(maxsize=100_000)
+def _inner_capitals(sentence: str) -> tuple[str, ...]:
+    return tuple(w for w in _INNER_CAPITAL.findall(sentence) if w.lower() not in _LEADING)
 
 
 def _names(sentence: str, names: frozenset[str]) -> list[str]:
-    out = []
+    return [span for span, opening in _name_spans(sentence) if not opening or span in names]
+
+
+@functools.lru_cache(maxsize=100_000)
+def _name_spans(sentence: str) -> tuple[tuple[str, bool], ...]:
+    """The sentence's possible names, each with whether it is one capitalised word opening
+    the sentence (a name only if capitalised elsewhere too). Cached: passages recur."""
+    out: list[tuple[str, bool]] = []
     for match in _CAPITALISED.finditer(sentence):
         words = match.group(0).split()
         while words and words[0].lower().strip("’'.") in _LEADING:
@@ -161,15 +174,14 @@ def _names(sentence: str, names: frozenset[str]) -> list[str]:
                 continue
             # One capitalised word opening the sentence is usually just an ordinary word
             # ("Amid"), unless it is possessive ("Denny's") or capitalised elsewhere too.
-            if (
+            opening = (
                 sentence.startswith(span) and " " not in span and span[1:].islower()
-                and span not in names and not re.match(r"\S+(’s|'s)\b", sentence)
-            ):
-                continue
-            out.append(span)
-    out += [m.group(1).strip() for m in _QUOTED.finditer(sentence)
+                and not re.match(r"\S+(’s|'s)\b", sentence)
+            )
+            out.append((span, opening))
+    out += [(m.group(1).strip(), False) for m in _QUOTED.finditer(sentence)
             if 1 <= len(m.group(1).split()) <= 8]
-    return out
+    return tuple(out)
 
 
 @functools.lru_cache(maxsize=20_000)
@@ -235,6 +247,8 @@ def rank(
             )
             if question.kind is Kind.DATE:
                 score += W_DATE_DETAIL * _date_detail(spans)
+            if question.wants and any(_is_wanted(c, question.wants) for c in spans):
+                score += W_WANTED
             found = [normalise(c) for c in spans]
             rows.append((
                 Scored(sentence, i, score, found, W_RECENCY * fresh), passage_evidence,
@@ -298,6 +312,18 @@ def _add_focus(rows: list[tuple[Scored, float, str, str]], focus: frozenset[str]
     for scored, *_ in rows:
         if scored.candidates:
             scored.score += W_FOCUS * max(best.get(c, 0.0) for c in scored.candidates)
+
+
+_PERSON = re.compile(r"[A-Z][\w’'.-]+(?: [A-Z][\w’'.-]+){1,2}")
+
+
+def _is_wanted(span: str, wants: str) -> bool:
+    """Is `span` a percentage / a sum of money / shaped like a person's name (2-3 words)?"""
+    if wants == "percent":
+        return "%" in span or "percent" in span.lower()
+    if wants == "money":
+        return bool(re.search(r"[$€£]|dollar|euro|pound", span, re.I))
+    return _PERSON.fullmatch(span) is not None
 
 
 def _numerals_shared(question: Question, sentence: str) -> float:

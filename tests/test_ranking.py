@@ -236,3 +236,24 @@ def test_the_day_asked_may_be_a_date_a_datetime_or_text():
     day = date(2025, 6, 20)
     assert _day(day) == _day(datetime(2025, 6, 20, 23, 59)) == _day("2025-06-20") == day
     assert type(_day(datetime(2025, 6, 20, 8, 0))) is date  # ranking subtracts dates
+
+
+@pytest.mark.parametrize(
+    ("question", "wants", "passages", "expected"),
+    [
+        ("Who leads the central bank?", "person",
+         ["The central bank is led by Acme, officials said.",
+          "The central bank is led by Jane Smith, officials said."], "Jane Smith"),
+        ("How much did the deal cost?", "money",
+         ["The deal cost 12 days of talks.", "The deal cost $12 billion."], "$12 billion"),
+        ("What percentage of voters backed the plan?", "percent",
+         ["Voters backed the plan in 40 towns.", "Voters backed the plan by 40%."], "40%"),
+    ],
+)
+def test_a_candidate_of_the_narrower_kind_leads(question, wants, passages, expected):
+    """The first passage wins ties (search rank); the one with a person's name, a sum of money
+    or a percentage wins when that is what is asked."""
+    assert analyse(question).wants == wants
+    assert expected in _top_sentence(question, *passages)
+    assert analyse("How many people died?").wants is None
+    assert analyse("Which company won?").wants is None
