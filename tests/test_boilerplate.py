@@ -69,6 +69,11 @@ def test_a_list_heading_followed_by_a_paragraph_only_loses_the_heading() -> None
         "Copyright © 2025 Daily News Ltd. All rights reserved.",
         "READ ALSO: Oil prices hit a six-month high",
         "Skip to main content",
+        "Contributing: Christopher Cann, USA TODAY; Reuters",
+        "Reporting by Jane Doe in London; Editing by John Smith",
+        "Updated Dec. 2, 2025, 4:04 p.m. ET",
+        "Published March 3, 2025",
+        "AI-assisted summary",
     ],
 )
 def test_furniture_lines_are_removed(line: str) -> None:
@@ -89,10 +94,18 @@ def test_furniture_lines_are_removed(line: str) -> None:
         "Read more: the minister said the plan would fail.",
         "Share prices rose sharply on Monday.",
         "Advertisement revenue fell by a third in the last quarter, the company said.",
+        "Contributing to the delays, the airport closed two runways on Monday.",
+        "Reporting by the newspaper found the agency had ignored the warnings for years.",
+        "Updated figures released on Monday showed the economy grew 2% last year.",
     ],
 )
 def test_real_sentences_that_mention_furniture_words_stay(line: str) -> None:
     assert clean_text(line) == line
+
+
+def test_a_summary_label_goes_and_its_text_stays() -> None:
+    text = "AI-assisted summary Investigators are working to find the cause of the collision."
+    assert clean_text(text) == "Investigators are working to find the cause of the collision."
 
 
 def test_white_space_is_normalised_and_paragraph_breaks_kept() -> None:

@@ -1,5 +1,6 @@
 """Removing page furniture from article text: related-story lists, ads, newsletter, share and
-cookie lines; and normalising white space while keeping the article's line breaks.
+cookie lines, credit lines and time stamps; and normalising white space while keeping the
+article's line breaks.
 
 The rules are deliberately narrow: a line goes only when it is short and matches a known shape,
 so a real paragraph that merely mentions cookies or newsletters is kept.
@@ -62,6 +63,19 @@ _FOLLOW = re.compile(
 _COPYRIGHT = re.compile(
     r"^(?:©|\(c\)\s*\d{4}|copyright\s*(?:©|\(c\)|\d{4}))|\ball rights reserved\b", re.IGNORECASE
 )
+# Credit lines ("Contributing: Reuters", "Reporting by ...; Editing by ...") and a bare
+# "Updated Dec. 2, 2025, 4:04 p.m. ET" stamp: bylines and dates are the article's metadata.
+_CREDIT = re.compile(
+    r"^(?i:contributing|contributors?)\s*:|"
+    r"^(?i:(?:additional\s+)?reporting|writing|editing)\s+by\s+[A-Z][\w’'-]+\s+[A-Z]"
+)
+_STAMP = re.compile(
+    r"^(?:updated|published|posted)(?:\s+on)?\s*:?\s+[a-z]{3,9}\.?\s+\d{1,2},?\s+\d{4}"
+    r"(?:,?\s+(?:at\s+)?\d{1,2}:\d\d\s*(?:[ap]\.?m\.?)?(?:\s+[a-z]{2,4})?)?$",
+    re.IGNORECASE,
+)
+# A label some sites put in front of a summary paragraph: the label goes, the text stays.
+_LEADING_LABEL = re.compile(r"^AI-assisted summary\s*[:\-–—]?\s*", re.IGNORECASE)
 _SHARE_WORDS = frozenset(
     {
         "share", "shares", "shared", "tweet", "email", "e-mail", "print", "copy", "link", "this",
@@ -91,6 +105,11 @@ def clean_text(text: str) -> str:
         if _LIST_HEADING.match(line):
             i = _skip_link_list(lines, i + 1)
             continue
+        if line and _LEADING_LABEL.match(line):
+            line = _LEADING_LABEL.sub("", line)
+            if not line:
+                i += 1
+                continue
         if not line or not _is_furniture(line):
             kept.append(line)
         i += 1
@@ -149,6 +168,8 @@ def _is_furniture(line: str) -> bool:
     if len(words) <= 25 and (_NEWSLETTER.match(line) or _FOLLOW.match(line)):
         return True
     if _COOKIES.match(line):
+        return True
+    if len(words) <= 30 and (_CREDIT.match(line) or _STAMP.match(line)):
         return True
     lowered = {w.lower() for w in words}
     return bool(lowered) and lowered <= _SHARE_WORDS and bool(lowered & _SHARE_ANCHORS)
