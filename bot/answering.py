@@ -50,13 +50,10 @@ class Answerer:
         """
         started = time.perf_counter()
         query = f"{context} {question}" if context else question
-        qvec = self.searcher.embed_query(query)
         day = _day(as_of)
         limit = max(self.top_k, self.settings.passages_read)
         hits = _recent_first(
-            self.searcher.search(
-                query, limit=int(RECENCY_POOL * limit), filters=filters, query_vector=qvec
-            ),
+            self.searcher.search(query, limit=RECENCY_POOL * limit, filters=filters),
             day,
         )[:limit]
         read = hits[: self.settings.passages_read]

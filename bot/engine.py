@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date
 from pathlib import Path
 
 from bot.answer_model import Answer
@@ -202,13 +202,9 @@ def _looks_like_url(ref: str) -> bool:
 
 
 def as_of_day(value: str | date | None) -> date | None:
-    """The day a question is asked, from 'YYYY-MM-DD' or a date (a datetime gives its day);
-    None stays None (today). Anything else raises InputError."""
-    if value is None:
-        return None
-    if isinstance(value, datetime):
-        return value.date()
-    if isinstance(value, date):
+    """The day a question is asked, checked: 'YYYY-MM-DD' becomes a date; a date (or datetime,
+    which the answerer reads as its day) or None (today) passes. Anything else: InputError."""
+    if value is None or isinstance(value, date):
         return value
     if not isinstance(value, str):
         raise InputError(f"--as-of: {value!r} is not a date like 2025-01-31")

@@ -70,6 +70,10 @@ _IRREGULAR = {
         "make": "made makes making", "tell": "told tells telling", "bring": "brought brings",
         "die": "died dies dying", "fly": "flew flown flies flying", "sink": "sank sunk sinks",
         "shoot": "shot shoots shooting", "steal": "stole stolen steals", "flee": "fled flees",
+        "lose": "lost loses losing", "leave": "left leaves leaving", "get": "got gets getting",
+        "go": "went gone goes going", "come": "came comes coming", "see": "saw seen sees",
+        "become": "became becomes becoming", "say": "said says saying", "hit": "hits hitting",
+        "set": "sets setting", "put": "puts putting", "cut": "cuts cutting",
     }.items()
     for form in forms.split()
 }
@@ -99,9 +103,10 @@ class Question:
     # Narrower than the kind: "percent" or "money" for a number, "person" for a name ("who").
     wants: str | None = None
 
-    @property
-    def years(self) -> frozenset[str]:
-        return frozenset(n for n in self.numerals if len(n) == 4 and n[:2] in ("19", "20"))
+
+def numerals(text: str) -> frozenset[str]:
+    """The numbers written in digits in `text`, without thousands separators."""
+    return frozenset(n.replace(",", "") for n in _NUMERAL.findall(text))
 
 
 def analyse(text: str) -> Question:
@@ -109,10 +114,11 @@ def analyse(text: str) -> Question:
     for word in content_words(text):
         if word not in QUESTION_WORDS:
             terms.setdefault(stem(word), word)
+    kind = kind_of(text)
     return Question(
-        text=text, kind=kind_of(text), terms=terms,
-        numerals=frozenset(n.replace(",", "") for n in _NUMERAL.findall(text)),
-        focus=focus_of(text), wants=_wants(text),
+        text=text, kind=kind, terms=terms,
+        numerals=numerals(text),
+        focus=focus_of(text), wants=_wants(text, kind),
     )
 
 
@@ -122,9 +128,8 @@ _MONEY_Q = re.compile(r"\bhow much (money|did|does|do|will|is|was|are|were)\b|\b
 _PERSON_Q = re.compile(r"^who\b|\bwho(m|se)?\b")
 
 
-def _wants(text: str) -> str | None:
+def _wants(text: str, kind: Kind) -> str | None:
     q = text.lower()
-    kind = kind_of(text)
     if kind is Kind.NUMBER:
         if _PERCENT_Q.search(q):
             return "percent"
@@ -135,10 +140,9 @@ def _wants(text: str) -> str | None:
     return None
 
 
-_IRREGULAR_PAST = frozenset(
-    "won lost led made held hit sold bought took began ran met left told gave got went came"
-    " became brought fell rose set put cut paid saw said struck chose".split()
-)
+# Past forms ("won", "took", "hit") end the noun phrase after "which": they are its verb.
+_IRREGULAR_PAST = frozenset(form for form in _IRREGULAR if not form.endswith(("s", "ing")))
+_IRREGULAR_PAST |= {"hit", "set", "put", "cut"}
 _FOCUS_SKIP = frozenset("name names kind type one ones following these those".split())
 
 

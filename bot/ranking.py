@@ -28,7 +28,7 @@ import unicodedata
 from dataclasses import dataclass
 from datetime import date
 
-from bot.questions import Kind, Question, stem
+from bot.questions import Kind, Question, numerals, stem
 from index.search import Hit
 from index.sentences import split_sentences
 from index.text import content_words
@@ -72,7 +72,6 @@ _CAPITALISED = re.compile(
 )
 _INNER_CAPITAL = re.compile(r"(?<=[\w,;:’')\]] )[A-Z][a-z]+")
 _QUOTED = re.compile(r"[\"“‘']([^\"”’']{2,60})[\"”’']")
-_NUMERAL = re.compile(r"\b\d[\d,]*(?:\.\d+)?\b")
 _ARTICLES = re.compile(r"\b(?:a|an|the)\b")
 _POSSESSIVE = re.compile(r"(?<=\w)['’]s\b")
 # Capitalised only because they start a sentence or a name: never an answer on their own.
@@ -329,8 +328,7 @@ def _is_wanted(span: str, wants: str) -> bool:
 def _numerals_shared(question: Question, sentence: str) -> float:
     if not question.numerals:
         return 0.0
-    found = {n.replace(",", "") for n in _NUMERAL.findall(sentence)}
-    return len(question.numerals & found) / len(question.numerals)
+    return len(question.numerals & numerals(sentence)) / len(question.numerals)
 
 
 def _date_detail(dates: list[str]) -> float:

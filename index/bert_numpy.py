@@ -137,13 +137,10 @@ class _BlasThreads:
 class NumpyBertEncoder:
     """Embeds texts one at a time, exactly as the model's sentence-transformers pipeline does."""
 
-    def __init__(
-        self, weights: dict[str, np.ndarray], config: dict, tokenizer: Tokenizer, max_len: int
-    ) -> None:
+    def __init__(self, weights: dict[str, np.ndarray], config: dict, tokenizer: Tokenizer) -> None:
         self.tokenizer = tokenizer
         self.heads = int(config["num_attention_heads"])
         self.eps = np.float32(config.get("layer_norm_eps", 1e-12))
-        self.max_len = max_len
         w = weights
 
         def f32(name: str) -> np.ndarray:
@@ -211,11 +208,10 @@ class NumpyBertEncoder:
         from safetensors.numpy import load_file
         from tokenizers import Tokenizer
 
-        max_len = int(st_config.get("max_seq_length") or 512)
         tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
         tokenizer.no_padding()
-        tokenizer.enable_truncation(max_len)
-        return cls(load_file(folder / "model.safetensors"), config, tokenizer, max_len)
+        tokenizer.enable_truncation(int(st_config.get("max_seq_length") or 512))
+        return cls(load_file(folder / "model.safetensors"), config, tokenizer)
 
     def embed(self, texts: list[str]) -> np.ndarray:
         """Unit vectors, one per text (each text is run alone, so nothing is padded)."""

@@ -346,6 +346,18 @@ class Database:
             hits = [h for h in hits if h[0] in allowed]
         return hits[:limit]
 
+    def match_count(self, word: str, limit: int) -> int:
+        """Passages holding `word` (stemmed as the passages were), counted up to `limit`, so
+        that a very common word costs no more than that; 0 for what FTS5 cannot parse."""
+        try:
+            return self.connection().execute(
+                "SELECT count(*) FROM (SELECT rowid FROM passages_fts"
+                " WHERE passages_fts MATCH ? LIMIT ?)",
+                (f'"{word}"', limit),
+            ).fetchone()[0]
+        except sqlite3.OperationalError:
+            return 0
+
     # -- embedding cache --------------------------------------------------------------------
     def cached_vectors(self, model: str, hashes: list[str], dim: int) -> dict[str, np.ndarray]:
         found: dict[str, np.ndarray] = {}

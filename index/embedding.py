@@ -48,17 +48,19 @@ class SentenceTransformerEmbedder:
         self.name = settings.name
         self._settings = settings
         self._model = None
-        self._fast: NumpyBertEncoder | None = None
-        self._fast_tried = False
         self._lock = threading.Lock()
         if settings.name == DEFAULT_MODEL:
             # The packaged model is on disk; never let the hub be asked for it.
             os.environ.setdefault("HF_HUB_OFFLINE", "1")
         # A local model of the plain BERT layout is read without torch (index/bert_numpy.py):
         # answering a question then never waits for torch and transformers to import.
-        fast = self._fast_encoder() if settings.device == "cpu" else None
-        if fast is not None:
-            self.dimension = fast.dimension
+        path = self._path()
+        self._fast = (
+            NumpyBertEncoder.load(path)
+            if settings.device == "cpu" and os.path.isdir(path) else None
+        )
+        if self._fast is not None:
+            self.dimension = self._fast.dimension
         else:
             model = self._load()
             # Renamed in sentence-transformers 5; keep older releases working.
@@ -68,14 +70,6 @@ class SentenceTransformerEmbedder:
 
     def _path(self) -> str:
         return packaged_model_dir() if self.name == DEFAULT_MODEL else self.name
-
-    def _fast_encoder(self) -> NumpyBertEncoder | None:
-        with self._lock:
-            if not self._fast_tried:
-                self._fast_tried = True
-                if os.path.isdir(self._path()):
-                    self._fast = NumpyBertEncoder.load(self._path())
-            return self._fast
 
     def _load(self):  # type: ignore[no-untyped-def]
         with self._lock:
@@ -102,8 +96,8 @@ class SentenceTransformerEmbedder:
     ) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
-        if len(texts) <= FAST_MAX_TEXTS and self._fast_encoder() is not None:
-            vectors = self._fast.embed(list(texts))  # type: ignore[union-attr]
+        if self._fast is not None and len(texts) <= FAST_MAX_TEXTS:
+            vectors = self._fast.embed(list(texts))
             if progress:
                 progress(len(texts), len(texts))
             return vectors

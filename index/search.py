@@ -8,8 +8,7 @@ Speed: the lexical search does not need the question's vector, so `embed_query` 
 a worker thread (SQLite and NumPy's BLAS both release the GIL) and `search` picks its result
 up: BM25 over FTS5 and reading those rows (~8 ms at 28k passages) run on the second core
 while the question is embedded (~10 ms) instead of after it. Rows are read only as far as
-the fused list is walked, articles once per store generation, and a question asked again
-reuses its vector.
+the fused list is walked, and articles once per store generation.
 """
 
 from __future__ import annotations
@@ -17,13 +16,11 @@ from __future__ import annotations
 import functools
 import math
 import os
-import sqlite3
 import threading
-from collections import OrderedDict
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
 import faiss
 import numpy as np
@@ -88,7 +85,6 @@ COMMON_SHARE = 0.2
 COMMON_MAX_PASSAGES = 10_000
 COMMON_MIN_PASSAGES = 200  # ...once the store is big enough for shares to mean something
 
-QUERY_VECTORS_KEPT = 256  # questions whose vectors are kept (a question asked again)
 ARTICLES_KEPT = 1000  # articles kept between searches, with their text (~11 KB each in news)
 
 # Lexical searches started ahead of a question's embedding run here; shared by all searchers.
@@ -123,18 +119,43 @@ class _Lexical:
     rows: dict[int, PassageRow]
 
 
+@dataclass(frozen=True)
+class _GenerationCache:
+    """What searches keep about one store generation; a write starts a new one."""
+
+    generation: int
+    passages: int  # passages stored
+    # word -> passages holding it, counted up to `common_limit`
+    df: dict[str, int] = field(default_factory=dict)
+    # articles read by earlier searches, with their text, by id
+    articles: dict[str, Article] = field(default_factory=dict)
+
+    @property
+    def common_limit(self) -> int:
+        return max(1, min(int(self.passages * COMMON_SHARE), COMMON_MAX_PASSAGES))
+
+
 class Searcher:
     def __init__(self, store: Store, settings: SearchSettings) -> None:
         self.store = store
         self.settings = settings
-        # word -> passages holding it (at most the common limit), for one store generation
-        self._df: dict[str, int] = {}
-        self._idf_generation = -1
-        self._passages = 0
-        self._vectors: OrderedDict[str, np.ndarray] = OrderedDict()
-        self._vectors_lock = threading.Lock()
+        self._kept = _GenerationCache(-1, 0)
         self._ahead = threading.local()  # (query, future) of the lexical search started ahead
-        self._articles: tuple[int, dict[str, Article]] = (-1, {})
+
+    def _cache(self, generation: int | None = None) -> _GenerationCache:
+        """The cache of `generation` (default: the store's current one). Each is built whole
+        before other threads can see it; a full article cache starts anew."""
+        if generation is None:
+            generation = self.store.db.generation()
+        kept = self._kept
+        if kept.generation != generation:
+            kept = _GenerationCache(generation, self.store.db.counts()[1])
+        elif len(kept.articles) > ARTICLES_KEPT:
+            kept = replace(kept, articles={})
+        else:
+            return kept
+        self._kept = kept
+        return kept
 
     def idf(self, words: Iterable[str]) -> dict[str, float]:
         """Inverse passage frequency of each word in the store (BM25's form), rare words high.
@@ -143,71 +164,33 @@ class Searcher:
         up to the common-word limit (a commoner word gets the limit's value); counts are
         cached until the store changes.
         """
-        n = self._refresh_counts()
+        cache = self._cache()
+        n = cache.passages
         return {
             w: math.log(1.0 + (n - df + 0.5) / (df + 0.5))
-            for w, df in ((w, self._frequency(w)) for w in words)
+            for w, df in ((w, self._frequency(w, cache)) for w in words)
         }
 
-    def is_common(self, word: str) -> bool:
-        """Is `word` in so many passages (see COMMON_SHARE) that it is a stop word here?"""
-        n = self._refresh_counts()
-        return n >= COMMON_MIN_PASSAGES and self._frequency(word) >= self._common_limit(n)
+    def _query_terms(self, query: str, cache: _GenerationCache) -> list[str]:
+        """The query's content words, less those in so many passages (see COMMON_SHARE) that
+        they are stop words here."""
+        terms = content_words(query)
+        if cache.passages < COMMON_MIN_PASSAGES:
+            return terms
+        return [t for t in terms if self._frequency(t, cache) < cache.common_limit]
 
-    def _refresh_counts(self) -> int:
-        generation = self.store.db.generation()
-        if generation != self._idf_generation:
-            self._df, self._idf_generation = {}, generation
-            self._passages = self.store.db.counts()[1]
-        return self._passages
-
-    @staticmethod
-    def _common_limit(n: int) -> int:
-        return max(1, min(int(n * COMMON_SHARE), COMMON_MAX_PASSAGES))
-
-    def _frequency(self, word: str) -> int:
-        counts = self._df  # one dict throughout: another thread may start a new one
-        count = counts.get(word)
+    def _frequency(self, word: str, cache: _GenerationCache) -> int:
+        count = cache.df.get(word)
         if count is None:
-            try:
-                # Counting stops at the limit, so a very common word costs no more than that.
-                # (SQL here rather than in database.py: one read-only FTS5 count.)
-                count = self.store.db.connection().execute(
-                    "SELECT count(*) FROM (SELECT rowid FROM passages_fts"
-                    " WHERE passages_fts MATCH ? LIMIT ?)",
-                    (f'"{word}"', self._common_limit(self._passages)),
-                ).fetchone()[0]
-            except sqlite3.OperationalError:
-                count = 0
-            counts[word] = count
+            count = self.store.db.match_count(word, cache.common_limit)
+            cache.df[word] = count
         return count
 
     def embed_query(self, text: str) -> np.ndarray:
         """The question's vector. Also starts its lexical search on a worker thread, for the
         `search` of the same text that follows in this thread."""
-        self._start_lexical(text)
-        return self._vector(text)
-
-    def _vector(self, text: str) -> np.ndarray:
-        with self._vectors_lock:
-            vec = self._vectors.get(text)
-            if vec is not None:
-                self._vectors.move_to_end(text)
-                return vec.copy()
-        vec = self.store.embedder.embed([text])[0]
-        with self._vectors_lock:
-            self._vectors[text] = vec.copy()
-            while len(self._vectors) > QUERY_VECTORS_KEPT:
-                self._vectors.popitem(last=False)
-        return vec
-
-    def forget_query_vectors(self) -> None:
-        """Drop the kept question vectors (a benchmark timing the embedding wants this)."""
-        with self._vectors_lock:
-            self._vectors.clear()
-
-    def _start_lexical(self, query: str) -> None:
-        self._ahead.pending = (query, _pool().submit(self._lexical, query))
+        self._ahead.pending = (text, _pool().submit(self._lexical, text))
+        return self.store.embedder.embed([text])[0]
 
     def _take_lexical(self, query: str | None) -> Future[_Lexical] | None:
         """The lexical search started ahead for `query` in this thread, if any (None: drop
@@ -217,10 +200,9 @@ class Searcher:
         if pending is None:
             return None
         started_for, future = pending
-        # A search for other text, or one not begun yet (every worker busy: this thread
-        # does it sooner itself), is dropped.
-        if started_for != query or future.cancel():
-            future.cancel()
+        # One not begun yet (every worker busy: this thread does it sooner itself), or one
+        # for other text, is dropped.
+        if future.cancel() or started_for != query:
             return None
         return future
 
@@ -228,18 +210,21 @@ class Searcher:
         """The unfiltered lexical search for `query`, with the rows of the passages found."""
         db = self.store.db
         generation = db.generation()
-        terms = [t for t in content_words(query) if not self.is_common(t)]
-        hits = db.lexical_search(terms, self.settings.candidates)
-        rows = db.passages((pid for pid, _ in hits), self._article_cache(generation))
-        return _Lexical(generation, hits, rows)
+        cache = self._cache(generation)
+        hits = db.lexical_search(self._query_terms(query, cache), self.settings.candidates)
+        return _Lexical(generation, hits, db.passages((pid for pid, _ in hits), cache.articles))
 
-    def _article_cache(self, generation: int) -> dict[str, Article]:
-        """Articles read by earlier searches of this store generation (a write starts anew)."""
-        kept_generation, articles = self._articles
-        if kept_generation != generation or len(articles) > ARTICLES_KEPT:
-            articles = {}
-            self._articles = (generation, articles)
-        return articles
+    @staticmethod
+    def _finished(started: Future[_Lexical] | None, generation: int) -> _Lexical | None:
+        """The lexical search started ahead, if it searched `generation` (one that failed is
+        done again by the caller, where its error shows as it would have)."""
+        if started is None:
+            return None
+        try:
+            done = started.result()
+        except Exception:
+            return None
+        return done if done.generation == generation else None
 
     def search(
         self,
@@ -257,7 +242,7 @@ class Searcher:
         elif unfiltered:
             qvec = self.embed_query(query)  # starts the lexical search ahead, on a worker
         else:
-            qvec = self._vector(query)
+            qvec = self.store.embedder.embed([query])[0]
         started = self._take_lexical(query if unfiltered else None)
         # FAISS, FTS5 and the rows are read one after another; a write committed in between
         # can leave ids that no longer exist (a rebuild renumbers every passage). Then the
@@ -268,45 +253,32 @@ class Searcher:
                 query, limit or self.settings.top_k, filters, qvec, lexical_terms,
                 started, generation,
             )
-            started = None  # a retry searches afresh
             if self.store.db.generation() == generation:
                 break
+            started = None  # a retry searches afresh
         return hits
 
     def _search(
         self, query: str, limit: int, filters: Filters | None, qvec: np.ndarray,
-        lexical_terms: list[str] | None, started: Future[_Lexical] | None = None,
-        generation: int | None = None,
+        lexical_terms: list[str] | None, started: Future[_Lexical] | None, generation: int,
     ) -> list[Hit]:
+        db = self.store.db
         index = self.store.vector_index()
+        cache = self._cache(generation)
         allowed: list[int] | None = None
         if filters and filters.active:
-            allowed = self.store.db.filtered_passage_ids(
-                filters.source, filters.since, filters.until
-            )
+            allowed = db.filtered_passage_ids(filters.source, filters.since, filters.until)
         n = self.settings.candidates
         with _one_faiss_thread():
             dense = index.search(qvec, n, allowed)
-        ready: _Lexical | None = None
-        if started is not None:
-            try:
-                ready = started.result()
-            except Exception:  # searched again below, where the error shows as it would have
-                ready = None
-            if ready is not None and ready.generation != generation:
-                ready = None  # a write committed since it started
         rows: dict[int, PassageRow] = {}
-        if ready is not None:
-            lexical = ready.hits
-            rows.update(ready.rows)
+        ahead = self._finished(started, generation)
+        if ahead is not None:
+            lexical = ahead.hits
+            rows.update(ahead.rows)
         else:
-            if lexical_terms is not None:
-                terms = lexical_terms
-            else:
-                terms = [t for t in content_words(query) if not self.is_common(t)]
-            lexical = self.store.db.lexical_search(
-                terms, n, set(allowed) if allowed is not None else None
-            )
+            terms = lexical_terms if lexical_terms is not None else self._query_terms(query, cache)
+            lexical = db.lexical_search(terms, n, set(allowed) if allowed is not None else None)
         k = self.settings.rrf_k
         fused: dict[int, float] = {}
         for rank, (pid, _) in enumerate(dense, 1):
@@ -318,7 +290,6 @@ class Searcher:
         similarity = dict(dense)
         # Best fused score first; equal scores keep the lower passage id first.
         order = sorted(fused, key=lambda pid: (-fused[pid], pid))
-        articles = self._article_cache(generation) if generation is not None else None
         hits: list[Hit] = []
         kept_shingles: list[frozenset[str]] = []
         per_article: dict[str, int] = {}
@@ -326,11 +297,12 @@ class Searcher:
         # some, but a few more than `limit` nearly always fill it.
         start = 0
         while start < len(order) and len(hits) < limit:
-            chunk = order[start : start + max(2 * (limit - len(hits)), limit - len(hits) + 10)]
+            need = limit - len(hits)
+            chunk = order[start : start + max(2 * need, need + 10)]
             start += len(chunk)
             unread = [pid for pid in chunk if pid not in rows]
             if unread:
-                rows.update(self.store.db.passages(unread, articles))
+                rows.update(db.passages(unread, cache.articles))
             for pid in chunk:
                 row = rows.get(pid)
                 if row is None:  # no longer stored
@@ -342,20 +314,17 @@ class Searcher:
                     continue
                 kept_shingles.append(sh)
                 per_article[row.article.id] = per_article.get(row.article.id, 0) + 1
-                if pid not in similarity:
-                    similarity.update(self._similarities(index, qvec, [pid]))
-                hits.append(Hit(row, fused[pid], similarity.get(pid, 0.0), lexical_rank.get(pid)))
+                sim = similarity[pid] if pid in similarity else _similarity(index, qvec, pid)
+                hits.append(Hit(row, fused[pid], sim, lexical_rank.get(pid)))
                 if len(hits) >= limit:
                     break
         return hits
 
-    @staticmethod
-    def _similarities(index, qvec: np.ndarray, ids: list[int]) -> dict[int, float]:  # type: ignore[no-untyped-def]
-        out: dict[int, float] = {}
-        for pid in ids:
-            try:
-                vec = index.index.reconstruct(int(pid))
-            except RuntimeError:
-                continue
-            out[pid] = float(np.dot(vec, qvec))
-        return out
+
+def _similarity(index, qvec: np.ndarray, pid: int) -> float:  # type: ignore[no-untyped-def]
+    """Cosine similarity of the question and a passage FAISS did not return (0: not stored)."""
+    try:
+        vec = index.index.reconstruct(int(pid))
+    except RuntimeError:
+        return 0.0
+    return float(np.dot(vec, qvec))

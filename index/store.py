@@ -10,6 +10,7 @@ in; other processes notice the generation change and reload.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import hashlib
 import os
@@ -344,7 +345,14 @@ class Store:
 
     # -- facts ------------------------------------------------------------------------------
     def size_on_disk(self) -> int:
-        return sum(p.stat().st_size for p in self.data_dir.iterdir() if p.is_file())
+        total = 0
+        for path in self.data_dir.iterdir():
+            # SQLite's -shm/-journal files and a replaced vector file may go between the
+            # listing and the stat: a file that is gone takes no space.
+            with contextlib.suppress(FileNotFoundError):
+                if path.is_file():
+                    total += path.stat().st_size
+        return total
 
     def close(self) -> None:
         self.db.close()

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -39,6 +41,24 @@ def test_a_folder_of_another_layout_is_left_to_sentence_transformers(tmp_path):
     assert NumpyBertEncoder.load(tmp_path) is None
     (tmp_path / "modules.json").write_text(json.dumps([{"type": "x"}]))
     assert NumpyBertEncoder.load(tmp_path) is None
+
+    def model_copy(name: str, changed_file: str, **changes) -> Path:
+        """The packaged model's folder with one setting of one JSON file changed."""
+        folder = tmp_path / name
+        shutil.copytree(packaged_model_dir(), folder, ignore=shutil.ignore_patterns(
+            "model.safetensors", "tokenizer.json"))
+        for big in ("model.safetensors", "tokenizer.json"):
+            (folder / big).symlink_to(Path(packaged_model_dir()) / big)
+        settings = json.loads((folder / changed_file).read_text())
+        (folder / changed_file).write_text(json.dumps({**settings, **changes}))
+        return folder
+
+    assert NumpyBertEncoder.load(model_copy("same", "config.json")) is not None
+    assert NumpyBertEncoder.load(model_copy("act", "config.json", hidden_act="gelu_new")) is None
+    assert NumpyBertEncoder.load(model_copy("pos", "config.json",
+                                            position_embedding_type="relative_key")) is None
+    assert NumpyBertEncoder.load(model_copy("cls", "1_Pooling/config.json",
+                                            pooling_mode_cls_token=True)) is None
 
 
 def test_answering_a_question_never_imports_torch(tmp_path, real_embedder):

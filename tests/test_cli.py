@@ -135,8 +135,8 @@ def fast_cli(request, tmp_path, monkeypatch):
     March's figure)."""
     monkeypatch.setattr("bot.engine.make_embedder", lambda settings: HashingEmbedder())
     config = tmp_path / "fast.toml"
-    # The test embedder's similarities are low: never decline for that here.
-    config.write_text("[answer]\nmin_similarity = 0.0\n")
+    # The test embedder's similarities and scores are not the real model's: never decline here.
+    config.write_text("[answer]\nmin_similarity = 0.0\nmin_score = -100.0\n")
     data = tmp_path / "data"
     january, march = request.param
     sources = []

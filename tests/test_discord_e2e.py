@@ -49,6 +49,7 @@ from tests.discord_e2e_helpers import (
     GatedEmbedder,
     LoopbackSite,
     World,
+    admin_command,
     article_file,
     ask,
     assert_asks_no_pings,
@@ -56,20 +57,23 @@ from tests.discord_e2e_helpers import (
     assert_within_limits,
     bot_running,
     build_world,
+    click,
     done_with,
-    embed_total,
     invoke,
     mention,
     news_page,
     only_embed,
     rejected,
+    seeded_bot,
     seeded_engine,
     sync_commands,
 )
 from tests.discord_emulator import (
     DEFAULT_BOT_PERMISSIONS,
+    Channel,
     CommandInvocationError,
     DiscordEmulator,
+    Message,
     MessageFlags,
     Permission,
     fixtures,
@@ -135,9 +139,24 @@ def answer_parts(embed: dict) -> tuple[str, list[str]]:
     return lead, listing.splitlines()
 
 
+def first_source(message: Message) -> str:
+    """The first line of the source list of the answer in `message`."""
+    return answer_parts(only_embed(message))[1][0]
+
+
 def source_line(n: int, title: str, url: str | None, byline: str) -> str:
     shown = f"[{title}]({url})" if url else title
     return f"**[{n}]** {shown} — {byline}"
+
+
+async def assert_answered_only_in(
+    emulator: DiscordEmulator, world: World, answered: Channel, refused: Channel
+) -> None:
+    """alice's /ask is refused, privately, in `refused` and answered in public in `answered`."""
+    refusal = await ask(emulator, TALKS_QUESTION, user=world.alice, channel=refused)
+    assert refusal.response.ephemeral and refusal.response.content == NOT_HERE
+    answer = await ask(emulator, TALKS_QUESTION, user=world.alice, channel=answered)
+    assert not answer.response.ephemeral and only_embed(answer.response)
 
 
 # --------------------------------------------------------------------------- 1. /ask
@@ -148,21 +167,16 @@ async def test_ask_in_allowed_channel_answers_with_embed_and_sources(
     emulator: DiscordEmulator, world: World, data_dir: Path, real_embedder
 ) -> None:
     config = real_model_config(data_dir)
-    engine = seeded_engine(config, real_embedder)
-    try:
-        await sync_commands(emulator, config, world.guild)
-        async with bot_running(emulator, engine, config):
-            allow = await invoke(
-                emulator,
-                "news channels allow",
-                user=world.admin,
-                channel=world.news,
-                options={"channel": world.news},
-            )
-            assert allow.response.content.startswith(f"Allowed <#{world.news.id}>.")
-            inter = await ask(emulator, TALKS_QUESTION, user=world.alice, channel=world.news)
-    finally:
-        engine.close()
+    async with seeded_bot(emulator, config, real_embedder, world.guild):
+        allow = await invoke(
+            emulator,
+            "news channels allow",
+            user=world.admin,
+            channel=world.news,
+            options={"channel": world.news},
+        )
+        assert allow.response.content.startswith(f"Allowed <#{world.news.id}>.")
+        inter = await ask(emulator, TALKS_QUESTION, user=world.alice, channel=world.news)
 
     # deferred first ("NewsBot is thinking…", public), then the follow-up filled it in
     assert inter.callback_type == 5
@@ -202,13 +216,7 @@ async def test_ask_in_denied_channel_is_refused_ephemerally(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.INFO, logger="newsbot.discord")
-    deny = await invoke(
-        emulator,
-        "news channels deny",
-        user=world.admin,
-        channel=world.general,
-        options={"channel": world.general},
-    )
+    deny = await admin_command(world, "news channels deny", channel=world.general)
     assert deny.response.ephemeral
     assert deny.response.content.startswith(f"Denied <#{world.general.id}>.")
 
@@ -240,18 +248,9 @@ async def test_ask_in_denied_channel_is_refused_ephemerally(
 async def test_ask_outside_the_allow_list_is_refused(
     emulator: DiscordEmulator, world: World, bot: NewsBot
 ) -> None:
-    await invoke(
-        emulator,
-        "news channels allow",
-        user=world.admin,
-        channel=world.general,
-        options={"channel": world.news},
-    )
-    refused = await ask(emulator, TALKS_QUESTION, user=world.alice, channel=world.random)
-    assert refused.response.ephemeral and refused.response.content == NOT_HERE
-    answered = await ask(emulator, TALKS_QUESTION, user=world.alice, channel=world.news)
-    assert not answered.response.ephemeral and only_embed(answered.response)
-    listed = await invoke(emulator, "news channels list", user=world.admin, channel=world.general)
+    await admin_command(world, "news channels allow", channel=world.news)
+    await assert_answered_only_in(emulator, world, answered=world.news, refused=world.random)
+    listed = await admin_command(world, "news channels list")
     assert listed.response.content.startswith(f"I answer only in: <#{world.news.id}>.")
 
 
@@ -296,13 +295,11 @@ async def test_mention_then_reply_is_a_follow_up_with_context(
     asked_by_command = await ask(
         emulator, "How bad are the floods in Pakistan?", user=world.alice, channel=world.news
     )
-    assert answer_parts(only_embed(asked_by_command.response))[1][0].startswith(
-        f"**[1]** [{FLOODS_TITLE}]"
-    )
+    assert first_source(asked_by_command.response).startswith(f"**[1]** [{FLOODS_TITLE}]")
     _, reply = await mention(
         emulator, world.news, world.alice, "and the camps?", reply_to=asked_by_command.response
     )
-    assert answer_parts(only_embed(reply))[1][0].startswith(f"**[1]** [{FLOODS_TITLE}]")
+    assert first_source(reply).startswith(f"**[1]** [{FLOODS_TITLE}]")
     stored = await emulator.wait_until(
         lambda: bot.guild_store.answer_for_message(reply.id), description="the stored answer"
     )
@@ -324,20 +321,8 @@ async def test_member_without_rights_is_refused_every_admin_command(
     emulator: DiscordEmulator, world: World, engine: NewsEngine, bot: NewsBot
 ) -> None:
     # some state to protect
-    await invoke(
-        emulator,
-        "news channels allow",
-        user=world.admin,
-        channel=world.general,
-        options={"channel": world.general},
-    )
-    await invoke(
-        emulator,
-        "news askers allow",
-        user=world.admin,
-        channel=world.general,
-        options={"role": world.readers},
-    )
+    await admin_command(world, "news channels allow", channel=world.general)
+    await admin_command(world, "news askers allow", role=world.readers)
     store = bot.guild_store
     gid = world.guild.id
 
@@ -410,7 +395,6 @@ async def test_admin_adds_by_url_and_by_file_then_answers_cite_them(
     emulator: DiscordEmulator, world: World, data_dir: Path, real_embedder
 ) -> None:
     config = real_model_config(data_dir, fetch={"allow_private": True, "timeout_s": 10})
-    engine = seeded_engine(config, real_embedder)
     site = LoopbackSite()
     site.pages["/city/tram-line"] = (
         "text/html; charset=utf-8",
@@ -441,41 +425,25 @@ school roofs. Parents' groups welcomed the increase but said class sizes were st
             published="2024-03-15",
         ),
     )
-    try:
-        await sync_commands(emulator, config, world.guild)
-        with site.serving():
-            async with bot_running(emulator, engine, config):
-                url = site.url("/city/tram-line")
-                added = await invoke(
-                    emulator,
-                    "news add-url",
-                    user=world.admin,
-                    channel=world.general,
-                    options={"urls": url},
-                    until=done_with("Done."),
-                )
-                filed = await invoke(
-                    emulator,
-                    "news add-file",
-                    user=world.admin,
-                    channel=world.general,
-                    options={"file": upload},
-                    until=done_with("Done."),
-                )
-                tram = await ask(
-                    emulator,
-                    "When will the tram line to the airport open?",
-                    user=world.alice,
-                    channel=world.general,
-                )
-                budget = await ask(
-                    emulator,
-                    "How much will the school budget rise next year?",
-                    user=world.bob,
-                    channel=world.general,
-                )
-    finally:
-        engine.close()
+    with site.serving():
+        async with seeded_bot(emulator, config, real_embedder, world.guild):
+            url = site.url("/city/tram-line")
+            added = await admin_command(world, "news add-url", urls=url, until=done_with("Done."))
+            filed = await admin_command(
+                world, "news add-file", file=upload, until=done_with("Done.")
+            )
+            tram = await ask(
+                emulator,
+                "When will the tram line to the airport open?",
+                user=world.alice,
+                channel=world.general,
+            )
+            budget = await ask(
+                emulator,
+                "How much will the school budget rise next year?",
+                user=world.bob,
+                channel=world.general,
+            )
 
     assert site.requests == ["/city/tram-line"]
     for inter in (added, filed):
@@ -556,10 +524,8 @@ async def test_rebuild_while_questions_keep_being_answered(
     titles = [TALKS_TITLE, RATES_TITLE, FINAL_TITLE]
     for inter, title in zip(asks, titles, strict=True):
         assert inter.callback_type == 5 and not inter.response.ephemeral
-        _, sources = answer_parts(only_embed(inter.response))
-        assert sources[0].startswith(f"**[1]** [{title}]")
-    _, sources = answer_parts(only_embed(after_rebuild.response))
-    assert sources[0].startswith(f"**[1]** [{FLOODS_TITLE}]")
+        assert first_source(inter.response).startswith(f"**[1]** [{title}]")
+    assert first_source(after_rebuild.response).startswith(f"**[1]** [{FLOODS_TITLE}]")
 
     assert rebuild.callback_type == 5 and rebuild.response.ephemeral
     summary = rebuild.response.content
@@ -578,43 +544,27 @@ async def test_rebuild_while_questions_keep_being_answered(
 
 
 async def test_channel_settings_survive_a_restart(
-    emulator: DiscordEmulator, world: World, data_dir: Path, bot_config: Config
+    emulator: DiscordEmulator, world: World, bot_config: Config
 ) -> None:
     await sync_commands(emulator, bot_config, world.guild)
     engine = seeded_engine(bot_config, HashingEmbedder())
     try:
         async with bot_running(emulator, engine, bot_config):
-            await invoke(
-                emulator,
-                "news channels deny",
-                user=world.admin,
-                channel=world.general,
-                options={"channel": world.general},
-            )
+            await admin_command(world, "news channels deny", channel=world.general)
         engine.close()
         # a new process: a new engine and a new bot on the same data directory
         engine = NewsEngine(bot_config, embedder=HashingEmbedder())
         async with bot_running(emulator, engine, bot_config) as second:
             assert second.guild_store.list_channels(world.guild.id) == ([], [world.general.id])
-            refused = await ask(emulator, TALKS_QUESTION, user=world.alice, channel=world.general)
-            assert refused.response.ephemeral and refused.response.content == NOT_HERE
-            answered = await ask(emulator, TALKS_QUESTION, user=world.alice, channel=world.random)
-            assert only_embed(answered.response)
-            await invoke(
-                emulator,
-                "news channels allow",
-                user=world.admin,
-                channel=world.general,
-                options={"channel": world.news},
+            await assert_answered_only_in(
+                emulator, world, answered=world.random, refused=world.general
             )
+            await admin_command(world, "news channels allow", channel=world.news)
         async with bot_running(emulator, engine, bot_config):
-            refused = await ask(emulator, TALKS_QUESTION, user=world.alice, channel=world.random)
-            assert refused.response.ephemeral and refused.response.content == NOT_HERE
-            answered = await ask(emulator, TALKS_QUESTION, user=world.alice, channel=world.news)
-            assert only_embed(answered.response)
-            listed = await invoke(
-                emulator, "news channels list", user=world.admin, channel=world.general
+            await assert_answered_only_in(
+                emulator, world, answered=world.news, refused=world.random
             )
+            listed = await admin_command(world, "news channels list")
     finally:
         engine.close()
     assert listed.response.content.startswith(
@@ -642,14 +592,14 @@ async def test_dropped_gateway_resumes_and_answers_again(
     assert emulator.gateway.ready_count == 1  # resumed, not re-identified
     assert emulator.gateway.session is session
     reply = await emulator.wait_for_reply(missed, timeout=WAIT_S)  # replayed after RESUME
-    assert answer_parts(only_embed(reply))[1][0].startswith(f"**[1]** [{FINAL_TITLE}]")
+    assert first_source(reply).startswith(f"**[1]** [{FINAL_TITLE}]")
     again = await ask(
         emulator,
         "What did the central bank do to interest rates?",
         user=world.alice,
         channel=world.general,
     )
-    assert answer_parts(only_embed(again.response))[1][0].startswith(f"**[1]** [{RATES_TITLE}]")
+    assert first_source(again.response).startswith(f"**[1]** [{RATES_TITLE}]")
 
 
 # --------------------------------------------------------------------------- 9. 429
@@ -677,7 +627,7 @@ async def test_rate_limited_follow_up_is_retried_and_arrives_once(
 
     # and for an admin reply, which edits the deferred original (PATCH @original)
     fault = emulator.rate_limit("PATCH", EDIT_ORIGINAL, times=1, retry_after=0.2)
-    stats = await invoke(emulator, "news stats", user=world.admin, channel=world.general)
+    stats = await admin_command(world, "news stats")
     assert len(fault.hits) == 1
     assert [r.status for r in emulator.requests_to("PATCH", EDIT_ORIGINAL)] == [429, 200]
     assert len(stats.messages) == 1 and stats.response.ephemeral
@@ -704,27 +654,13 @@ the council chat would be moderated from now on.
         url="https://news.example/local/prank",
         source="Local Desk",
     )
-    config = fast_config(data_dir)
-    engine = seeded_engine(config, HashingEmbedder())
     upload = emulator.add_attachment("prank.md", prank)
     question = "What did the prank message at the council say?"
-    try:
-        await sync_commands(emulator, config, world.guild)
-        async with bot_running(emulator, engine, config):
-            added = await invoke(
-                emulator,
-                "news add-file",
-                user=world.admin,
-                channel=world.general,
-                options={"file": upload},
-                until=done_with("Done."),
-            )
-            inter = await ask(emulator, question, user=alice, channel=world.general)
-            _, reply = await mention(emulator, world.general, bob, question)
-            shown = await emulator.click_button(inter.response, user=alice, label="Show sources")
-            await emulator.wait_for_response(shown, timeout=WAIT_S)
-    finally:
-        engine.close()
+    async with seeded_bot(emulator, fast_config(data_dir), HashingEmbedder(), world.guild):
+        added = await admin_command(world, "news add-file", file=upload, until=done_with("Done."))
+        inter = await ask(emulator, question, user=alice, channel=world.general)
+        _, reply = await mention(emulator, world.general, bob, question)
+        shown = await click(emulator, inter.response, "Show sources", user=alice)
 
     raw = ("@everyone", "@here", f"<@{alice.id}>", f"<@!{bob.id}>", f"<@&{readers.id}>")
     assert "@\u200beveryone" in added.response.content  # the title, in plain content
@@ -788,22 +724,19 @@ async def test_very_long_sources_stay_within_discord_limits(
         chunking={"max_words": 400},
         answer={"min_similarity": 0.0},
     )
-    engine = seeded_engine(config, HashingEmbedder(), _long_articles(24))
     question = "What is happening with the harbour bridge repair? " + "Please explain. " * 25
-    try:
-        await sync_commands(emulator, config, world.guild)
-        async with bot_running(emulator, engine, config) as bot:
-            inter = await ask(emulator, question.strip(), user=world.alice, channel=world.general)
-            _, reply = await mention(emulator, world.general, world.bob, question.strip())
-            shown = await emulator.click_button(
-                inter.response, user=world.alice, label="Show sources"
-            )
-            await emulator.wait_for_response(
-                shown, predicate=lambda i: len(i.messages) >= 2, timeout=WAIT_S
-            )
-            stored = bot.guild_store.answer_for_message(inter.response.id)
-    finally:
-        engine.close()
+    articles = _long_articles(24)
+    async with seeded_bot(emulator, config, HashingEmbedder(), world.guild, articles) as bot:
+        inter = await ask(emulator, question.strip(), user=world.alice, channel=world.general)
+        _, reply = await mention(emulator, world.general, world.bob, question.strip())
+        shown = await click(
+            emulator,
+            inter.response,
+            "Show sources",
+            user=world.alice,
+            until=lambda i: len(i.messages) >= 2,
+        )
+        stored = bot.guild_store.answer_for_message(inter.response.id)
 
     # the answer really was huge
     assert stored is not None
@@ -815,9 +748,8 @@ async def test_very_long_sources_stay_within_discord_limits(
 
     for message in (inter.response, reply):
         embed = only_embed(message)
-        assert_within_limits(message)
-        assert len(embed["title"]) <= 256
-        assert len(embed["description"]) <= 4096 and embed_total(embed) <= 6000
+        assert_within_limits(message)  # the 6,000-character embed total among them
+        assert len(embed["title"]) <= 256 and len(embed["description"]) <= 4096
         _, sources = answer_parts(embed)
         assert sources[0].startswith("**[1]** [Bridge report")
         assert sources[-1].startswith("…and ") and sources[-1].endswith(" more")
@@ -845,22 +777,19 @@ async def test_buttons_show_sources_and_record_feedback(
     async with bot_running(emulator, engine, bot_config) as bot:
         inter = await ask(emulator, TALKS_QUESTION, user=world.alice, channel=world.general)
         answer = inter.response
-        shown = await emulator.click_button(answer, user=world.bob, label="Show sources")
-        await emulator.wait_for_response(shown, timeout=WAIT_S)
+        shown = await click(emulator, answer, "Show sources", user=world.bob)
         votes = []
         for user, label in (
             (world.alice, "Helpful"),
             (world.bob, "Helpful"),
             (world.alice, "Not helpful"),
         ):
-            click = await emulator.click_button(answer, user=user, label=label)
-            votes.append((await emulator.wait_for_response(click, timeout=WAIT_S)).response)
+            votes.append((await click(emulator, answer, label, user=user)).response)
         feedback = bot.guild_store.list_feedback()
         stored = bot.guild_store.answer_for_message(answer.id)
     # the buttons still work after a restart (persistent custom ids)
     async with bot_running(emulator, engine, bot_config):
-        again = await emulator.click_button(answer, user=world.alice, label="Show sources")
-        await emulator.wait_for_response(again, timeout=WAIT_S)
+        again = await click(emulator, answer, "Show sources", user=world.alice)
 
     # Show sources: the quoted passages, privately, one embed per source
     sources = shown.response
@@ -941,8 +870,7 @@ async def test_direct_messages_are_refused_unless_allowed(
     assert refusal.content == text and refusal.embeds == []
     assert forced.response.ephemeral and forced.response.content == text
     for message in (answer, dm_ask.response):
-        _, sources = answer_parts(only_embed(message))
-        assert sources[0].startswith(f"**[1]** [{TALKS_TITLE}]")
+        assert first_source(message).startswith(f"**[1]** [{TALKS_TITLE}]")
     assert rejected(emulator) == []
 
 
@@ -967,28 +895,12 @@ async def test_per_user_cooldown_says_when_to_try_again(
     emulator: DiscordEmulator, world: World, data_dir: Path
 ) -> None:
     config = fast_config(data_dir, discord={"cooldown_s": 120})
-    engine = seeded_engine(config, HashingEmbedder())
-    try:
-        await sync_commands(emulator, config, world.guild)
-        async with bot_running(emulator, engine, config):
-            first = await ask(emulator, TALKS_QUESTION, user=world.alice, channel=world.general)
-            second = await ask(
-                emulator,
-                "Who saved penalties in the cup final?",
-                user=world.alice,
-                channel=world.general,
-            )
-            other = await ask(
-                emulator,
-                "Who saved penalties in the cup final?",
-                user=world.bob,
-                channel=world.general,
-            )
-            _, by_mention = await mention(
-                emulator, world.general, world.alice, "Who saved penalties in the cup final?"
-            )
-    finally:
-        engine.close()
+    penalties = "Who saved penalties in the cup final?"
+    async with seeded_bot(emulator, config, HashingEmbedder(), world.guild):
+        first = await ask(emulator, TALKS_QUESTION, user=world.alice, channel=world.general)
+        second = await ask(emulator, penalties, user=world.alice, channel=world.general)
+        other = await ask(emulator, penalties, user=world.bob, channel=world.general)
+        _, by_mention = await mention(emulator, world.general, world.alice, penalties)
     assert only_embed(first.response)
     refusal = second.response
     assert second.callback_type == 4 and refusal.ephemeral
@@ -999,10 +911,8 @@ async def test_per_user_cooldown_says_when_to_try_again(
     assert_pings_nobody(by_mention)
 
 
-async def test_news_stats_for_an_admin(
-    emulator: DiscordEmulator, world: World, bot: NewsBot, engine: NewsEngine
-) -> None:
-    inter = await invoke(emulator, "news stats", user=world.admin, channel=world.general)
+async def test_news_stats_for_an_admin(world: World, bot: NewsBot, engine: NewsEngine) -> None:
+    inter = await admin_command(world, "news stats")
     assert inter.callback_type == 5 and inter.response.ephemeral
     embed = only_embed(inter.response)
     fields = {f["name"]: f["value"] for f in embed["fields"]}

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
 from bot.cli import cli
+from bot.engine import NewsEngine
 from bot.evaluation.datasets import (
+    EvalQuestion,
     EvalSet,
     iso_date,
     load_articles,
@@ -26,6 +29,7 @@ from bot.evaluation.metrics import (
     summarise,
 )
 from bot.evaluation.runner import ask, eval_engine, evidence_present, run_eval
+from index.embedding import HashingEmbedder
 from index.errors import InputError
 from tests.conftest import SHARED_DATA, make_config, make_fast_config, needs_shared_data
 
@@ -56,8 +60,9 @@ def test_exclusive_needs_the_gold_and_no_wrong_choice():
 def test_the_lead_is_the_first_300_characters_without_markers():
     answer = "Short lead [1] " + "x" * 400 + " Crimea [2]"
     lead = lead_text(answer)
-    assert "[1]" not in lead and "1" not in normalize(lead)
-    assert "Crimea" not in lead
+    # The first 300 characters ("Short lead [1] " is 15 of them), the marker blanked out.
+    assert lead == "Short lead   " + "x" * 285
+    assert "Crimea" not in lead and lead_text("Kyiv [12]") == "Kyiv  "
 
 
 def _answer(text: str, answered: bool = True, quotes: dict[int, str] | None = None,
@@ -119,11 +124,23 @@ def test_questions_without_gold_fields_load_unscored(tmp_path):
         load_realtimeqa_questions(bad)
 
 
-def test_articles_and_dates():
+def test_articles_and_dates(tmp_path):
     assert iso_date("2025/01/03") == "2025-01-03"
     assert iso_date("2025-01-03T10:00:00Z") == "2025-01-03"
     assert iso_date("yesterday") is None and iso_date(None) is None
     assert iso_date("2025/02/30") is None
+    first, second = load_articles(_write_jsonl(tmp_path / "a.jsonl", [
+        {"url": "https://a", "title": " Penguins ", "text": "Fishing is banned.",
+         "published": "2025/03/20", "source": ""},
+        {"title": None, "text": "No date here.", "published": None},
+    ]))
+    assert (first.url, first.title, first.source, first.published, first.text) == (
+        "https://a", "Penguins", None, "2025-03-20", "Fishing is banned.")
+    assert second.published is None and second.title is None and second.url is None
+    assert first.origin.endswith("a.jsonl:1") and second.origin.endswith("a.jsonl:2")
+    empty = _write_jsonl(tmp_path / "empty.jsonl", [{"url": "https://c", "text": "  "}])
+    with pytest.raises(InputError, match="non-empty `text`"):
+        load_articles(empty)
 
 
 def test_rgb_store_is_positive_and_negative_snippets_only(tmp_path):
@@ -193,13 +210,15 @@ def test_runner_with_the_test_embedder(tmp_path, hashing_embedder):
     assert set(lines[0]) == {"question_id", "question", "answer", "answered", "citations",
                              "retrieved", "latency_ms"}
     assert report.build.articles == 3 and report.build.passages >= 3
+    assert report.build.embedded == report.build.passages  # a new folder: every one embedded
     assert report.summaries["all"].questions == 2 and report.summaries["first"].questions == 1
     assert report.summaries["all"].contains == 1.0
     # A rerun in the same folder replaces the store and embeds nothing new.
     with eval_engine(config, tmp_path / "store", embedder=hashing_embedder) as engine, \
             open(out, "w") as fh:
         again = run_eval(engine, data, fh)
-    assert again.build.embedded == 0 and again.build.passages == report.build.passages
+    assert again.build.embedded == 0
+    assert (again.build.articles, again.build.passages) == (3, report.build.passages)
 
 
 def test_eval_asks_through_the_engine_with_the_day_asked(tmp_path, hashing_embedder):
@@ -210,6 +229,9 @@ def test_eval_asks_through_the_engine_with_the_day_asked(tmp_path, hashing_embed
     with eval_engine(make_fast_config(tmp_path), tmp_path / "store",
                      embedder=hashing_embedder) as engine, open(tmp_path / "p.jsonl", "w") as fh:
         run_eval(engine, data, fh)
+        # The engine's own checks apply, the error naming the question.
+        with pytest.raises(InputError, match=r"^question q9: the question is empty$"):
+            ask(engine, EvalQuestion("q9", " \n "), True)
         asked = []
         real_ask = engine.ask
         engine.ask = lambda question, **kw: asked.append(kw) or real_ask(question, **kw)
@@ -233,6 +255,62 @@ def test_eval_refuses_a_folder_that_is_not_an_eval_store(tmp_path, hashing_embed
     ):
         pass
     assert (tmp_path / "mine" / "notes.txt").exists()
+    # Nor a real store, which `newsbot eval` would otherwise empty.
+    real = NewsEngine(make_config(tmp_path / "real"), embedder=hashing_embedder)
+    real.close()
+    with pytest.raises(InputError, match="holds a newsbot store"), eval_engine(
+        make_config(tmp_path), tmp_path / "real", embedder=hashing_embedder
+    ):
+        pass
+    assert not (tmp_path / "real" / ".newsbot-eval").exists()
+
+
+def test_newsbot_eval_rgb_command_with_the_test_embedder(tmp_path, monkeypatch):
+    """The command on the fast test embedder: the root --config is honoured, the report is
+    printed and --summary-json holds the same numbers."""
+    monkeypatch.setattr("bot.engine.make_embedder", lambda settings: HashingEmbedder())
+    data = _write_jsonl(tmp_path / "rgb.jsonl", [
+        {"id": 0, "query": "Which species will fishing bans near breeding colonies protect?",
+         "answer": [["African penguin", "African penguins"]],
+         "positive": [ARTICLES[0]["text"]], "negative": [ARTICLES[2]["text"]]},
+        {"id": 1, "query": "Which restaurant chain added a surcharge to meals with eggs?",
+         "answer": "Denny's", "positive": [ARTICLES[1]["text"]], "negative": []},
+    ])
+    pred, summary = tmp_path / "pred.jsonl", tmp_path / "summary.json"
+
+    def run(answer_settings: str) -> list[str]:
+        config = tmp_path / "fast.toml"
+        config.write_text(f"[answer]\n{answer_settings}\n")
+        result = CliRunner().invoke(cli, [
+            "--config", str(config), "eval", "rgb", "--data", str(data), "--predictions",
+            str(pred), "--data-dir", str(tmp_path / "store"), "--summary-json", str(summary),
+        ], catch_exceptions=False)
+        assert result.exit_code == 0, result.output
+        return result.output.splitlines()
+
+    # The test embedder's similarities and scores are not the real model's: never decline.
+    lines = run("min_similarity = 0.0\nmin_score = -100.0")
+    assert lines[0] == f"rgb: 2 questions -> {pred}"
+    assert re.fullmatch(r"index build: 3 articles, 3 passages in \d+\.\d s = \d+\.\d passages/s"
+                        r" \(3 embedded now, 0 from the embedding cache\)", lines[1]), lines[1]
+    assert lines[2].split() == ["all"]
+    # RGB has no wrong choices: no exclusive@answer row.
+    assert [line[:18].strip() for line in lines[3:]] == [
+        "questions", "hit@5", "contains@answer", "cited", "declined", "answered wrongly",
+        "latency p50 ms", "latency p95 ms",
+    ]
+    assert lines[3] == f"{'questions':18}{2:>14}"
+    written = json.loads(summary.read_text())
+    assert set(written) == {"build", "metrics"}
+    assert written["build"]["articles"] == 3 and written["build"]["embedded"] == 3
+    assert written["metrics"]["all"]["questions"] == 2
+    assert written["metrics"]["all"]["declined"] == 0.0
+    assert written["metrics"]["all"]["exclusive"] is None
+    assert [json.loads(line)["question_id"] for line in pred.read_text().splitlines()] == ["0", "1"]
+    # The config is the root command's: a similarity no passage reaches declines everything.
+    lines = run("min_similarity = 1.0")
+    assert json.loads(summary.read_text())["metrics"]["all"]["declined"] == 1.0
+    assert "(0 embedded now, 3 from the embedding cache)" in lines[1]
 
 
 @pytest.mark.model

@@ -42,7 +42,8 @@ def test_question_kinds(question, kind):
 def test_question_terms_and_numbers():
     q = analyse("Who won the women's singles Wimbledon in 2019?")
     assert "wimbledon" in q.terms and "who" not in q.terms
-    assert q.numerals == {"2019"} and q.years == {"2019"}
+    assert q.numerals == {"2019"}
+    assert analyse("Did 1,500 or 2,000 people attend?").numerals == {"1500", "2000"}
 
 
 @pytest.mark.parametrize(

@@ -1,17 +1,18 @@
 """The query path's speed measures change no result: the lexical search started ahead of the
-embedding, the kept question vectors, rows read as the list is walked, the article cache, and
-the NumPy encoder's single BLAS thread and in-place GELU."""
+embedding, rows read as the list is walked, the article cache, and the NumPy encoder's single
+BLAS thread and in-place GELU. A write committed mid-search makes it search again."""
 
 from __future__ import annotations
 
 import math
 import threading
+from contextlib import contextmanager
 
 import numpy as np
 
 from index.bert_numpy import _BlasThreads, _gelu_
 from index.models import ArticleInput, ReadResult
-from index.search import Filters
+from index.search import Filters, _GenerationCache, _pool
 
 WORDS = "harbour bridge council budget river flood school museum heist rally".split()
 
@@ -32,8 +33,7 @@ def many_articles(n: int = 40):
 
 def plain_search(searcher, query, **kw):
     """The search with nothing started ahead and nothing kept: the reference result."""
-    searcher.forget_query_vectors()
-    searcher._articles = (-1, {})
+    searcher._kept = _GenerationCache(-1, 0)
     searcher._ahead.pending = None
     vector = searcher.store.embedder.embed([query])[0]
     return searcher.search(query, query_vector=vector, **kw)
@@ -43,6 +43,22 @@ def same(a, b):
     return [(h.passage.id, h.score, h.similarity, h.lexical_rank, h.passage.article)
             for h in a] == [(h.passage.id, h.score, h.similarity, h.lexical_rank,
                              h.passage.article) for h in b]
+
+
+@contextmanager
+def busy_workers():
+    """Every worker of the lexical search pool held until the block ends."""
+    pool = _pool()
+    release = threading.Event()
+    holding = [threading.Event() for _ in range(pool._max_workers)]
+    held = [pool.submit(lambda e=e: e.set() or release.wait(10)) for e in holding]
+    assert all(e.wait(5) for e in holding)
+    try:
+        yield
+    finally:
+        release.set()
+        for future in held:
+            future.result()
 
 
 def test_the_lexical_search_started_ahead_gives_the_same_hits(fast_engine, monkeypatch):
@@ -66,22 +82,32 @@ def test_the_lexical_search_started_ahead_gives_the_same_hits(fast_engine, monke
         assert searcher._ahead.pending is None
         assert same(got, expected)
         assert where.pop().startswith("newsbot-lexical") and not where
-        # Not begun yet when the search wants it (here: the vector is kept): done inline.
-        assert same(searcher.search(query, limit=12), expected)
+        # Not begun yet when the search wants it (every worker busy): done in this thread.
+        with busy_workers():
+            assert same(searcher.search(query, limit=12), expected)
+        assert where == [main]
         where.clear()
 
 
 def test_a_search_for_other_text_or_with_filters_ignores_what_was_started(fast_engine):
-    add(fast_engine, *many_articles())
+    add(fast_engine, *many_articles(), *[
+        ArticleInput(text=f"Harbour bridge report {i}: the harbour bridge closes again.",
+                     url=f"https://other.example.org/{i}", title=f"Harbour bridge {i}")
+        for i in range(5)
+    ])
     searcher = fast_engine.searcher
-    searcher.embed_query("harbour bridge budget")
     expected = plain_search(searcher, "river flood school", limit=8)
     searcher.embed_query("harbour bridge budget")
-    got = searcher.search("river flood school", limit=8)
-    assert same(got, expected)
+    searcher._ahead.pending[1].result()  # finished, and still not used
+    assert same(searcher.search("river flood school", limit=8), expected)
+    assert searcher._ahead.pending is None
     filters = Filters(source="example.com")
     expected = plain_search(searcher, "harbour bridge", limit=8, filters=filters)
+    assert expected and not any("other.example.org" in h.passage.article.url for h in expected)
+    unfiltered = plain_search(searcher, "harbour bridge", limit=8)
+    assert any("other.example.org" in h.passage.article.url for h in unfiltered)
     vector = searcher.embed_query("harbour bridge")
+    searcher._ahead.pending[1].result()  # the unfiltered search, done: not used either
     assert same(searcher.search("harbour bridge", limit=8, filters=filters,
                                 query_vector=vector), expected)
 
@@ -102,7 +128,7 @@ def test_an_updated_article_is_not_served_from_the_article_cache(fast_engine):
     add(fast_engine, *many_articles(10))
     searcher = fast_engine.searcher
     first = searcher.search("harbour bridge", limit=10)
-    assert searcher._articles[1]  # articles were kept for this generation
+    assert searcher._cache().articles  # articles were kept for this generation
     url = first[0].passage.article.url
     text = fast_engine.store.find(url).text
     add(fast_engine, ArticleInput(text=text, url=url, title="A new title"))
@@ -111,21 +137,26 @@ def test_an_updated_article_is_not_served_from_the_article_cache(fast_engine):
     assert titles[url] == "A new title"
 
 
-def test_a_question_asked_again_reuses_its_vector_but_never_shares_it(fast_engine):
+def test_a_write_committed_during_a_search_makes_it_search_again(fast_engine, monkeypatch):
+    add(fast_engine, *many_articles(10))
     searcher = fast_engine.searcher
-    calls = []
-    embed = searcher.store.embedder.embed
-    searcher.store.embedder.embed = lambda texts, **kw: calls.append(texts) or embed(texts)
-    try:
-        a = searcher.embed_query("who won the rally")
-        a[:] = 0.0  # the caller's copy
-        b = searcher.embed_query("who won the rally")
-    finally:
-        searcher.store.embedder.embed = embed
-    assert len(calls) == 1
-    assert np.allclose(b, embed(["who won the rally"])[0]) and np.linalg.norm(b) > 0.5
-    searcher.forget_query_vectors()
-    assert not searcher._vectors
+    db_type = type(searcher.store.db)
+    passages = db_type.passages
+    rebuilt: list[bool] = []
+
+    def rebuild_first(db, *args, **kw):
+        if not rebuilt:  # after FAISS and FTS5, before the rows: every passage renumbered
+            rebuilt.append(True)
+            fast_engine.store.rebuild()
+        return passages(db, *args, **kw)
+
+    monkeypatch.setattr(db_type, "passages", rebuild_first)
+    vector = searcher.store.embedder.embed(["harbour bridge"])[0]
+    hits = searcher.search("harbour bridge", limit=8, query_vector=vector)
+    monkeypatch.undo()
+    assert rebuilt
+    expected = plain_search(searcher, "harbour bridge", limit=8)
+    assert len(expected) == 8 and same(hits, expected)
 
 
 def test_passage_rows_come_in_id_order_and_fill_the_article_cache(fast_engine):
@@ -180,3 +211,30 @@ def test_the_blas_runs_one_thread_while_any_pass_runs_and_is_restored_after():
     release.set()
     worker.join(5)
     assert fake.threads == 2
+
+
+def test_word_counts_are_never_taken_from_a_cache_still_being_built(fast_engine, monkeypatch):
+    add(fast_engine, *many_articles(10))
+    searcher = fast_engine.searcher
+    db = searcher.store.db
+    words = ["harbour", "report", "museum"]
+    expected = searcher.idf(words)
+    searcher._kept = _GenerationCache(-1, 0)
+    counts = db.counts
+    first_waits, other_done = threading.Event(), threading.Event()
+
+    def slow_first_count():
+        if not first_waits.is_set():
+            first_waits.set()
+            other_done.wait(5)  # this thread's cache is unfinished while the other counts
+        return counts()
+
+    monkeypatch.setattr(db, "counts", slow_first_count)
+    first: dict = {}
+    worker = threading.Thread(target=lambda: first.update(searcher.idf(words)))
+    worker.start()
+    assert first_waits.wait(5)
+    assert searcher.idf(words) == expected
+    other_done.set()
+    worker.join(5)
+    assert first == expected

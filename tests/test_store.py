@@ -200,3 +200,27 @@ def test_stats_report_the_store(fast_engine):
     stats = fast_engine.stats()
     assert (stats.articles, stats.model, stats.index_type) == (1, "hashing-test-embedder", "flat")
     assert stats.passages >= 1 and stats.size_bytes > 0 and stats.last_change
+
+
+def test_size_on_disk_skips_a_file_that_goes_while_it_counts(fast_engine, monkeypatch):
+    """SQLite's -shm file can vanish between listing the folder and reading its size."""
+    from pathlib import Path
+
+    store = fast_engine.store
+    before = store.size_on_disk()
+    going = store.data_dir / "bot.sqlite3-shm"
+    going.write_bytes(b"x" * 1000)
+    real_stat = Path.stat
+    calls = {"n": 0}
+
+    def stat(self, *args, **kwargs):
+        if self == going:
+            calls["n"] += 1
+            if calls["n"] > 1:  # is_file() saw it; then it is gone
+                going.unlink(missing_ok=True)
+                raise FileNotFoundError(str(self))
+        return real_stat(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "stat", stat)
+    assert store.size_on_disk() == before
+    assert calls["n"] == 2  # the race really happened

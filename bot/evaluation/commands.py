@@ -6,8 +6,6 @@ import json
 from pathlib import Path
 
 import click
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from bot.config import load_config
 from bot.evaluation.datasets import (
@@ -18,10 +16,7 @@ from bot.evaluation.datasets import (
     load_search_results,
 )
 from bot.evaluation.runner import EvalReport, eval_engine, evidence_present, format_report, run_eval
-from bot.settings import Config
 from index.errors import InputError
-
-err = Console(stderr=True)
 
 _FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
 _OUT = click.Path(dir_okay=False, writable=True, path_type=Path)
@@ -30,30 +25,16 @@ _PREDICTIONS_HELP = "Where to write one JSON line a question."
 _DATA_DIR_HELP = "Keep the evaluation store and its embedding cache here (default: a temp folder)."
 
 
-def _config(ctx: click.Context) -> Config:
-    # The root command's state when mounted under `newsbot` (its --config); else the defaults.
-    state = ctx.find_root().obj
-    if state is not None and hasattr(state, "config_path"):
-        return load_config(state.config_path)
-    return load_config(None)
-
-
 def _run(
     ctx: click.Context, data: EvalSet, predictions: Path, data_dir: Path | None,
     use_date: bool, subsets: dict[str, set[str]], summary_json: Path | None,
 ) -> None:
-    config = _config(ctx)
-    with eval_engine(config, data_dir) as engine, Progress(
-        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-        console=err, transient=True, disable=not err.is_terminal,
-    ) as bar:
-        tasks: dict[str, int] = {}
+    from bot.cli import State, progress_bar  # bot.cli imports this module: import when run
 
-        def progress(stage: str, done: int, total: int) -> None:
-            if stage not in tasks:
-                tasks[stage] = bar.add_task(stage.capitalize(), total=total or None)
-            bar.update(tasks[stage], completed=done, total=total or None)
-
+    # The config of `newsbot --config ...` (its data_dir gives way to eval's own --data-dir).
+    state = ctx.find_object(State)
+    config = state.config if state is not None else load_config(None)
+    with eval_engine(config, data_dir) as engine, progress_bar() as progress:
         try:
             with open(predictions, "w", encoding="utf-8") as out:
                 report = run_eval(

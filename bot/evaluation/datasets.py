@@ -10,7 +10,7 @@ import html
 import json
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
@@ -41,7 +41,6 @@ class EvalSet:
     name: str
     articles: list[ArticleInput]
     questions: list[EvalQuestion]
-    notes: list[str] = field(default_factory=list)
 
 
 def iso_date(value: object) -> str | None:
@@ -161,12 +160,8 @@ def _rgb_golds(answer: object) -> tuple[str, ...]:
     if isinstance(answer, str):
         return (answer,)
     if isinstance(answer, list):
-        flat: list[str] = []
-        for item in answer:
-            flat += [a for a in item if isinstance(a, str)] if isinstance(item, list) else (
-                [item] if isinstance(item, str) else []
-            )
-        return tuple(dict.fromkeys(flat))
+        spellings = (a for item in answer for a in (item if isinstance(item, list) else [item]))
+        return tuple(dict.fromkeys(a for a in spellings if isinstance(a, str)))
     return ()
 
 

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 _ARTICLES = re.compile(r"\b(?:a|an|the)\b")
-_MARKER = re.compile(r"\[\d+\]")
+_MARKER = re.compile(r"\[(\d+)\]")  # an answer's citation marker [n]
 
 LEAD_CHARS = 300  # contains@answer looks at this many characters of the answer
 
@@ -49,14 +49,12 @@ def lead_text(answer: str) -> str:
 def exclusive(golds: Sequence[str], wrong: Sequence[str], text: str) -> bool:
     """A gold answer appears in `text` and no wrong choice does (outside the gold itself)."""
     norm = f" {normalize(text)} "
-    found = [normalize(g) for g in golds if normalize(g) and f" {normalize(g)} " in norm]
+    found = [g for g in map(normalize, golds) if g and f" {g} " in norm]
     if not found:
         return False
     for gold in found:
         norm = norm.replace(f" {gold} ", "  ")
-    return not any(
-        normalize(w) and f" {normalize(w)} " in norm for w in wrong
-    )
+    return not any(w and f" {w} " in norm for w in map(normalize, wrong))
 
 
 @dataclass(frozen=True)
@@ -79,7 +77,7 @@ def score_answer(
     """Score one `newsbot ask --json` object against the gold answers."""
     answered = bool(answer["answered"])
     lead = lead_text(answer["answer"]) if answered else ""
-    marked = {int(n) for n in re.findall(r"\[(\d+)\]", answer["answer"])} if answered else set()
+    marked = {int(n) for n in _MARKER.findall(answer["answer"])} if answered else set()
     quotes = [c["quote"] for c in answer["citations"] if c["n"] in marked]
     return QuestionScore(
         question_id=question_id,

@@ -10,24 +10,22 @@ import dataclasses
 import json
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-from bot.engine import NewsEngine
+from bot.engine import NewsEngine, Progress
 from bot.evaluation.datasets import EvalQuestion, EvalSet
 from bot.evaluation.metrics import QuestionScore, Summary, appears, score_answer, summarise
 from bot.settings import Config
-from index.embedding import Embedder, make_embedder
+from index.embedding import Embedder
 from index.errors import InputError
 from index.models import ArticleInput, ReadResult
 from index.store import store_exists
 
 MARKER = ".newsbot-eval"  # marks a data directory as an evaluation store it may empty
-
-Progress = Callable[[str, int, int], None]
 
 
 @dataclass(frozen=True)
@@ -53,8 +51,8 @@ class EvalReport:
 def eval_engine(
     config: Config, data_dir: Path | None, embedder: Embedder | None = None
 ) -> Iterator[NewsEngine]:
-    """An engine on `data_dir` (kept, with its embedding cache) or on a temporary folder."""
-    embedder = embedder or make_embedder(config.store.model)
+    """An engine on `data_dir` (kept, with its embedding cache) or on a temporary folder;
+    the model of the config unless `embedder` is given."""
     with tempfile.TemporaryDirectory(prefix="newsbot-eval-") as tmp:
         folder = Path(data_dir) if data_dir is not None else Path(tmp)
         _claim(folder)
@@ -104,12 +102,9 @@ def _cache_rows(engine: NewsEngine) -> int:
 
 def ask(engine: NewsEngine, question: EvalQuestion, use_date: bool) -> dict:
     """The `newsbot ask --json` object for one question (the same path `ask` takes)."""
-    text = " ".join(question.question.split())
-    if not text:
-        raise InputError(f"question {question.question_id} is empty")
     as_of = question.asked_on if use_date else None
     try:
-        return engine.ask(text, as_of=as_of).to_json()
+        return engine.ask(question.question, as_of=as_of).to_json()
     except InputError as exc:
         raise InputError(f"question {question.question_id}: {exc}") from None
 
@@ -168,7 +163,7 @@ def format_report(report: EvalReport) -> str:
     lines = [
         f"index build: {b.articles} articles, {b.passages} passages in {b.seconds:.1f} s"
         f" = {b.passages_per_s:.1f} passages/s ({b.embedded} embedded now,"
-        f" {b.passages - b.embedded if b.embedded <= b.passages else 0} from the embedding cache)"
+        f" {max(b.passages - b.embedded, 0)} from the embedding cache)"
     ]
     if not report.summaries:
         lines.append("no gold answers in the questions file: predictions written, nothing scored")
