@@ -81,7 +81,7 @@ def phase_index(args: argparse.Namespace) -> dict:
     from index.settings import ChunkSettings, ModelSettings
 
     chosen, texts = [], []
-    for article in load_articles(args.articles):
+    for article in load_articles(args.articles).articles:
         passages = chunk_text(article.text, ChunkSettings())
         chosen.append(article)
         texts += [embedding_text(article.title, p) for p in passages]
@@ -164,7 +164,7 @@ def phase_million(args: argparse.Namespace) -> dict:
 
     rng = np.random.default_rng(0)
     counts: Counter[str] = Counter()
-    for article in load_articles(args.articles)[:400]:
+    for article in load_articles(args.articles).articles[:400]:
         counts.update(words(article.text))
     vocab = list(counts)
     p = np.array([counts[w] for w in vocab], dtype=np.float64)
@@ -240,7 +240,7 @@ def phase_cold(args: argparse.Namespace) -> dict:
     tmp = Path(tempfile.mkdtemp(prefix="newsbot-bench-cold-"))
     try:
         engine = engine_for(tmp, SentenceTransformerEmbedder(ModelSettings()))
-        engine.add_articles(ReadResult(articles=load_articles(args.articles)[:20]))
+        engine.add_articles(ReadResult(articles=load_articles(args.articles).articles[:20]))
         engine.close()
         exe = Path(sys.executable).parent / "newsbot"
         command = [str(exe), "--data-dir", str(tmp), "ask", "--json",

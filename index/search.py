@@ -17,12 +17,10 @@ import functools
 import math
 import os
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 
-import faiss
 import numpy as np
 
 from index.database import PassageRow
@@ -49,21 +47,6 @@ class Filters:
     @property
     def active(self) -> bool:
         return bool(self.source or self.since or self.until)
-
-
-@contextmanager
-def _one_faiss_thread() -> Iterator[None]:
-    """Search one query with one OpenMP thread (the setting is per calling thread).
-
-    One query gains little from threads, and on a small machine its threads start while the
-    BLAS threads that just embedded the question still spin: measured on 2 cores, a 20k
-    search took ~13 ms with two threads after embedding and ~1.5 ms with one."""
-    before = faiss.omp_get_max_threads()
-    faiss.omp_set_num_threads(1)
-    try:
-        yield
-    finally:
-        faiss.omp_set_num_threads(before)
 
 
 @functools.lru_cache(maxsize=20_000)
@@ -269,8 +252,7 @@ class Searcher:
         if filters and filters.active:
             allowed = db.filtered_passage_ids(filters.source, filters.since, filters.until)
         n = self.settings.candidates
-        with _one_faiss_thread():
-            dense = index.search(qvec, n, allowed)
+        dense = index.search(qvec, n, allowed)
         rows: dict[int, PassageRow] = {}
         ahead = self._finished(started, generation)
         if ahead is not None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno
+import io
 import json
 import re
 from pathlib import Path
@@ -129,18 +131,32 @@ def test_articles_and_dates(tmp_path):
     assert iso_date("2025-01-03T10:00:00Z") == "2025-01-03"
     assert iso_date("yesterday") is None and iso_date(None) is None
     assert iso_date("2025/02/30") is None
-    first, second = load_articles(_write_jsonl(tmp_path / "a.jsonl", [
-        {"url": "https://a", "title": " Penguins ", "text": "Fishing is banned.",
+    read = load_articles(_write_jsonl(tmp_path / "a.jsonl", [
+        {"url": "https://A.example/story?utm_source=x", "title": " Penguins ",
+         "text": "Penguins\nFishing is banned.\n\nContributing: Jane Doe",
          "published": "2025/03/20", "source": ""},
         {"title": None, "text": "No date here.", "published": None},
+        {"url": "https://c", "text": "Reporting by Jane Doe; Editing by John Roe"},
     ]))
+    (first, second), skipped = read.articles, read.skipped
+    # Cleaned as `newsbot index add` cleans an article: the repeated headline and the credit
+    # line are gone, and the URL is canonical.
     assert (first.url, first.title, first.source, first.published, first.text) == (
-        "https://a", "Penguins", None, "2025-03-20", "Fishing is banned.")
+        "https://a.example/story", "Penguins", None, "2025-03-20", "Fishing is banned.")
     assert second.published is None and second.title is None and second.url is None
     assert first.origin.endswith("a.jsonl:1") and second.origin.endswith("a.jsonl:2")
+    # Nothing but furniture: skipped, and said where.
+    assert [(s.origin[-9:], s.reason) for s in skipped] == [
+        ("a.jsonl:3", "no article text is left after removing page boilerplate")]
     empty = _write_jsonl(tmp_path / "empty.jsonl", [{"url": "https://c", "text": "  "}])
     with pytest.raises(InputError, match="non-empty `text`"):
         load_articles(empty)
+
+
+COOKIE_NOTICE = (
+    "We use cookies to enhance your experience, improve site performance, analyze its traffic,"
+    " to allow you to purchase anything related to sporting events you are\xa0..."
+)
 
 
 def test_rgb_store_is_positive_and_negative_snippets_only(tmp_path):
@@ -149,27 +165,34 @@ def test_rgb_store_is_positive_and_negative_snippets_only(tmp_path):
          "positive": ["Held in Tampa, Florida."], "negative": ["Tickets on sale."],
          "positive_wrong": ["Held in Glendale, Arizona."]},
         {"id": 1, "query": "When was X released?", "answer": [["July 21 2017", "Jul 21, 2017"]],
-         "positive": ["X came out on July 21, 2017."], "negative": ["Tickets on sale."]},
+         "positive": ["X came out on July 21, 2017."],
+         "negative": ["Tickets on sale.", COOKIE_NOTICE]},
     ])
     data = load_rgb(path)
     texts = [a.text for a in data.articles]
     assert texts == ["Held in Tampa, Florida.", "Tickets on sale.", "X came out on July 21, 2017."]
+    # A snippet that is only page furniture is cleaned away, as `index add` would, and said so.
+    assert [(s.origin[-9:], s.reason) for s in data.skipped] == [
+        ("snippet 4", "no article text is left after removing page boilerplate")]
     assert data.questions[1].golds == ("July 21 2017", "Jul 21, 2017")
     assert data.questions[0].question_id == "0"
 
 
 def test_evidence_present_reads_only_a_questions_own_search_results(tmp_path):
     articles = load_articles(_write_jsonl(tmp_path / "a.jsonl", [
-        {"url": "https://a", "title": "A", "text": "Longwood Gardens bought it."},
-        {"url": "https://b", "title": "B", "text": "Nothing here.", "published": "2025/01/02"},
-    ]))
+        {"url": "https://a/", "title": "A", "text": "Longwood Gardens bought it."},
+        {"url": "https://b/", "title": "B", "text": "Nothing here.", "published": "2025/01/02"},
+    ])).articles
     questions = load_realtimeqa_questions(_write_jsonl(tmp_path / "q.jsonl", [
         {"question_id": "1", "question_sentence": "Who bought it?",
          "choices": ["Longwood Gardens", "Nobody"], "answer": ["0"]},
         {"question_id": "2", "question_sentence": "Who bought it?",
          "choices": ["Longwood Gardens", "Nobody"], "answer": ["0"]},
     ]))
-    present = evidence_present(questions, articles, {"1": ["https://a"], "2": ["https://b"]})
+    # The search results' URLs match in canonical form, as the stored ones are.
+    present = evidence_present(
+        questions, articles, {"1": ["https://A/?utm_medium=email"], "2": ["https://b"]}
+    )
     assert present == {"1"}
 
 
@@ -196,9 +219,15 @@ QUESTIONS = [
 ]
 
 
+def _small_realtimeqa(tmp_path: Path) -> EvalSet:
+    return EvalSet(
+        "realtimeqa", load_articles(_write_jsonl(tmp_path / "a.jsonl", ARTICLES)).articles,
+        load_realtimeqa_questions(_write_jsonl(tmp_path / "q.jsonl", QUESTIONS)),
+    )
+
+
 def test_runner_with_the_test_embedder(tmp_path, hashing_embedder):
-    data = EvalSet("realtimeqa", load_articles(_write_jsonl(tmp_path / "a.jsonl", ARTICLES)),
-                   load_realtimeqa_questions(_write_jsonl(tmp_path / "q.jsonl", QUESTIONS)))
+    data = _small_realtimeqa(tmp_path)
     # The test embedder's similarities are low: never decline for that here.
     config = make_config(tmp_path / "unused", answer={"min_similarity": 0.0})
     out = tmp_path / "pred.jsonl"
@@ -224,8 +253,7 @@ def test_runner_with_the_test_embedder(tmp_path, hashing_embedder):
 def test_eval_asks_through_the_engine_with_the_day_asked(tmp_path, hashing_embedder):
     """The runner goes through NewsEngine.ask, and its predictions are what the answerer
     gives for the question as of the day it was asked (or today, without the date)."""
-    data = EvalSet("realtimeqa", load_articles(_write_jsonl(tmp_path / "a.jsonl", ARTICLES)),
-                   load_realtimeqa_questions(_write_jsonl(tmp_path / "q.jsonl", QUESTIONS)))
+    data = _small_realtimeqa(tmp_path)
     with eval_engine(make_fast_config(tmp_path), tmp_path / "store",
                      embedder=hashing_embedder) as engine, open(tmp_path / "p.jsonl", "w") as fh:
         run_eval(engine, data, fh)
@@ -274,7 +302,7 @@ def test_newsbot_eval_rgb_command_with_the_test_embedder(tmp_path, monkeypatch):
          "answer": [["African penguin", "African penguins"]],
          "positive": [ARTICLES[0]["text"]], "negative": [ARTICLES[2]["text"]]},
         {"id": 1, "query": "Which restaurant chain added a surcharge to meals with eggs?",
-         "answer": "Denny's", "positive": [ARTICLES[1]["text"]], "negative": []},
+         "answer": "Denny's", "positive": [ARTICLES[1]["text"]], "negative": [COOKIE_NOTICE]},
     ])
     pred, summary = tmp_path / "pred.jsonl", tmp_path / "summary.json"
 
@@ -291,6 +319,10 @@ def test_newsbot_eval_rgb_command_with_the_test_embedder(tmp_path, monkeypatch):
     # The test embedder's similarities and scores are not the real model's: never decline.
     lines = run("min_similarity = 0.0\nmin_score = -100.0")
     assert lines[0] == f"rgb: 2 questions -> {pred}"
+    assert lines[1] == "skipped 1 of the 4 articles:"
+    assert lines[2] == (f"  {data} snippet 4: no article text is left after removing page"
+                        " boilerplate")
+    del lines[1:3]
     assert re.fullmatch(r"index build: 3 articles, 3 passages in \d+\.\d s = \d+\.\d passages/s"
                         r" \(3 embedded now, 0 from the embedding cache\)", lines[1]), lines[1]
     assert lines[2].split() == ["all"]
@@ -310,7 +342,7 @@ def test_newsbot_eval_rgb_command_with_the_test_embedder(tmp_path, monkeypatch):
     # The config is the root command's: a similarity no passage reaches declines everything.
     lines = run("min_similarity = 1.0")
     assert json.loads(summary.read_text())["metrics"]["all"]["declined"] == 1.0
-    assert "(0 embedded now, 3 from the embedding cache)" in lines[1]
+    assert "(0 embedded now, 3 from the embedding cache)" in lines[3]
 
 
 @pytest.mark.model
@@ -358,3 +390,26 @@ def test_rgb_quality_does_not_regress(tmp_path, real_embedder):
     # Floors a little under the measured numbers (benchmarks/README.md), to catch regressions.
     assert summary.hit5 >= 0.75
     assert summary.contains >= 0.55
+
+
+def test_eval_says_which_file_it_cannot_write(tmp_path, hashing_embedder):
+    # A predictions path that cannot be opened: one line naming it, before any work.
+    result = CliRunner().invoke(cli, [
+        "eval", "rgb", "--data", str(_write_jsonl(tmp_path / "rgb.jsonl", [])),
+        "--predictions", str(tmp_path / "missing" / "pred.jsonl"),
+    ])
+    assert result.exit_code != 0
+    assert isinstance(result.exception, InputError)
+    assert str(result.exception).startswith(f"cannot write {tmp_path / 'missing' / 'pred.jsonl'}")
+
+    # A write that fails once answering has begun (a full disk) is named the same way.
+    class FullDisk(io.StringIO):
+        name = "pred.jsonl"
+
+        def write(self, text: str) -> int:
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+    full = r"^cannot write pred\.jsonl: No space left on device$"
+    with eval_engine(make_fast_config(tmp_path), tmp_path / "store",
+                     embedder=hashing_embedder) as engine, pytest.raises(InputError, match=full):
+        run_eval(engine, _small_realtimeqa(tmp_path), FullDisk())

@@ -34,15 +34,18 @@ def _run(
     # The config of `newsbot --config ...` (its data_dir gives way to eval's own --data-dir).
     state = ctx.find_object(State)
     config = state.config if state is not None else load_config(None)
-    with eval_engine(config, data_dir) as engine, progress_bar() as progress:
-        try:
-            with open(predictions, "w", encoding="utf-8") as out:
-                report = run_eval(
-                    engine, data, out, use_date=use_date, subsets=subsets, progress=progress
-                )
-        except OSError as exc:
-            raise InputError(f"cannot write {predictions}: {exc.strerror or exc}") from exc
+    try:
+        out = open(predictions, "w", encoding="utf-8")  # noqa: SIM115 (closed below)
+    except OSError as exc:
+        raise InputError(f"cannot write {predictions}: {exc.strerror or exc}") from exc
+    with out, eval_engine(config, data_dir) as engine, progress_bar() as progress:
+        report = run_eval(engine, data, out, use_date=use_date, subsets=subsets, progress=progress)
     click.echo(f"{data.name}: {len(data.questions)} questions -> {predictions}")
+    if data.skipped:
+        click.echo(f"skipped {len(data.skipped)} of the {len(data.articles) + len(data.skipped)}"
+                   " articles:")
+        for skipped in data.skipped:
+            click.echo(f"  {skipped.origin}: {skipped.reason}")
     click.echo(format_report(report))
     if summary_json is not None:
         summary_json.write_text(json.dumps(_summary(report), indent=2) + "\n", encoding="utf-8")
@@ -81,7 +84,8 @@ def realtimeqa(
     summary_json: Path | None,
 ) -> None:
     """RealTime QA: answer every question from the articles, score against the choices."""
-    data = EvalSet("realtimeqa", load_articles(articles), load_realtimeqa_questions(questions))
+    read = load_articles(articles)
+    data = EvalSet("realtimeqa", read.articles, load_realtimeqa_questions(questions), read.skipped)
     subsets: dict[str, set[str]] = {}
     if search_results is not None:
         subsets["evidence-present"] = evidence_present(

@@ -10,12 +10,13 @@ import html
 import json
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
 from index.errors import InputError
-from index.models import ArticleInput
+from index.models import ArticleInput, ReadResult, Skipped
+from index.readers.records import build_article
 
 _YMD = re.compile(r"^(\d{4})[-/.](\d{1,2})[-/.](\d{1,2})")
 _TAG = re.compile(r"<[^<>]{0,2000}>")
@@ -41,6 +42,7 @@ class EvalSet:
     name: str
     articles: list[ArticleInput]
     questions: list[EvalQuestion]
+    skipped: list[Skipped] = field(default_factory=list)  # inputs with no article text left
 
 
 def iso_date(value: object) -> str | None:
@@ -79,21 +81,28 @@ def _records(path: Path) -> Iterator[tuple[int, dict]]:
         yield number, record
 
 
-def load_articles(path: Path) -> list[ArticleInput]:
-    """The `articles.jsonl` format: `url`, `title`, `text`, `published` (may be null)."""
-    articles = []
+def load_articles(path: Path) -> ReadResult:
+    """The `articles.jsonl` format: `url`, `title`, `text`, `published` (may be null).
+
+    Each article is cleaned as `newsbot index add` cleans it (page furniture, white space, a
+    headline repeated as the first line; the URL in canonical form), so the store holds what
+    the bot would hold. An article with no text left is skipped, and said so."""
+    result = ReadResult()
     for number, record in _records(path):
         text = record.get("text")
         if not isinstance(text, str) or not text.strip():
             raise InputError(f"{path}:{number}: an article needs a non-empty `text`")
-        articles.append(
-            ArticleInput(
-                text=text, title=_str(record.get("title")), url=_str(record.get("url")),
-                source=_str(record.get("source")), published=iso_date(record.get("published")),
-                origin=f"{path}:{number}",
-            )
-        )
-    return articles
+        _add_article(result, f"{path}:{number}", text, title=record.get("title"),
+                     url=record.get("url"), source=record.get("source"),
+                     published=record.get("published"))
+    return result
+
+
+def _add_article(result: ReadResult, origin: str, text: str, **fields: object) -> None:
+    try:
+        result.articles.append(build_article(text, origin=origin, **fields))
+    except InputError as exc:
+        result.skipped.append(Skipped(origin, str(exc)))
 
 
 def load_realtimeqa_questions(path: Path) -> list[EvalQuestion]:
@@ -134,7 +143,8 @@ def load_rgb(path: Path) -> EvalSet:
     """RGB: the store is every question's `positive` and `negative` snippets, deduplicated.
 
     `positive_wrong` (counterfactual snippets) is left out. A snippet shared by several
-    questions is stored once.
+    questions is stored once; each is cleaned as any article is (a snippet that is only page
+    furniture, such as a cookie notice, is skipped).
     """
     snippets: dict[str, None] = {}
     questions = []
@@ -149,10 +159,10 @@ def load_rgb(path: Path) -> EvalSet:
         questions.append(
             EvalQuestion(question_id=str(record["id"]), question=query, golds=_rgb_golds(answer))
         )
-    articles = [
-        ArticleInput(text=s, origin=f"{path} snippet {i + 1}") for i, s in enumerate(snippets)
-    ]
-    return EvalSet("rgb", articles, questions)
+    read = ReadResult()
+    for i, snippet in enumerate(snippets):
+        _add_article(read, f"{path} snippet {i + 1}", snippet)
+    return EvalSet("rgb", read.articles, questions, read.skipped)
 
 
 def _rgb_golds(answer: object) -> tuple[str, ...]:

@@ -23,6 +23,7 @@ from bot.settings import Config
 from index.embedding import Embedder
 from index.errors import InputError
 from index.models import ArticleInput, ReadResult
+from index.readers.normalize import http_url
 from index.store import store_exists
 
 MARKER = ".newsbot-eval"  # marks a data directory as an evaluation store it may empty
@@ -126,9 +127,12 @@ def run_eval(
         started = time.perf_counter()
         answer = ask(engine, question, use_date)
         latency = (time.perf_counter() - started) * 1000
-        predictions.write(
-            json.dumps({"question_id": question.question_id, **answer}, ensure_ascii=False) + "\n"
-        )
+        line = json.dumps({"question_id": question.question_id, **answer}, ensure_ascii=False)
+        try:
+            predictions.write(line + "\n")
+        except OSError as exc:  # a full disk, say: the store's own errors are not this
+            name = getattr(predictions, "name", "the predictions")
+            raise InputError(f"cannot write {name}: {exc.strerror or exc}") from exc
         if question.scored:
             scores.append(
                 score_answer(question.question_id, answer, question.golds, question.wrong, latency)
@@ -151,7 +155,9 @@ def evidence_present(
     by_url = {a.url: a for a in articles if a.url}
     present = set()
     for q in questions:
-        texts = [by_url[u].text for u in search_results.get(q.question_id, []) if u in by_url]
+        # The stored URLs are canonical (tracking parameters dropped, ...): so are these.
+        urls = (http_url(u) or u for u in search_results.get(q.question_id, []))
+        texts = [by_url[u].text for u in urls if u in by_url]
         if q.scored and any(appears(g, t) for g in q.golds for t in texts):
             present.add(q.question_id)
     return present
