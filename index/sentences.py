@@ -32,9 +32,9 @@ def _is_abbreviation(chunk: str) -> bool:
     word = match.group(1).rstrip(".").lstrip("\"'“‘([").lower()
     if word in _ABBREVIATIONS:
         return True
-    # Initials ("J. K. Rowling", "U.S.") are single letters between dots.
-    letters = word.replace(".", "")
-    return len(letters) == 1 and letters.isalpha()
+    # Initials ("J. K. Rowling", "J.D. Vance", "George H.W. Bush", "D.C.") are single letters
+    # between dots: more often inside a sentence than at its end.
+    return all(len(part) == 1 and part.isalpha() for part in word.split("."))
 
 
 def split_sentences(text: str) -> list[str]:

@@ -20,6 +20,14 @@ def test_split_keeps_abbreviations_initials_and_numbers_inside_sentences():
     ]
 
 
+def test_runs_of_initials_do_not_end_a_sentence():
+    text = "J.D. Vance met George H.W. Bush's biographer. Then he left for D.C. today."
+    assert split_sentences(text) == [
+        "J.D. Vance met George H.W. Bush's biographer.",
+        "Then he left for D.C. today.",
+    ]
+
+
 def test_line_breaks_end_sentences_and_blank_lines_vanish():
     assert split_sentences("Headline without stop\n\nFirst line. Second.\n") == [
         "Headline without stop", "First line.", "Second.",
@@ -58,3 +66,29 @@ def test_no_overlap_when_disabled():
 def test_embedded_text_carries_the_title():
     assert embedding_text("Big news", "It happened.") == "Big news. It happened."
     assert embedding_text(None, "It happened.") == "It happened."
+
+
+def test_passages_keep_line_breaks_so_a_byline_stays_its_own_sentence():
+    text = (
+        "Jeff Corwin\n\nOpinion contributor\n\nThe Marine Mammal Protection Act was enacted in"
+        " 1972. It has prevented extinctions.\nHong Kong CNN —\nMarkets rose on Monday."
+    )
+    (passage,) = chunk_text(text, ChunkSettings(max_words=120))
+    # One paragraph's sentences share a line; lines stay lines.
+    assert passage.split("\n") == [
+        "Jeff Corwin", "Opinion contributor",
+        "The Marine Mammal Protection Act was enacted in 1972. It has prevented extinctions.",
+        "Hong Kong CNN —", "Markets rose on Monday.",
+    ]
+    assert split_sentences(passage) == [
+        "Jeff Corwin", "Opinion contributor",
+        "The Marine Mammal Protection Act was enacted in 1972.", "It has prevented extinctions.",
+        "Hong Kong CNN —", "Markets rose on Monday.",
+    ]
+    # The overlap sentence keeps its line too.
+    first, second = chunk_text(
+        "One two three four five.\nSix seven eight nine ten.\nEleven twelve thirteen.",
+        ChunkSettings(max_words=10, overlap_sentences=1),
+    )
+    assert first == "One two three four five.\nSix seven eight nine ten."
+    assert second == "Six seven eight nine ten.\nEleven twelve thirteen."

@@ -1,6 +1,6 @@
 """Removing page furniture from article text: related-story lists, ads, newsletter, share and
-cookie lines, credit lines and time stamps; and normalising white space while keeping the
-article's line breaks.
+cookie lines, credit lines, byline roles, time stamps and game promotions; and normalising
+white space while keeping the article's line breaks.
 
 The rules are deliberately narrow: a line goes only when it is short and matches a known shape,
 so a real paragraph that merely mentions cookies or newsletters is kept.
@@ -42,6 +42,9 @@ _LABELS = frozenset(
         "subscribe", "subscribe now", "sign up", "sign in", "log in", "register",
         "print", "print this article", "listen to this article", "copy link", "link copied",
         "all rights reserved", "close", "menu", "search",
+        # a byline's role line, under the writer's name
+        "opinion contributor", "opinion columnist", "guest columnist", "columnist",
+        "staff writer", "contributing writer",
     }
 )
 _NEWSLETTER = re.compile(
@@ -67,7 +70,14 @@ _COPYRIGHT = re.compile(
 # "Updated Dec. 2, 2025, 4:04 p.m. ET" stamp: bylines and dates are the article's metadata.
 _CREDIT = re.compile(
     r"^(?i:contributing|contributors?)\s*:|"
-    r"^(?i:(?:additional\s+)?reporting|writing|editing)\s+by\s+[A-Z][\w’'-]+\s+[A-Z]"
+    r"^(?i:(?:additional\s+)?reporting|writing|editing)\s+by\s+[A-Z][\w’'-]+\s+[A-Z]|"
+    r"^(?i:(?:from\s+)?(?:[\w.&’'-]+\s+){0,5}(?:and|&)\s+wire\s+reports)$"
+)
+# Promotions for the site's own games: "Need a break? Play the USA TODAY Daily Crossword Puzzle."
+_PROMO = re.compile(
+    r"^(?:need\s+a\s+break\?\s*)?play\s+(?:the\s+|our\s+|today[’']s\s+)?(?:[\w.&’'-]+\s+){0,5}"
+    r"(?:crossword|puzzles?|sudoku|wordle|games?)(?:\s+puzzle)?[.!]?$",
+    re.IGNORECASE,
 )
 _STAMP = re.compile(
     r"^(?:updated|published|posted)(?:\s+on)?\s*:?\s+[a-z]{3,9}\.?\s+\d{1,2},?\s+\d{4}"
@@ -170,6 +180,8 @@ def _is_furniture(line: str) -> bool:
     if _COOKIES.match(line):
         return True
     if len(words) <= 30 and (_CREDIT.match(line) or _STAMP.match(line)):
+        return True
+    if len(words) <= 15 and _PROMO.match(line):
         return True
     lowered = {w.lower() for w in words}
     return bool(lowered) and lowered <= _SHARE_WORDS and bool(lowered & _SHARE_ANCHORS)
