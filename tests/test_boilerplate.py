@@ -80,6 +80,12 @@ def test_a_list_heading_followed_by_a_paragraph_only_loses_the_heading() -> None
         "From staff and wire reports",
         "Need a break? Play the USA TODAY Daily Crossword Puzzle.",
         "Play today's crossword",
+        "(Reporting by Jane Doe in Kathmandu; Editing by John Roe)",
+        "— Monroe Trombly and Lucas Aulbach, Courier Journal — Leo Bertucci, Courier Journal",
+        "— Fay Smith, Lake Lure, North Carolina",
+        "– Daniel de Visé",
+        "— Nicole Goodkind, Alicia Wallace and Laura He contributed to this report.",
+        "Zahid Mahmood contributed reporting.",
     ],
 )
 def test_furniture_lines_are_removed(line: str) -> None:
@@ -106,6 +112,10 @@ def test_furniture_lines_are_removed(line: str) -> None:
         "The columnist said the wire reports had been wrong about the vote count.",
         "Play the games at home, officials told fans after the stadium closed.",
         "Play resumed after the rain stopped.",
+        "— Met privately with five survivors of abuse, promising them accountability.",
+        "– The Yankees have just three weeks to figure out their closer situation.",
+        "The union said members contributed to this report on working conditions.",
+        "The union said its members contributed to this report.",
     ],
 )
 def test_real_sentences_that_mention_furniture_words_stay(line: str) -> None:

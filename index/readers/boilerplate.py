@@ -1,6 +1,6 @@
 """Removing page furniture from article text: related-story lists, ads, newsletter, share and
-cookie lines, credit lines, byline roles, time stamps and game promotions; and normalising
-white space while keeping the article's line breaks.
+cookie lines, credit lines, bylines and attributions, time stamps and game promotions; and
+normalising white space while keeping the article's line breaks.
 
 The rules are deliberately narrow: a line goes only when it is short and matches a known shape,
 so a real paragraph that merely mentions cookies or newsletters is kept.
@@ -66,13 +66,22 @@ _FOLLOW = re.compile(
 _COPYRIGHT = re.compile(
     r"^(?:©|\(c\)\s*\d{4}|copyright\s*(?:©|\(c\)|\d{4}))|\ball rights reserved\b", re.IGNORECASE
 )
-# Credit lines ("Contributing: Reuters", "Reporting by ...; Editing by ...") and a bare
+# Capitalised words (and the particles of names), joined by spaces, commas, "and" or dashes:
+# a list of names, places and outlets ("John Roe and Jane Doe, Courier Journal").
+_NAME_WORD = r"(?:[A-Z][\w’'”.-]*|de|del|da|van|von|der|la|le|du|bin|al)"
+_NAMES = rf"[A-Z][\w’'”.-]*(?:(?:\s+|,\s*|\s+and\s+|\s*[—–]\s*){_NAME_WORD})*"
+# Credit lines ("Contributing: Reuters", "Reporting by ...; Editing by ...", "Jane Doe
+# contributed to this report", "From staff and wire reports") and a bare
 # "Updated Dec. 2, 2025, 4:04 p.m. ET" stamp: bylines and dates are the article's metadata.
 _CREDIT = re.compile(
     r"^(?i:contributing|contributors?)\s*:|"
-    r"^(?i:(?:additional\s+)?reporting|writing|editing)\s+by\s+[A-Z][\w’'-]+\s+[A-Z]|"
-    r"^(?i:(?:from\s+)?(?:[\w.&’'-]+\s+){0,5}(?:and|&)\s+wire\s+reports)$"
+    r"^\(?(?i:(?:additional\s+)?reporting|writing|editing)\s+by\s+[A-Z][\w’'-]+\s+[A-Z]|"
+    r"^(?i:(?:from\s+)?(?:[\w.&’'-]+\s+){0,5}(?:and|&)\s+wire\s+reports)$|"
+    rf"^[—–]?\s*{_NAMES}\s+contributed\s+(?:to\s+(?:this|the)\s+report|reporting)\.?$"
 )
+# A live blog's attribution under each entry, or a reader letter's signature: "— Jane Doe",
+# "— John Roe and Jane Doe, Courier Journal", "— Jane Doe, Lenoir, North Carolina".
+_ATTRIBUTION = re.compile(rf"^[—–]\s*{_NAMES}$")
 # Promotions for the site's own games: "Need a break? Play the USA TODAY Daily Crossword Puzzle."
 _PROMO = re.compile(
     r"^(?:need\s+a\s+break\?\s*)?play\s+(?:the\s+|our\s+|today[’']s\s+)?(?:[\w.&’'-]+\s+){0,5}"
@@ -182,6 +191,8 @@ def _is_furniture(line: str) -> bool:
     if len(words) <= 30 and (_CREDIT.match(line) or _STAMP.match(line)):
         return True
     if len(words) <= 15 and _PROMO.match(line):
+        return True
+    if len(words) <= 20 and _ATTRIBUTION.match(line):
         return True
     lowered = {w.lower() for w in words}
     return bool(lowered) and lowered <= _SHARE_WORDS and bool(lowered & _SHARE_ANCHORS)
