@@ -9,8 +9,9 @@ Each part runs in its own process, so each reports its own peak memory (max RSS)
 - index: the same passages embedded by bare `SentenceTransformer.encode` (same model, same
   batch size) and indexed end to end (`NewsEngine.add_articles`: cutting, embedding, SQLite
   and FTS5 rows, FAISS, the atomic commit), alternating, best of the rounds;
-- query: `Answerer.answer` per question on a real store (`--store`, e.g. the one
-  `newsbot eval realtimeqa --data-dir` keeps), the model loaded, after a warm-up;
+- query: `NewsEngine.ask` per question, as of the day it was asked (as `newsbot eval` asks),
+  on a real store (`--store`, e.g. the one `newsbot eval realtimeqa --data-dir` keeps), the
+  model loaded, after a warm-up;
 - million: a synthetic store of `--million` passages (text drawn at random from the real
   articles' vocabulary, random unit vectors) with the approximate IVF index, asked the real
   questions with the real model;
@@ -53,12 +54,13 @@ def percentiles(ms: list[float]) -> dict[str, float]:
     return {**{f"p{p}_ms": round(percentile(ms, p), 1) for p in (50, 95, 99)}, "n": len(ms)}
 
 
-def questions(path: Path | None) -> list[str]:
+def questions(path: Path | None) -> list[tuple[str, str | None]]:
+    """(question, the day it was asked): answered as of that day, as `newsbot eval` does."""
     from bot.evaluation.datasets import load_realtimeqa_questions
 
     if path and path.exists():
-        return [q.question for q in load_realtimeqa_questions(path)]
-    return [f"What did the council decide about the {w} budget this week?" for w in
+        return [(q.question, q.asked_on) for q in load_realtimeqa_questions(path)]
+    return [(f"What did the council decide about the {w} budget this week?", None) for w in
             ("school", "road", "park", "library", "water", "police", "hospital", "bridge")] * 25
 
 
@@ -118,13 +120,15 @@ def phase_index(args: argparse.Namespace) -> dict:
 
 
 # -- query on a real store -----------------------------------------------------------------
-def timed_answers(engine, qs: list[str], warmup: int = 5) -> list[float]:  # type: ignore[no-untyped-def]
-    for q in qs[:warmup]:
-        engine.answerer.answer(q)
+def timed_answers(  # type: ignore[no-untyped-def]
+    engine, qs: list[tuple[str, str | None]], warmup: int = 5
+) -> list[float]:
+    for q, day in qs[:warmup]:
+        engine.ask(q, as_of=day)
     out = []
-    for q in qs:
+    for q, day in qs:
         started = time.perf_counter()
-        engine.answerer.answer(q)
+        engine.ask(q, as_of=day)
         out.append((time.perf_counter() - started) * 1000)
     return out
 
@@ -138,7 +142,7 @@ def phase_query(args: argparse.Namespace) -> dict:
     qs = questions(args.questions)
     ms = timed_answers(engine, qs)
     search_ms = []
-    for q in qs:  # the retrieval part alone: question embedding, FAISS, FTS5, fusion
+    for q, _ in qs:  # the retrieval part alone: question embedding, FAISS, FTS5, fusion
         started = time.perf_counter()
         engine.searcher.search(q, limit=engine.answerer.settings.passages_read)
         search_ms.append((time.perf_counter() - started) * 1000)
@@ -211,7 +215,7 @@ def phase_million(args: argparse.Namespace) -> dict:
         engine = engine_for(tmp, embedder, "ivf", ivf_nlist=args.nlist, ivf_nprobe=args.nprobe)
         qs = questions(args.questions)
         vector_index = engine.store.vector_index()
-        qvecs = np.vstack([embedder.embed([q]) for q in qs])
+        qvecs = np.vstack([embedder.embed([q]) for q, _ in qs])
         faiss_ms = []
         for qv in qvecs:
             t = time.perf_counter()

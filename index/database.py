@@ -97,16 +97,21 @@ _FTS_TOKEN = re.compile(r"\w+", re.UNICODE)
 
 
 class Database:
-    """One SQLite file; a connection per thread."""
+    """One SQLite file; a connection per thread (the search's worker threads have theirs),
+    all closed by `close`."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self._local = threading.local()
+        self._lock = threading.Lock()
+        self._open: set[sqlite3.Connection] = set()  # every thread's, until `close`
         self.migrate()
 
     # -- connections and transactions -------------------------------------------------------
     def connection(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
+        if conn is not None and conn not in self._open:
+            conn = None  # closed by `close` (from another thread): open a new one
         if conn is None:
             try:
                 conn = sqlite3.connect(self.path, timeout=30, isolation_level=None,
@@ -117,6 +122,8 @@ class Database:
             except sqlite3.DatabaseError as exc:
                 raise StoreError(f"cannot open the database {self.path}: {exc}") from exc
             self._local.conn = conn
+            with self._lock:
+                self._open.add(conn)
         return conn
 
     @contextmanager
@@ -133,10 +140,12 @@ class Database:
             conn.execute("COMMIT")
 
     def close(self) -> None:
-        conn = getattr(self._local, "conn", None)
-        if conn is not None:
+        """Close every thread's connection (a later call opens a new one)."""
+        with self._lock:
+            conns, self._open = list(self._open), set()
+        for conn in conns:
             conn.close()
-            self._local.conn = None
+        self._local.conn = None
 
     def migrate(self) -> None:
         conn = self.connection()

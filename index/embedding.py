@@ -13,14 +13,14 @@ from typing import Protocol
 
 import numpy as np
 
-from index.bert_numpy import NumpyBertEncoder
+from index.bert_onnx import OnnxBertEncoder
 from index.errors import ConfigError
 from index.settings import DEFAULT_MODEL, ModelSettings
 
 BatchProgress = Callable[[int, int], None]  # done, total
 
-# Up to this many texts (a question, a few sentences) are embedded with NumPy when the model
-# allows it; more go through sentence-transformers, whose batching is faster.
+# Up to this many texts (a question, a few sentences) are embedded with ONNX Runtime when the
+# model allows it; more go through sentence-transformers, whose batching is faster.
 FAST_MAX_TEXTS = 4
 
 
@@ -52,11 +52,11 @@ class SentenceTransformerEmbedder:
         if settings.name == DEFAULT_MODEL:
             # The packaged model is on disk; never let the hub be asked for it.
             os.environ.setdefault("HF_HUB_OFFLINE", "1")
-        # A local model of the plain BERT layout is read without torch (index/bert_numpy.py):
+        # A local model of the plain BERT layout is run without torch (index/bert_onnx.py):
         # answering a question then never waits for torch and transformers to import.
         path = self._path()
         self._fast = (
-            NumpyBertEncoder.load(path)
+            OnnxBertEncoder.load(path)
             if settings.device == "cpu" and os.path.isdir(path) else None
         )
         if self._fast is not None:

@@ -1,16 +1,12 @@
 """The query path's speed measures change no result: the lexical search started ahead of the
-embedding, rows read as the list is walked, the article cache, and the NumPy encoder's single
-BLAS thread and in-place GELU. A write committed mid-search makes it search again."""
+embedding, rows read as the list is walked, and the article cache. A write committed
+mid-search makes it search again. (The question encoder has tests of its own.)"""
 
 from __future__ import annotations
 
-import math
 import threading
 from contextlib import contextmanager
 
-import numpy as np
-
-from index.bert_numpy import _BlasThreads, _gelu_
 from index.models import ArticleInput, ReadResult
 from index.search import Filters, _GenerationCache, _pool
 
@@ -170,47 +166,6 @@ def test_passage_rows_come_in_id_order_and_fill_the_article_cache(fast_engine):
     again = db.passages([ids[0]], cache)
     assert again[ids[0]].article is rows[ids[0]].article  # from the cache
     assert db.passages([ids[0]])[ids[0]] == rows[ids[0]]
-
-
-def test_gelu_in_place_matches_the_exact_form():
-    x = np.linspace(-8, 8, 4001, dtype=np.float32).reshape(1, -1)
-    exact = np.array([v * 0.5 * (1 + math.erf(v / math.sqrt(2))) for v in x[0].tolist()])
-    got = _gelu_(x.copy(), np.empty_like(x))[0]
-    assert np.abs(got - exact).max() < 1e-6
-
-
-class _FakeBlas:
-    def __init__(self) -> None:
-        self.threads = 2
-
-    def get_num_threads(self) -> int:
-        return self.threads
-
-    def set_num_threads(self, n: int) -> None:
-        self.threads = n
-
-
-def test_the_blas_runs_one_thread_while_any_pass_runs_and_is_restored_after():
-    blas = _BlasThreads()
-    fake = _FakeBlas()
-    blas._libs = [fake]
-    inside = threading.Event()
-    release = threading.Event()
-
-    def other_pass():
-        with blas.one():
-            inside.set()
-            release.wait(5)
-
-    worker = threading.Thread(target=other_pass)
-    with blas.one():
-        assert fake.threads == 1
-        worker.start()
-        inside.wait(5)
-    assert fake.threads == 1  # the other pass still runs
-    release.set()
-    worker.join(5)
-    assert fake.threads == 2
 
 
 def test_word_counts_are_never_taken_from_a_cache_still_being_built(fast_engine, monkeypatch):

@@ -5,12 +5,15 @@ These use the deterministic test embedder; tests/test_seed_answers.py uses the r
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
 from bot.engine import NewsEngine
+from index.database import Database
 from index.embedding import HashingEmbedder
 from index.errors import StoreMismatch
 from index.models import ArticleInput, ReadResult
@@ -224,3 +227,20 @@ def test_size_on_disk_skips_a_file_that_goes_while_it_counts(fast_engine, monkey
     monkeypatch.setattr(Path, "stat", stat)
     assert store.size_on_disk() == before
     assert calls["n"] == 2  # the race really happened
+
+
+def test_close_closes_every_threads_connection(tmp_path):
+    """The search's worker threads open connections of their own: `close` closes them too,
+    and a thread that asks again afterwards gets a new, working one."""
+    db = Database(tmp_path / "news.sqlite3")
+    with ThreadPoolExecutor(max_workers=1) as worker:
+        theirs = worker.submit(db.connection).result()
+        mine = db.connection()
+        db.close()
+        for conn in (theirs, mine):
+            with pytest.raises(sqlite3.ProgrammingError, match="closed"):
+                conn.execute("SELECT 1")
+        again = worker.submit(db.connection).result()
+        assert again is not theirs
+        assert worker.submit(lambda: again.execute("SELECT 1").fetchone()).result() == (1,)
+    db.close()

@@ -1,4 +1,4 @@
-"""The NumPy question encoder gives sentence-transformers' vectors, and loads without torch."""
+"""The ONNX Runtime question encoder gives sentence-transformers' vectors without torch."""
 
 from __future__ import annotations
 
@@ -6,12 +6,13 @@ import json
 import shutil
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from index.bert_numpy import NumpyBertEncoder
+from index.bert_onnx import OnnxBertEncoder
 from index.embedding import packaged_model_dir
 from tests.conftest import ROOT
 
@@ -27,7 +28,7 @@ TEXTS = [
 
 
 def test_same_vectors_as_sentence_transformers(real_embedder):
-    encoder = NumpyBertEncoder.load(packaged_model_dir())
+    encoder = OnnxBertEncoder.load(packaged_model_dir())
     assert encoder is not None
     model = real_embedder._load()
     expected = model.encode(TEXTS, normalize_embeddings=True, convert_to_numpy=True)
@@ -38,9 +39,9 @@ def test_same_vectors_as_sentence_transformers(real_embedder):
 
 
 def test_a_folder_of_another_layout_is_left_to_sentence_transformers(tmp_path):
-    assert NumpyBertEncoder.load(tmp_path) is None
+    assert OnnxBertEncoder.load(tmp_path) is None
     (tmp_path / "modules.json").write_text(json.dumps([{"type": "x"}]))
-    assert NumpyBertEncoder.load(tmp_path) is None
+    assert OnnxBertEncoder.load(tmp_path) is None
 
     def model_copy(name: str, changed_file: str, **changes) -> Path:
         """The packaged model's folder with one setting of one JSON file changed."""
@@ -53,16 +54,16 @@ def test_a_folder_of_another_layout_is_left_to_sentence_transformers(tmp_path):
         (folder / changed_file).write_text(json.dumps({**settings, **changes}))
         return folder
 
-    assert NumpyBertEncoder.load(model_copy("same", "config.json")) is not None
-    assert NumpyBertEncoder.load(model_copy("act", "config.json", hidden_act="gelu_new")) is None
-    assert NumpyBertEncoder.load(model_copy("pos", "config.json",
+    assert OnnxBertEncoder.load(model_copy("same", "config.json")) is not None
+    assert OnnxBertEncoder.load(model_copy("act", "config.json", hidden_act="gelu_new")) is None
+    assert OnnxBertEncoder.load(model_copy("pos", "config.json",
                                             position_embedding_type="relative_key")) is None
-    assert NumpyBertEncoder.load(model_copy("cls", "1_Pooling/config.json",
+    assert OnnxBertEncoder.load(model_copy("cls", "1_Pooling/config.json",
                                             pooling_mode_cls_token=True)) is None
 
 
 def test_answering_a_question_never_imports_torch(tmp_path, real_embedder):
-    """`newsbot ask` starts in about a second because only NumPy embeds the question."""
+    """`newsbot ask` starts in under a second: ONNX Runtime, not torch, embeds the question."""
     from bot.engine import NewsEngine
     from index.models import ArticleInput, ReadResult
     from tests.conftest import make_config
@@ -84,3 +85,14 @@ def test_answering_a_question_never_imports_torch(tmp_path, real_embedder):
     assert done.returncode == 0, done.stderr
     assert "4.2 million" in done.stdout
     assert done.stdout.strip().endswith("NO-TORCH")
+
+
+def test_one_encoder_serves_several_threads_at_once():
+    """The Discord bot answers in worker threads that share the encoder's one session."""
+    encoder = OnnxBertEncoder.load(packaged_model_dir())
+    assert encoder is not None
+    texts = [f"Question number {i} about the harbour bridge budget?" for i in range(24)]
+    alone = encoder.embed(texts)
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        together = np.vstack(list(pool.map(lambda t: encoder.embed([t]), texts)))
+    assert np.array_equal(alone, together)
