@@ -5,9 +5,10 @@ before the first question can be answered. This module builds the same network (
 with absolute positions and exact GELU, then mean pooling and L2 normalisation, exactly what
 the model's sentence-transformers pipeline computes) as a small ONNX graph from the model's
 own files, the weights from `model.safetensors` and the tokenizer from `tokenizer.json`, and
-runs it with ONNX Runtime on the calling thread. Loading takes ~0.2 s; one question ~4 ms on
-one core (a NumPy forward pass of the same network took ~9 ms: ONNX Runtime packs each weight
-matrix once, where a BLAS call repacks it on every product).
+runs it with ONNX Runtime on the calling thread. Loading takes ~0.2 s (plus ~0.1 s to import
+onnx and onnxruntime); one question ~4 ms on one core. A NumPy forward pass of the same
+network took ~9 ms (ONNX Runtime packs each weight matrix once, at load; NumPy's BLAS packs
+its operands anew for every product).
 
 The weights are handed to ONNX Runtime as external initializers, so the graph holds only the
 wiring and nothing is copied to build it. `load` returns None for any other model layout, and
