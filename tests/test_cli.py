@@ -185,3 +185,29 @@ def test_a_bad_as_of_date_is_one_clear_line(tmp_path):
     assert "--as-of" in result.stderr and "2025-02-30" in result.stderr
     assert "Traceback" not in result.stderr
     assert not data.exists()  # refused before any model was loaded or store built
+
+
+def test_article_text_and_errors_print_literally_not_as_markup(tmp_path, monkeypatch):
+    """Titles, quotes, answers and error messages come from articles and users: square
+    brackets in them are text, never console markup (which dropped "[Reuters]" and crashed
+    on "[/dim]")."""
+    monkeypatch.setattr("bot.engine.make_embedder", lambda settings: HashingEmbedder())
+    config = tmp_path / "fast.toml"
+    config.write_text("[answer]\nmin_similarity = 0.0\nmin_score = -100.0\n")
+    data = tmp_path / "data"
+    article = tmp_path / "bracket.md"
+    article.write_text(
+        "---\ntitle: Budget [/dim] vote [Reuters]\n---\n"
+        "The council [bold]approved[/bold] a library budget of 4.2 million dollars [/dim].\n"
+    )
+    added = invoke(data, "--config", str(config), "index", "add", str(article))
+    assert added.exit_code == 0, added.output
+    assert "Budget [/dim] vote [Reuters]" in added.output
+    result = invoke(data, "--config", str(config), "ask", BUDGET_QUESTION)
+    assert result.exit_code == 0, result.output
+    assert "[bold]approved[/bold] a library budget of 4.2 million dollars [/dim]." in result.output
+    assert "[1] Budget [/dim] vote [Reuters]" in result.output
+
+    missing = run_main(tmp_path / "other", "index", "add", str(tmp_path / "[red]nope[/x].txt"))
+    assert missing.returncode == 1 and "Traceback" not in missing.stderr
+    assert "[red]nope[/x].txt" in missing.stderr

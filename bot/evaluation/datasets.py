@@ -173,7 +173,3 @@ def _rgb_golds(answer: object) -> tuple[str, ...]:
         spellings = (a for item in answer for a in (item if isinstance(item, list) else [item]))
         return tuple(dict.fromkeys(a for a in spellings if isinstance(a, str)))
     return ()
-
-
-def _str(value: object) -> str | None:
-    return value.strip() or None if isinstance(value, str) else None
