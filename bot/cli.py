@@ -32,8 +32,11 @@ from index.errors import InputError, NewsbotError
 from index.store import store_exists
 
 # soft_wrap: long paths and URLs stay on one line when output goes to a file or pipe.
-err = Console(stderr=True, soft_wrap=True)
-out = Console(soft_wrap=True)
+# Markup off by default: titles, quotes, answers, paths and error messages come from articles
+# and users, and a "[/dim]" in them must print as text. Lines with styling opt in and escape
+# what they interpolate.
+err = Console(stderr=True, soft_wrap=True, markup=False)
+out = Console(soft_wrap=True, markup=False)
 
 EXIT_ERROR = 1
 
@@ -95,12 +98,14 @@ def print_report(report: IngestReport, verb: str = "Added") -> None:
     parts.append(f"{len(report.skipped)} skipped")
     err.print(f"{verb}: " + ", ".join(parts) + ".")
     for article in report.added:
-        err.print(f"  + {escape(article.display_title)} [dim]({article.id})[/dim]", highlight=False)
+        err.print(f"  + {escape(article.display_title)} [dim]({article.id})[/dim]",
+                  highlight=False, markup=True)
     for article in report.updated:
-        err.print(f"  ~ {escape(article.display_title)} [dim]({article.id})[/dim]", highlight=False)
+        err.print(f"  ~ {escape(article.display_title)} [dim]({article.id})[/dim]",
+                  highlight=False, markup=True)
     for skipped in report.skipped:
         err.print(f"  [yellow]skipped[/yellow] {escape(skipped.origin)}: {escape(skipped.reason)}",
-                  highlight=False)
+                  highlight=False, markup=True)
 
 
 def _finish_ingest(report: IngestReport, verb: str) -> None:
@@ -166,12 +171,12 @@ def index_build(state: State, sources: tuple[str, ...], replace: bool) -> None:
     if data_dir.exists() and any(data_dir.iterdir()):
         backup = data_dir.with_name(f"{data_dir.name}.previous-{time.strftime('%Y%m%d-%H%M%S')}")
         data_dir.rename(backup)
-        err.print(f"The previous store is kept in {backup}.", markup=False)
+        err.print(f"The previous store is kept in {backup}.")
     elif data_dir.exists():
         data_dir.rmdir()
     building.rename(data_dir)
     print_report(report, "Built")
-    err.print(f"Store ready in {data_dir} ({time.perf_counter() - started:.1f} s).", markup=False)
+    err.print(f"Store ready in {data_dir} ({time.perf_counter() - started:.1f} s).")
 
 
 @index_group.command("add")
@@ -214,9 +219,9 @@ def index_remove(state: State, refs: tuple[str, ...]) -> None:
     """Remove articles by URL or id."""
     report = state.engine().remove(list(refs))
     for article in report.removed:
-        err.print(f"  - {article.display_title} ({article.id})", highlight=False, markup=False)
+        err.print(f"  - {article.display_title} ({article.id})", highlight=False)
     for ref in report.not_found:
-        err.print(f"  [yellow]not found[/yellow] {escape(ref)}", highlight=False)
+        err.print(f"  [yellow]not found[/yellow] {escape(ref)}", highlight=False, markup=True)
     err.print(f"Removed {len(report.removed)}; not found {len(report.not_found)}.")
     if not report.removed:
         raise click.exceptions.Exit(EXIT_ERROR)
@@ -231,11 +236,10 @@ def index_stats(state: State, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(stats.__dict__))
         return
-    out.print(f"Data directory: {stats.data_dir}", highlight=False, markup=False)
+    out.print(f"Data directory: {stats.data_dir}", highlight=False)
     out.print(f"Articles:       {stats.articles}")
     out.print(f"Passages:       {stats.passages}")
-    out.print(f"Model:          {stats.model} ({stats.dimension} dimensions)", highlight=False,
-              markup=False)
+    out.print(f"Model:          {stats.model} ({stats.dimension} dimensions)", highlight=False)
     out.print(f"Index type:     {stats.index_type}")
     out.print(f"Size on disk:   {stats.size_bytes / 1e6:.1f} MB")
     out.print(f"Last change:    {stats.last_change or 'never'}")
@@ -244,29 +248,28 @@ def index_stats(state: State, as_json: bool) -> None:
 # ---------------------------------------------------------------------------------------------
 def render_answer(answer: Answer) -> None:
     if answer.answered:
-        out.print(answer.answer, highlight=False, markup=False)
+        out.print(answer.answer, highlight=False)
         out.print()
-        out.print("[bold]Sources[/bold]")
+        out.print("Sources", style="bold")
         for c in answer.citations:
             meta = " · ".join(x for x in (c.source, c.published) if x)
             out.print(f"[bold][{c.n}][/bold] {escape(c.title)}"
-                      + (f" — {escape(meta)}" if meta else ""), highlight=False)
+                      + (f" — {escape(meta)}" if meta else ""), highlight=False, markup=True)
             if c.url:
-                out.print(f"    {c.url}", highlight=False, style="blue", markup=False)
+                out.print(f"    {c.url}", highlight=False, style="blue")
             quote = " ".join(c.quote.split())  # the passage's line breaks, as spaces
-            out.print(f"    “{quote}”", highlight=False, style="dim", markup=False)
+            out.print(f"    “{quote}”", highlight=False, style="dim")
     else:
-        out.print(answer.answer, highlight=False, markup=False)
+        out.print(answer.answer, highlight=False)
         if answer.retrieved:
             out.print()
-            out.print("[bold]Closest articles[/bold]")
+            out.print("Closest articles", style="bold")
             seen: set[str] = set()
             for r in answer.retrieved:
                 if r.article_id in seen:
                     continue
                 seen.add(r.article_id)
-                out.print(f"- {r.title}" + (f" — {r.url}" if r.url else ""), highlight=False,
-                          markup=False)
+                out.print(f"- {r.title}" + (f" — {r.url}" if r.url else ""), highlight=False)
 
 
 @cli.command("ask")
@@ -286,7 +289,7 @@ def ask(state: State, question: str, as_json: bool, source: str | None, since: s
     engine = state.engine()
     if engine.store.is_empty():
         seeds = default_seeds_dir()
-        err.print(f"No articles indexed yet: building the store from {seeds}…", markup=False)
+        err.print(f"No articles indexed yet: building the store from {seeds}…")
         with progress_bar() as progress:
             engine.add_sources([str(seeds)], progress)
     answer = engine.ask(question, source=source, since=since, until=until, as_of=day)
@@ -315,7 +318,7 @@ def feedback(state: State, limit: int, as_json: bool) -> None:
         else:
             mark = "+" if row.get("helpful") else "-"
             out.print(f"{mark} {row.get('created_at', '')}  {row.get('question', '')}",
-                      highlight=False, markup=False)
+                      highlight=False)
     if not rows:
         err.print("No feedback yet.")
 
@@ -365,7 +368,7 @@ def main() -> None:
     except NewsbotError as exc:
         if debug:
             err.print_exception()
-        err.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False)
+        err.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False, markup=True)
         sys.exit(EXIT_ERROR)
     except KeyboardInterrupt:
         sys.exit(130)

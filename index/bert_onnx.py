@@ -34,7 +34,7 @@ _SUPPORTED_MODULES = [
 _OPSET = 20  # the first with a GELU operator (LayerNormalization came in 17)
 
 
-def supported_layout(folder: Path) -> dict | None:
+def _supported_layout(folder: Path) -> dict | None:
     """The model's config.json when `folder` holds a model this module can run, else None."""
     try:
         modules = json.loads((folder / "modules.json").read_text())
@@ -108,8 +108,9 @@ class _Graph:
         return model.SerializeToString()
 
 
-def _bert_graph(weights: dict[str, np.ndarray], config: dict) -> _Graph:
-    """One unpadded sequence of token ids in, the mean of its last hidden states out."""
+def _bert_graph(weights: dict[str, np.ndarray], config: dict) -> tuple[_Graph, str]:
+    """One unpadded sequence of token ids in, the mean of its last hidden states out; returns
+    the graph and the name of its output."""
     g = _Graph()
     hidden = int(config["hidden_size"])
     heads = int(config["num_attention_heads"])
@@ -162,8 +163,7 @@ def _bert_graph(weights: dict[str, np.ndarray], config: dict) -> _Graph:
         up = g.op("Gelu", up, approximate="none")
         y = linear(up, f"{p}down", w(f"{p}output.dense.weight"), w(f"{p}output.dense.bias"))
         x = norm(g.op("Add", y, x), f"{p}output.LayerNorm")
-    g.op("ReduceMean", x, zero, keepdims=0)
-    return g
+    return g, g.op("ReduceMean", x, zero, keepdims=0)
 
 
 class OnnxBertEncoder:
@@ -174,7 +174,7 @@ class OnnxBertEncoder:
 
         self.tokenizer = tokenizer
         self.dimension = int(config["hidden_size"])
-        graph = _bert_graph(weights, config)
+        graph, self._output = _bert_graph(weights, config)
         options = ort.SessionOptions()
         # One thread, the caller's: a question is too small to share out, and on a small
         # machine spinning pool threads cost more than they give.
@@ -185,18 +185,16 @@ class OnnxBertEncoder:
         # ONNX Runtime reads these arrays in place: they must live as long as the session.
         self._weights = [ort.OrtValue.ortvalue_from_numpy(a) for a in graph.external.values()]
         options.add_external_initializers(list(graph.external), self._weights)
-        output = graph.nodes[-1].output[0]
         self._session = ort.InferenceSession(
-            graph.model_bytes(output, self.dimension), options,
+            graph.model_bytes(self._output, self.dimension), options,
             providers=["CPUExecutionProvider"],
         )
-        self._output = output
 
     @classmethod
     def load(cls, model_dir: str | Path) -> OnnxBertEncoder | None:
         """The encoder for a local model folder of the supported layout, else None."""
         folder = Path(model_dir)
-        config = supported_layout(folder)
+        config = _supported_layout(folder)
         if config is None:
             return None
         from safetensors.numpy import load_file

@@ -29,9 +29,10 @@ def vector_file(data_dir: Path, generation: int) -> Path:
 def _one_thread() -> Iterator[None]:
     """Search one query with one OpenMP thread (the setting is per calling thread).
 
-    One query gains little from threads, and on a small machine its threads start while the
-    BLAS threads that just embedded the question still spin: measured on 2 cores, a 20k
-    search took ~13 ms with two threads after embedding and ~1.5 ms with one."""
+    One query gains nothing from threads on a small machine: measured on 2 cores, a search of
+    28k passages right after embedding the question took 2.0 ms (p50) with one thread and
+    2.7 ms with two (~13 ms with two when the question was embedded by NumPy's BLAS, whose
+    threads were still spinning)."""
     before = faiss.omp_get_max_threads()
     faiss.omp_set_num_threads(1)
     try:

@@ -68,8 +68,9 @@ _COPYRIGHT = re.compile(
 )
 # Capitalised words (and the particles of names), joined by spaces, commas, "and" or dashes:
 # a list of names, places and outlets ("John Roe and Jane Doe, Courier Journal").
-_NAME_WORD = r"(?:[A-Z][\w’'”.-]*|de|del|da|van|von|der|la|le|du|bin|al)"
-_NAMES = rf"[A-Z][\w’'”.-]*(?:(?:\s+|,\s*|\s+and\s+|\s*[—–]\s*){_NAME_WORD})*"
+_CAPITALISED = r"[A-Z][\w’'”.-]*"
+_NAME_WORD = rf"(?:{_CAPITALISED}|de|del|da|van|von|der|la|le|du|bin|al)"
+_NAMES = rf"{_CAPITALISED}(?:(?:\s+|,\s*|\s+and\s+|\s*[—–]\s*){_NAME_WORD})*"
 # Credit lines ("Contributing: Reuters", "Reporting by ...; Editing by ...", "Jane Doe
 # contributed to this report", "From staff and wire reports") and a bare
 # "Updated Dec. 2, 2025, 4:04 p.m. ET" stamp: bylines and dates are the article's metadata.
