@@ -97,34 +97,46 @@ class Store:
 
     def vector_index(self) -> VectorIndex:
         """The index of the committed generation, reloaded when another process changed it."""
-        generation = self.db.generation()
         index = self._index
-        if index is not None and generation == self._loaded_generation:
+        if index is not None and self.db.generation() == self._loaded_generation:
             return index
         with self._load_lock:
-            if self._index is not None and generation == self._loaded_generation:
-                return self._index
-            self.check_model()
-            if generation == 0:
-                index = VectorIndex.build(
-                    self.embedder.dimension, self.settings.index, np.zeros(0), np.zeros((0, 0))
-                )
-            else:
-                path = vector_file(self.data_dir, generation)
-                index = VectorIndex.load(path, self.settings.index)
-                _, passages = self.db.counts()
-                if index.size != passages:
-                    raise StoreMismatch(
-                        f"the vector index holds {index.size} vectors but the database has"
-                        f" {passages} passages; run `newsbot index rebuild`"
-                    )
-                if index.dimension != self.embedder.dimension:
-                    raise StoreMismatch(
-                        f"the vector index is {index.dimension}-dimensional but the model makes"
-                        f" {self.embedder.dimension}; run `newsbot index rebuild`"
-                    )
-            self._index, self._loaded_generation = index, generation
-            return index
+            for _ in range(5):
+                # Read under the lock: a writer in this process installs its new index under
+                # this lock before it deletes the old generation's file, so a generation read
+                # here still has its file. One read before the lock could already be stale.
+                generation = self.db.generation()
+                if self._index is not None and generation == self._loaded_generation:
+                    return self._index
+                try:
+                    index = self._load(generation)
+                except StoreMismatch:
+                    if self.db.generation() != generation:
+                        continue  # another process committed meanwhile (and removed that file)
+                    raise
+                self._index, self._loaded_generation = index, generation
+                return index
+            raise StoreError("the store kept changing while its vector index was being loaded")
+
+    def _load(self, generation: int) -> VectorIndex:
+        self.check_model()
+        if generation == 0:
+            return VectorIndex.build(
+                self.embedder.dimension, self.settings.index, np.zeros(0), np.zeros((0, 0))
+            )
+        index = VectorIndex.load(vector_file(self.data_dir, generation), self.settings.index)
+        _, passages = self.db.counts()
+        if index.size != passages:
+            raise StoreMismatch(
+                f"the vector index holds {index.size} vectors but the database has"
+                f" {passages} passages; run `newsbot index rebuild`"
+            )
+        if index.dimension != self.embedder.dimension:
+            raise StoreMismatch(
+                f"the vector index is {index.dimension}-dimensional but the model makes"
+                f" {self.embedder.dimension}; run `newsbot index rebuild`"
+            )
+        return index
 
     def is_empty(self) -> bool:
         return self.db.counts()[0] == 0

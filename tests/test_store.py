@@ -119,10 +119,15 @@ def test_rebuild_swaps_while_questions_are_answered(fast_config):
     )
     done = threading.Event()
     answers = []
+    errors: list[BaseException] = []
 
     def ask_repeatedly():
         while not done.is_set():
-            answers.append(engine.ask("What did the council approve?"))
+            try:
+                answers.append(engine.ask("What did the council approve?"))
+            except Exception as exc:  # reported by the assertion below
+                errors.append(exc)
+                return
 
     asker = threading.Thread(target=ask_repeatedly)
     asker.start()
@@ -131,6 +136,7 @@ def test_rebuild_swaps_while_questions_are_answered(fast_config):
     finally:
         done.set()
         asker.join()
+    assert errors == []  # no question failed while the store was swapped under it
     assert report.articles == 2
     assert engine.store.db.generation() == generation + 1
     assert answers and all(a.retrieved for a in answers)
@@ -244,3 +250,22 @@ def test_close_closes_every_threads_connection(tmp_path):
         assert again is not theirs
         assert worker.submit(lambda: again.execute("SELECT 1").fetchone()).result() == (1,)
     db.close()
+
+
+def test_a_generation_read_just_before_a_write_does_not_load_its_removed_file(
+    fast_engine, monkeypatch
+):
+    """A question reads the store's generation, a write commits the next one and removes the
+    old vector file, then the question asks for the index: it gets the new one, not an error
+    about the missing file."""
+    add(fast_engine, article(STORY, url="https://example.com/a"))
+    store = fast_engine.store
+    old = store.db.generation()
+    add(fast_engine, article("Storm hits the coast. Thousands lose power.",
+                             url="https://example.com/b"))
+    assert not vector_file(store.data_dir, old).exists()
+    real = store.db.generation
+    stale = iter([old])  # the first read is the one taken before the write
+    monkeypatch.setattr(store.db, "generation", lambda: next(stale, None) or real())
+    index = store.vector_index()
+    assert index.size == store.db.counts()[1]
