@@ -8,6 +8,7 @@ A small bot (``SampleBot``) with slash commands, a subcommand group, a button vi
 from __future__ import annotations
 
 import io
+import itertools
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
@@ -59,11 +60,13 @@ class SampleBot(discord.Client):
         super().__init__(intents=intents)
         self.tree = app_commands.CommandTree(self)
         self.seen: list[discord.Message] = []
+        self.asked: list[discord.Interaction] = []  # every /ask, to answer again later
         self._add_commands()
 
     def _add_commands(self) -> None:
         @self.tree.command(name="ask", description="Ask about the news")
         async def ask(interaction: discord.Interaction, question: str) -> None:
+            self.asked.append(interaction)
             await interaction.response.defer(thinking=True)
             await interaction.followup.send(
                 f"About {question!r}: it happened [1]", view=MoreView(), allowed_mentions=NO_PINGS
@@ -371,4 +374,164 @@ async def test_short_heartbeats_and_server_side_closes() -> None:
             asked = await emu.send_message(general, bob, f"{emu.bot_user.mention} ping")
             await emu.wait_for_reply(asked)
             assert client.latency < 1.0
+        emu.raise_for_errors()
+
+
+# --------------------------------------------------------------------------- display and time
+
+
+async def test_embeds_with_the_same_url_show_only_the_first(
+    emulator: DiscordEmulator, world: Scenario, bot: SampleBot
+) -> None:
+    channel = bot.get_channel(world.general.id)
+    assert isinstance(channel, discord.TextChannel)
+    url = "https://news.example/a"
+    # wrong: a long quote split into two embeds that both carry the article's URL
+    wrong = await channel.send(
+        embeds=[
+            discord.Embed(title="[1] Story", url=url, description="> First half."),
+            discord.Embed(title="[1] Story (continued)", url=url, description="> Second half."),
+            discord.Embed(title="[2] Other", url="https://news.example/b", description="> B."),
+        ]
+    )
+    stored = world.general.messages[wrong.id]
+    assert len(stored.embeds) == 3  # Discord accepts it...
+    assert [e["title"] for e in stored.displayed_embeds] == ["[1] Story", "[2] Other"]
+    assert [e["title"] for e in stored.hidden_embeds] == ["[1] Story (continued)"]
+    assert "Second half" not in stored.text  # ...but nobody can read the continuation
+    # right: the continuation carries no URL
+    right = await channel.send(
+        embeds=[
+            discord.Embed(title="[1] Story", url=url, description="> First half."),
+            discord.Embed(title="[1] Story (continued)", description="> Second half."),
+        ]
+    )
+    shown = world.general.messages[right.id]
+    assert shown.hidden_embeds == [] and len(shown.displayed_embeds) == 2
+    assert "Second half" in shown.text
+
+
+async def test_interaction_tokens_expire_after_15_minutes(
+    emulator: DiscordEmulator, world: Scenario, bot: SampleBot
+) -> None:
+    inter = await emulator.invoke_command(
+        "ask", user=world.alice, channel=world.general, options={"question": "slow"}
+    )
+    await emulator.wait_for_response(inter)
+    held = bot.asked[-1]
+    emulator.advance_time(14 * 60)
+    await held.edit_original_response(content="still fine at 14 minutes")
+    assert inter.response.content == "still fine at 14 minutes"
+    emulator.advance_time(61)  # 15 minutes and a second after the interaction
+    with pytest.raises(discord.HTTPException) as late_edit:
+        await held.edit_original_response(content="too late")
+    assert (late_edit.value.status, late_edit.value.code) == (401, 50027)
+    with pytest.raises(discord.HTTPException) as late_followup:
+        await held.followup.send("too late", allowed_mentions=NO_PINGS)
+    assert late_followup.value.code == 50027
+    assert inter.response.content == "still fine at 14 minutes"
+    assert [kind for kind, _ in inter.log][-2:] == ["expired-token", "expired-token"]
+
+    # the 3-second deadline for the first response is measured on the same clock: the bot
+    # shares this event loop, so it cannot answer before the clock jumps
+    late = await emulator.invoke_command(
+        "ask", user=world.alice, channel=world.general, options={"question": "late"}
+    )
+    emulator.advance_time(3.5)
+    await emulator.wait_until(
+        lambda: any(kind == "late-callback" for kind, _ in late.log), description="the callback"
+    )
+    assert not late.acknowledged
+
+
+# --------------------------------------------------------------------------- guild availability
+
+
+async def test_unavailable_guild_sends_only_interactions_until_it_recovers(
+    emulator: DiscordEmulator, world: Scenario
+) -> None:
+    emulator.guild_outage(world.guild, event="GUILD_CREATE")  # down before the bot connects
+    async with running_client(emulator, SampleBot()) as client:
+        session = emulator.gateway.session
+        assert session is not None
+        events = [(f["t"], f["d"]) for f in session.buffer]
+        assert ("GUILD_CREATE", {"id": str(world.guild.id), "unavailable": True}) in events
+        cached = client.get_guild(world.guild.id)
+        assert cached is not None and cached.unavailable and not cached.channels
+        # no guild events during the outage...
+        seq = session.seq
+        await emulator.send_message(world.general, world.alice, f"{emulator.bot_user.mention} hi")
+        assert session.seq == seq and client.seen == []
+        # ...but interactions arrive, with the member's roles and permissions
+        inter = await emulator.invoke_command(
+            "ask", user=world.editor, channel=world.general, options={"question": "down?"}
+        )
+        assert inter.payload["member"]["roles"] == [str(r.id) for r in world.editor.roles]
+        assert int(inter.payload["member"]["permissions"]) & Permission.MANAGE_GUILD
+        await emulator.wait_for_response(inter)
+        assert inter.response.content == "About 'down?': it happened [1]"
+        emulator.guild_recovered(world.guild)
+        await emulator.wait_until(
+            lambda: not client.get_guild(world.guild.id).unavailable, description="GUILD_CREATE"
+        )
+        assert {c.name for c in client.get_guild(world.guild.id).text_channels} == {
+            "general",
+            "world-news",
+        }
+        # an outage while connected: GUILD_DELETE with unavailable: true
+        emulator.guild_outage(world.guild)
+        await emulator.wait_until(
+            lambda: client.get_guild(world.guild.id).unavailable, description="GUILD_DELETE"
+        )
+        assert session.buffer[-1]["t"] == "GUILD_DELETE"
+        assert session.buffer[-1]["d"] == {"id": str(world.guild.id), "unavailable": True}
+        emulator.guild_recovered(world.guild)
+        # kicked: GUILD_DELETE without unavailable, the guild leaves the cache
+        emulator.remove_bot(world.guild)
+        await emulator.wait_until(
+            lambda: client.get_guild(world.guild.id) is None, description="the guild to go"
+        )
+        assert session.buffer[-1]["d"] == {"id": str(world.guild.id)}
+
+
+async def test_interaction_before_guild_create(emulator: DiscordEmulator, world: Scenario) -> None:
+    emulator.guild_outage(world.guild, event=None)  # READY lists it; GUILD_CREATE is late
+    async with running_client(emulator, SampleBot()) as client:
+        session = emulator.gateway.session
+        assert session is not None
+        assert [f["t"] for f in session.buffer] == ["READY"]
+        inter = await emulator.invoke_command(
+            "ask", user=world.alice, channel=world.general, options={"question": "early"}
+        )
+        await emulator.wait_for_response(inter)
+        assert client.asked[-1].guild_id == world.guild.id
+        assert client.asked[-1].guild is not None and client.asked[-1].guild.unavailable
+        emulator.guild_recovered(world.guild)
+        await emulator.wait_until(
+            lambda: not client.get_guild(world.guild.id).unavailable, description="GUILD_CREATE"
+        )
+
+
+async def test_dms_to_a_user_who_blocks_them_are_refused(
+    emulator: DiscordEmulator, world: Scenario, bot: SampleBot
+) -> None:
+    world.alice.user.accepts_dms = False
+    user = await bot.fetch_user(world.alice.id)
+    with pytest.raises(discord.Forbidden) as refused:
+        await user.send("hello", allowed_mentions=NO_PINGS)
+    assert refused.value.code == 50007
+    world.alice.user.accepts_dms = True
+    sent = await user.send("hello", allowed_mentions=NO_PINGS)
+    assert emulator.dm_channel(world.alice.user).messages[sent.id].content == "hello"
+
+
+async def test_heartbeat_gaps_are_measured() -> None:
+    async with DiscordEmulator(heartbeat_interval_ms=50) as emu:
+        emu.add_guild("Small")
+        async with running_client(emu, SampleBot()):
+            await emu.wait_until(lambda: len(emu.gateway.frames(Op.HEARTBEAT)) >= 4)
+            gap = emu.gateway.largest_heartbeat_gap()
+            assert 0.02 < gap < 1.0
+            frames = emu.gateway.frames(Op.HEARTBEAT)
+            assert all(a.at <= b.at for a, b in itertools.pairwise(frames))
         emu.raise_for_errors()

@@ -16,8 +16,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import json
 import secrets
+import time
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -70,6 +72,8 @@ class ReceivedFrame:
     connection_id: int
     op: int
     d: Any
+    #: When it arrived (time.monotonic()), e.g. to measure heartbeat gaps.
+    at: float = field(default_factory=time.monotonic)
 
 
 @dataclass(frozen=True)
@@ -243,6 +247,23 @@ class Gateway:
     def frames(self, op: int) -> list[ReceivedFrame]:
         return [f for f in self.received if f.op == op]
 
+    def largest_heartbeat_gap(self, since: float | None = None) -> float:
+        """The longest time (s) between two heartbeats on one connection, or from the last
+        heartbeat until now on a still-open one: how late the client's event loop let them
+        go. ``since`` (a time.monotonic() value) ignores earlier heartbeats."""
+        now = time.monotonic()
+        open_ids = {c.id for c in self.open_connections}
+        by_conn: dict[int, list[float]] = {}
+        for frame in self.frames(Op.HEARTBEAT):
+            if since is None or frame.at >= since:
+                by_conn.setdefault(frame.connection_id, []).append(frame.at)
+        gap = 0.0
+        for conn_id, times in by_conn.items():
+            if conn_id in open_ids:
+                times = [*times, now]
+            gap = max([gap, *(b - a for a, b in itertools.pairwise(times))])
+        return gap
+
     # -- dispatching ---------------------------------------------------------------------
     def broadcast(
         self,
@@ -253,7 +274,16 @@ class Gateway:
         intent: int | None = None,
         transform: Transform | None = None,
     ) -> int:
-        """Dispatch to every live session that should get it; returns how many did."""
+        """Dispatch to every live session that should get it; returns how many did.
+
+        An unavailable guild (an outage) sends nothing but interactions and its own
+        GUILD_CREATE / GUILD_DELETE."""
+        if (
+            guild is not None
+            and guild.unavailable
+            and event not in ("INTERACTION_CREATE", "GUILD_CREATE", "GUILD_DELETE")
+        ):
+            return 0
         delivered = 0
         for session in self.live_sessions:
             if not session.owns(guild):
@@ -452,7 +482,10 @@ class Gateway:
         session.dispatch("READY", ready)
         self.ready_count += 1
         for guild in guilds:
-            session.dispatch("GUILD_CREATE", self.guild_create_payload(session, guild))
+            if not guild.unavailable:
+                session.dispatch("GUILD_CREATE", self.guild_create_payload(session, guild))
+            elif guild.outage_event is not None:
+                session.dispatch(guild.outage_event, guild.unavailable_payload())
 
     def guild_create_payload(self, session: Session, guild: Guild) -> JSON:
         """GUILD_CREATE as this session sees it: all members only with GUILD_MEMBERS intent."""

@@ -53,6 +53,8 @@ class User:
     global_name: str | None = None
     bot: bool = False
     avatar: str | None = None
+    #: False: the user blocks DMs from server members (the bot's DMs get 50007).
+    accepts_dms: bool = True
 
     @property
     def mention(self) -> str:
@@ -279,6 +281,14 @@ class Guild:
     channels: dict[int, Channel] = field(default_factory=dict, repr=False)
     members: dict[int, Member] = field(default_factory=dict, repr=False)
     joined_at: str = field(default_factory=now_iso, repr=False)
+    #: True during an outage (``DiscordEmulator.guild_outage``): the bot gets no guild events,
+    #: only interactions, and READY lists it without a GUILD_CREATE to follow (see
+    #: ``outage_event``).
+    unavailable: bool = False
+    #: What a new gateway session gets for this guild while it is unavailable:
+    #: "GUILD_DELETE" (Discord's documented outage event), "GUILD_CREATE" (an unavailable
+    #: guild object, which Discord also sends) or None (nothing yet: GUILD_CREATE is late).
+    outage_event: str | None = "GUILD_DELETE"
 
     # -- lookups -------------------------------------------------------------------------
     @property
@@ -463,6 +473,10 @@ class Guild:
             "soundboard_sounds": [],
         }
 
+    def unavailable_payload(self) -> JSON:
+        """An unavailable guild object: only the id and ``unavailable: true``."""
+        return {"id": str(self.id), "unavailable": True}
+
     def partial_payload(self) -> JSON:
         """The partial guild object sent inside interactions."""
         return {"id": str(self.id), "locale": "en-US", "features": []}
@@ -538,10 +552,24 @@ class Message:
         )
 
     @property
+    def displayed_embeds(self) -> list[JSON]:
+        """The embeds a Discord client shows. Several embeds with the same ``url`` are merged
+        into the first one: only their images join its gallery, their text (title,
+        description, fields, footer) is never shown."""
+        return displayed_embeds(self.embeds)
+
+    @property
+    def hidden_embeds(self) -> list[JSON]:
+        """Embeds the bot sent that no client displays (see ``displayed_embeds``)."""
+        shown = {id(e) for e in displayed_embeds(self.embeds)}
+        return [e for e in self.embeds if id(e) not in shown]
+
+    @property
     def text(self) -> str:
-        """Content plus every embed's text (title, description, fields, footer), newline-joined."""
+        """Content plus the text of every *displayed* embed (title, description, fields,
+        footer) and v2 text display, newline-joined: what a user can read."""
         parts = [self.content] if self.content else []
-        for embed in self.embeds:
+        for embed in self.displayed_embeds:
             parts.extend(_embed_texts(embed))
         for component in self.iter_components():
             if component.get("type") == 10 and component.get("content"):  # v2 text display
@@ -617,6 +645,20 @@ def _walk_components(components: Iterable[JSON]) -> Iterator[JSON]:
         for key in ("accessory", "component"):
             if isinstance(component.get(key), dict):
                 yield from _walk_components([component[key]])
+
+
+def displayed_embeds(embeds: Iterable[JSON]) -> list[JSON]:
+    """See ``Message.displayed_embeds`` (the first embed of each url; embeds without one)."""
+    seen: set[str] = set()
+    shown: list[JSON] = []
+    for embed in embeds:
+        url = embed.get("url")
+        if url:
+            if url in seen:
+                continue
+            seen.add(url)
+        shown.append(embed)
+    return shown
 
 
 def _embed_texts(embed: JSON) -> list[str]:

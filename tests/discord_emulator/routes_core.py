@@ -3,7 +3,7 @@ channels and messages, typing, reactions, guild reads, DMs and attachment downlo
 
 Channel writes check the bot's computed permissions in that channel like Discord does
 (VIEW_CHANNEL → 50001 Missing Access; SEND_MESSAGES / ATTACH_FILES / ADD_REACTIONS /
-MANAGE_MESSAGES → 50013 Missing Permissions).
+MANAGE_MESSAGES → 50013 Missing Permissions); a DM to a user who blocks them → 50007.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from .permissions import ALL_PERMISSIONS, Permission, has
 from .recording import RecordedRequest
 from .rest import Reply, Router
 from .validation import (
+    CANNOT_DM_USER,
     CANNOT_EDIT_OTHERS_MESSAGE,
     INVALID_FORM_BODY,
     MISSING_ACCESS,
@@ -210,6 +211,8 @@ class CoreRoutes:
             ChannelType.GUILD_ANNOUNCEMENT,
         ):
             raise DiscordAPIError(400, 50008, "Cannot send messages in a non-text channel")
+        if channel.type == ChannelType.DM and not all(u.accepts_dms for u in channel.recipients):
+            raise DiscordAPIError(403, CANNOT_DM_USER, "Cannot send messages to this user")
         needed = Permission.SEND_MESSAGES | (Permission.ATTACH_FILES if req.files else 0)
         self._require(channel, needed)
         body = req.json if isinstance(req.json, dict) else {}

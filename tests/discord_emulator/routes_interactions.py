@@ -10,12 +10,14 @@ Behaviour copied from Discord:
   fills in that message rather than creating a new one, keeping the defer's ephemerality;
 * DEFERRED_UPDATE (6) / UPDATE_MESSAGE (7) act on the message holding the component;
 * follow-ups need a prior callback (10015 Unknown Webhook otherwise); ``@original`` and
-  follow-up ids can be fetched, edited and deleted.
+  follow-up ids can be fetched, edited and deleted;
+* the token works for ``interaction_token_ttl`` seconds (15 minutes on Discord, measured on
+  ``emu.clock()`` so tests can ``advance_time``); after that every webhook route answers
+  401 50027 Invalid Webhook Token.
 """
 
 from __future__ import annotations
 
-import time
 from typing import TYPE_CHECKING
 
 from .interactions import ALLOWED_CALLBACKS, CallbackType, Interaction, InteractionType
@@ -26,6 +28,7 @@ from .rest import Reply, Router
 from .validation import (
     ALREADY_ACKNOWLEDGED,
     INVALID_FORM_BODY,
+    INVALID_WEBHOOK_TOKEN,
     UNKNOWN_INTERACTION,
     UNKNOWN_MESSAGE,
     UNKNOWN_WEBHOOK,
@@ -119,6 +122,10 @@ class InteractionRoutes:
         inter = self.emu.interactions_by_token.get(req.params["token"])
         if inter is None or req.params["application_id"] != str(self.state.application_id):
             raise not_found(UNKNOWN_WEBHOOK, "Webhook")
+        ttl = self.emu.interaction_token_ttl
+        if ttl is not None and self.emu.clock() - inter.created_at > ttl:
+            inter.log.append(("expired-token", req.method))
+            raise DiscordAPIError(401, INVALID_WEBHOOK_TOKEN, "Invalid Webhook Token")
         return inter
 
     def _target(self, inter: Interaction, message_id: str) -> Message:
@@ -142,7 +149,7 @@ class InteractionRoutes:
         if inter is None or inter.token != req.params["token"]:
             raise not_found(UNKNOWN_INTERACTION, "interaction")
         timeout = self.emu.interaction_ack_timeout
-        if timeout is not None and time.monotonic() - inter.created_at > timeout:
+        if timeout is not None and self.emu.clock() - inter.created_at > timeout:
             inter.log.append(("late-callback", req.json))
             raise not_found(UNKNOWN_INTERACTION, "interaction")
         if inter.acknowledged:

@@ -20,6 +20,7 @@ Typical test::
 from __future__ import annotations
 
 import socket
+import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, TypeVar
 
@@ -75,6 +76,7 @@ class DiscordEmulator:
         bot_name: str = "NewsBot",
         heartbeat_interval_ms: int = 41_250,
         interaction_ack_timeout: float | None = 3.0,
+        interaction_token_ttl: float | None = 15 * 60.0,
         privileged_intents: int = int(PRIVILEGED_INTENTS),
         host: str = "127.0.0.1",
     ) -> None:
@@ -82,6 +84,11 @@ class DiscordEmulator:
         self.port: int | None = None
         #: Seconds the bot has to send the interaction callback (Discord: 3); None = no limit.
         self.interaction_ack_timeout = interaction_ack_timeout
+        #: Seconds an interaction token works for follow-ups and edits (Discord: 15 minutes);
+        #: after that the webhook routes answer 401 50027 Invalid Webhook Token.
+        self.interaction_token_ttl = interaction_token_ttl
+        #: Added to the real monotonic clock by ``advance_time``: how tests let 15 minutes pass.
+        self.time_offset = 0.0
         self.notifier = Notifier()
         self.state = EmulatorState(
             bot_name=bot_name, token=token, attachment_base_url=lambda: self.base_url
@@ -162,6 +169,42 @@ class DiscordEmulator:
     @property
     def application_id(self) -> int:
         return self.state.application_id
+
+    # -- time --------------------------------------------------------------------------
+    def clock(self) -> float:
+        """The emulator's monotonic clock (seconds): real time plus ``advance_time`` jumps.
+        Interaction deadlines (the 3 s callback, the 15-minute token) are measured on it."""
+        return time.monotonic() + self.time_offset
+
+    def advance_time(self, seconds: float) -> None:
+        """Let ``seconds`` pass at once for every interaction deadline (not for the bot)."""
+        self.time_offset += float(seconds)
+        self.notifier.notify()
+
+    # -- guild availability --------------------------------------------------------------
+    def guild_outage(self, guild: Guild, *, event: str | None = "GUILD_DELETE") -> None:
+        """``guild`` goes down: a connected bot gets GUILD_DELETE with ``unavailable: true``,
+        and from now on no events of that guild, only its interactions (which Discord still
+        delivers, with the member's roles and permissions and the channel in the payload).
+
+        ``event`` is what a session that IDENTIFYs during the outage gets after READY:
+        "GUILD_DELETE" (documented), "GUILD_CREATE" (an unavailable guild object) or None
+        (nothing: its GUILD_CREATE has not arrived yet).
+        """
+        guild.outage_event = event
+        self.gateway.broadcast("GUILD_DELETE", guild.unavailable_payload(), guild=guild)
+        guild.unavailable = True
+
+    def guild_recovered(self, guild: Guild) -> None:
+        """The outage ends: GUILD_CREATE with the full guild, as Discord sends it."""
+        guild.unavailable = False
+        self._on_state_event("GUILD_CREATE", guild.to_payload(), guild, None)
+
+    def remove_bot(self, guild: Guild) -> None:
+        """The bot is kicked (or the guild deleted): GUILD_DELETE without ``unavailable``."""
+        self.gateway.broadcast("GUILD_DELETE", {"id": str(guild.id)}, guild=guild)
+        guild.members.pop(self.state.bot_user.id, None)
+        self.notifier.notify()
 
     # -- scenario builders (see also Guild.add_text_channel / add_role / add_member) -----
     def add_user(self, username: str, *, bot: bool = False, global_name: str | None = None) -> User:
@@ -449,6 +492,7 @@ class DiscordEmulator:
             message=source_message,
         )
         inter = Interaction(
+            created_at=self.clock(),
             id=inter_id,
             token=token,
             type=kind,
