@@ -58,8 +58,21 @@ _RULES: dict[str, tuple[typing.Callable[[Any], bool], str]] = {
     "fetch.max_file_bytes": (lambda v: v > 0, "a positive number of bytes"),
     "discord.cooldown_s": (lambda v: 0 <= v <= 3600, "seconds from 0 to 3600"),
     "discord.max_concurrent": (lambda v: 1 <= v <= 64, "a whole number from 1 to 64"),
+    "discord.queue_size": (lambda v: 0 <= v <= 1000, "a whole number from 0 to 1000"),
+    "discord.queue_wait_s": (lambda v: 0 <= v <= 60, "seconds from 0 to 60"),
+    "discord.admin_roles": (lambda v: all(r > 0 for r in v), "a list of role ids"),
     "discord.max_attachment_bytes": (
-        lambda v: 1 <= v <= 25_000_000, "bytes from 1 to 25000000 (Discord's upload limit)"
+        lambda v: 1 <= v <= 25_000_000,
+        "bytes from 1 to 25000000 (Discord's upload limit)",
+    ),
+}
+
+
+# Said after a type error in these keys: what the user most likely meant to write.
+_HINTS: dict[str, str] = {
+    "discord.admin_roles": (
+        "admin roles are matched by id only, since anyone who may create roles could copy a "
+        "name (Server Settings → Roles → ⋯ → Copy Role ID, with Developer Mode on)"
     ),
 }
 
@@ -94,9 +107,7 @@ def load_config(explicit: str | Path | None = None, **overrides: Any) -> Config:
     return config_from_dict(raw, base_dir=path.parent if path else None, **overrides)
 
 
-def config_from_dict(
-    raw: dict[str, Any], base_dir: Path | None = None, **overrides: Any
-) -> Config:
+def config_from_dict(raw: dict[str, Any], base_dir: Path | None = None, **overrides: Any) -> Config:
     raw = dict(raw)
     sections: dict[str, Any] = {}
     for name, cls in SECTIONS.items():
@@ -184,7 +195,12 @@ def _build(cls: type, table: dict[str, Any], section: str) -> Any:
         full = f"{section}.{key}"
         if key not in fields:
             raise ConfigError(f"{full}: unknown setting (allowed: {', '.join(sorted(fields))})")
-        coerced = _coerce(hints[key], value, full)
+        try:
+            coerced = _coerce(hints[key], value, full)
+        except ConfigError as exc:
+            if full in _HINTS:
+                raise ConfigError(f"{exc}; {_HINTS[full]}") from None
+            raise
         rule = _RULES.get(full)
         if rule and not rule[0](coerced):
             raise ConfigError(f"{full}: must be {rule[1]}, not {value!r}")

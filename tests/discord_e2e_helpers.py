@@ -177,6 +177,30 @@ class GatedEmbedder(HashingEmbedder):
         return out
 
 
+class HeldEngine(NewsEngine):
+    """A real engine whose answers to the questions in `hold` wait (in the worker thread)
+    until `release` is set, so a test can keep question slots busy for as long as it needs.
+    `held` counts the questions waiting right now."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.hold: set[str] = set()
+        self.release = threading.Event()
+        self.held = 0
+        self._count = threading.Lock()
+
+    def ask(self, question: str, **kwargs: Any):  # type: ignore[override]
+        if question in self.hold and not self.release.is_set():
+            with self._count:
+                self.held += 1
+            try:
+                self.release.wait(30)  # never hangs the test run for good
+            finally:
+                with self._count:
+                    self.held -= 1
+        return super().ask(question, **kwargs)
+
+
 class BrokenEngine(NewsEngine):
     """An engine whose answering is broken in an unexpected way (a bug, not a refusal)."""
 
@@ -380,6 +404,17 @@ def assert_asks_no_pings(body: dict) -> None:
     assert allowed["parse"] == [], allowed
     assert not allowed.get("users") and not allowed.get("roles"), allowed
     assert not allowed.get("replied_user"), allowed
+
+
+def initial_response_s(emu: DiscordEmulator, inter: Interaction) -> float:
+    """Seconds from the interaction's dispatch to the bot's callback (Discord allows 3)."""
+    calls = [
+        r
+        for r in emu.requests_to("POST", CALLBACK)
+        if r.params.get("interaction_id") == str(inter.id) and r.status in (200, 204)
+    ]
+    assert calls, f"no accepted callback for interaction {inter.id}"
+    return calls[0].at + emu.time_offset - inter.created_at
 
 
 def rejected(emu: DiscordEmulator) -> list[str]:

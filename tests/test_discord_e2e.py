@@ -178,9 +178,9 @@ async def test_ask_in_allowed_channel_answers_with_embed_and_sources(
         assert allow.response.content.startswith(f"Allowed <#{world.news.id}>.")
         inter = await ask(emulator, TALKS_QUESTION, user=world.alice, channel=world.news)
 
-    # deferred first ("NewsBot is thinking…", public), then the follow-up filled it in
+    # deferred first ("NewsBot is thinking…", public), then filled in by editing it
     assert inter.callback_type == 5
-    assert [kind for kind, _ in inter.log] == ["callback", "followup"]
+    assert [kind for kind, _ in inter.log] == ["callback", "edit"]
     answer = inter.response
     assert answer is inter.original and inter.followups == []
     assert answer.history[0]["flags"] & MessageFlags.LOADING
@@ -200,9 +200,9 @@ async def test_ask_in_allowed_channel_answers_with_embed_and_sources(
         re.sub(r"^\*\*\[\d\]\*\* \[(.*?)\]\(.*$", r"\1", line) for line in sources[1:]
     }
     assert [b["label"] for b in answer.buttons] == ["Show sources", "Helpful", "Not helpful"]
-    followup = emulator.requests_to("POST", FOLLOWUP)[-1]
-    assert_asks_no_pings(followup.json)
-    assert followup.query.get("wait") in ("true", "1", "True")
+    edit = emulator.requests_to("PATCH", EDIT_ORIGINAL)[-1]
+    assert_asks_no_pings(edit.json)
+    assert emulator.requests_to("POST", FOLLOWUP) == []
     assert rejected(emulator) == []
 
 
@@ -608,10 +608,10 @@ async def test_dropped_gateway_resumes_and_answers_again(
 async def test_rate_limited_follow_up_is_retried_and_arrives_once(
     emulator: DiscordEmulator, world: World, bot: NewsBot
 ) -> None:
-    fault = emulator.rate_limit("POST", FOLLOWUP, times=1, retry_after=0.2)
+    fault = emulator.rate_limit("PATCH", EDIT_ORIGINAL, times=1, retry_after=0.2)
     inter = await ask(emulator, TALKS_QUESTION, user=world.alice, channel=world.general)
     assert len(fault.hits) == 1 and fault.remaining == 0
-    assert [r.status for r in emulator.requests_to("POST", FOLLOWUP)] == [429, 200]
+    assert [r.status for r in emulator.requests_to("PATCH", EDIT_ORIGINAL)] == [429, 200]
     assert len(inter.messages) == 1 and inter.followups == []
     answers = [m for m in world.general.history() if m.author.id == emulator.bot_user.id]
     assert answers == [inter.response] and only_embed(answers[0])
@@ -629,7 +629,7 @@ async def test_rate_limited_follow_up_is_retried_and_arrives_once(
     fault = emulator.rate_limit("PATCH", EDIT_ORIGINAL, times=1, retry_after=0.2)
     stats = await admin_command(world, "news stats")
     assert len(fault.hits) == 1
-    assert [r.status for r in emulator.requests_to("PATCH", EDIT_ORIGINAL)] == [429, 200]
+    assert [r.status for r in emulator.requests_to("PATCH", EDIT_ORIGINAL)][-2:] == [429, 200]
     assert len(stats.messages) == 1 and stats.response.ephemeral
     assert only_embed(stats.response)["title"] == "News index"
 

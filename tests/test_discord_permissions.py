@@ -11,7 +11,7 @@ from discord import app_commands
 from bot.discord_app.admin_cog import ProgressEditor, check_attachment, parse_http_urls
 from bot.discord_app.client import NewsBot, configure_endpoints, current_endpoints, require_token
 from bot.discord_app.errors import MissingToken, Refusal
-from bot.discord_app.permissions import Cooldown, Gate, is_admin
+from bot.discord_app.permissions import Cooldown, Lane, LaneFull, is_admin
 from bot.settings import Config, DiscordSettings
 from index.errors import ConfigError
 
@@ -32,14 +32,20 @@ def test_manage_server_is_admin():
     assert not is_admin(False)
 
 
-def test_admin_roles_by_name_or_id():
-    roles = ("News Editors", "123456789")
-    assert is_admin(False, [1, 2], ["news editors"], roles)  # names ignore case
-    assert is_admin(False, [123456789], ["Member"], roles)  # digits are ids
-    assert is_admin(False, [5], ["Mods"], ["@Mods"])
-    assert not is_admin(False, [5], ["Members"], roles)
-    assert not is_admin(False, [123456789], [], ["Editors"])
-    assert not is_admin(False, [1], ["x"], ["", "  "])
+def test_admin_roles_by_id_only():
+    assert is_admin(False, [1, 123456789], [123456789])
+    assert not is_admin(False, [5], [123456789])
+    assert not is_admin(False, [], [123456789])
+    assert not is_admin(False, [5], [])
+
+
+def test_admin_role_names_are_refused_in_the_config():
+    from bot.config import config_from_dict
+
+    with pytest.raises(ConfigError, match=r"discord.admin_roles\[0\].*matched by id only"):
+        config_from_dict({"discord": {"admin_roles": ["moderators"]}})
+    config = config_from_dict({"discord": {"admin_roles": [123, "456"]}})
+    assert config.discord.admin_roles == (123, 456)
 
 
 # ---------------------------------------------------------------- rate limits
@@ -63,26 +69,48 @@ def test_zero_cooldown_never_blocks():
     assert cd.hit(1) == 0 and cd.hit(1) == 0
 
 
-def test_gate_bounds_jobs_without_waiting():
+async def test_lane_queues_then_refuses():
     clock = Clock()
-    gate = Gate(2, clock=clock)
-    assert gate.try_acquire() and gate.try_acquire()
-    assert not gate.try_acquire()
-    assert gate.retry_hint() == 5.0  # no history yet: the floor
-    clock.now += 30
-    gate.release()
-    assert gate.try_acquire()
-    # the oldest running job has run as long as a typical one: any moment now
-    assert gate.retry_hint(floor=1) == 1
-    gate.release()
-    gate.release()
-    assert gate.try_acquire() and gate.try_acquire()
-    clock.now += 10
-    assert gate.retry_hint(floor=1) == pytest.approx(20)  # typical 30 s, 10 s in
-    gate.release()
-    gate.release()
+    lane = Lane(1, max_waiting=1, max_wait_s=5.0, clock=clock)
+    await lane.acquire()
+    waited: list[str] = []
+
+    async def note() -> None:
+        waited.append("deferred")
+
+    second = asyncio.create_task(lane.acquire(on_wait=note))
+    await asyncio.sleep(0)
+    assert waited == ["deferred"] and lane.waiting == 1
+    with pytest.raises(LaneFull) as full:  # the queue (one place) is taken
+        await lane.acquire()
+    assert full.value.retry_after >= 2.0
+    lane.release(30.0)  # the slot goes straight to the one waiting
+    await second
+    assert lane.active == 1 and lane.waiting == 0
+    assert lane.retry_hint(floor=1) == pytest.approx(30)  # typical job: 30 s
+    lane.release(30.0)
+    assert lane.active == 0
     with pytest.raises(RuntimeError):
-        gate.release()
+        lane.release()
+
+
+async def test_lane_wait_is_bounded():
+    lane = Lane(1, max_waiting=4, max_wait_s=0.05)
+    await lane.acquire()
+    with pytest.raises(LaneFull):
+        await lane.acquire()  # waited 0.05 s, no slot
+    assert lane.waiting == 0  # it left the line
+    lane.release()
+    await lane.acquire()  # free again at once
+    assert lane.active == 1
+
+
+async def test_lane_without_a_queue_refuses_at_once():
+    lane = Lane(2, max_waiting=0)
+    await lane.acquire()
+    await lane.acquire()
+    with pytest.raises(LaneFull):
+        await lane.acquire()
 
 
 # ---------------------------------------------------------------- input checks

@@ -30,6 +30,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.discord_app.client import role_ids
 from bot.discord_app.embeds import to_embed
 from bot.discord_app.errors import REPLIED, NotAdmin, Refusal
 from bot.discord_app.render import (
@@ -170,25 +171,29 @@ class AdminCog(commands.Cog):
     async def interaction_check(self, interaction: discord.Interaction, /) -> bool:
         if interaction.guild is None:
             raise app_commands.NoPrivateMessage()
-        if self.bot.member_is_admin(interaction.user, interaction.permissions.manage_guild):
+        # from the interaction's own data: role ids and resolved permissions (no cache needed)
+        if self.bot.member_is_admin(
+            role_ids(interaction.user), interaction.permissions.manage_guild
+        ):
             return True
         raise NotAdmin()
 
     # ------------------------------------------------------------------ helpers
 
     async def _finish(self, interaction: discord.Interaction, text: str) -> None:
-        """The final summary in the deferred reply; if the 15-minute interaction token ran out
-        (a long rebuild), post it in the channel instead."""
+        """The final summary in the deferred private reply. If that can no longer be edited
+        (the interaction token lasts 15 minutes: a long rebuild), the admin gets it by DM,
+        else /news stats shows it; never the channel."""
         try:
             await interaction.edit_original_response(content=text, embeds=[], view=None)
         except discord.HTTPException as exc:
-            log.warning("could not edit the reply (%s); posting the summary instead", exc)
-            channel = interaction.channel
-            if isinstance(channel, discord.abc.Messageable):
-                await channel.send(text)
-            else:
-                raise
+            log.warning("could not edit the /news reply (%s); delivering it privately", exc)
+            await self.bot.deliver_privately(interaction, text)
         interaction.extras[REPLIED] = True
+
+    async def _defer(self, interaction: discord.Interaction) -> None:
+        if not interaction.response.is_done():
+            await interaction.response.defer(ephemeral=True, thinking=True)
 
     async def _long_job(
         self,
@@ -197,17 +202,17 @@ class AdminCog(commands.Cog):
         *args: object,
         render: Callable[[object], str],
     ) -> None:
-        """Defer, run job(*args, progress=...) in a worker with throttled progress, summarise."""
-        engine_fn = job
-        async with self.bot.engine_slot():
-            await interaction.response.defer(ephemeral=True, thinking=True)
+        """Defer, wait for the admin lane, run job(*args, progress=...) in the admin worker
+        with throttled progress, summarise."""
+        await self._defer(interaction)
+        async with self.bot.admin_job():
             loop = asyncio.get_running_loop()
             editor = ProgressEditor(
                 lambda text: interaction.edit_original_response(content=text), loop
             )
             started = time.monotonic()
             async with editor:
-                result = await self.bot.run_engine(engine_fn, *args, progress=editor.report)
+                result = await self.bot.run_admin(job, *args, progress=editor.report)
             log.info(
                 "%s by user %s in guild %s took %.1fs",
                 getattr(job, "__name__", "job"),
@@ -237,8 +242,8 @@ class AdminCog(commands.Cog):
     async def add_file(self, interaction: discord.Interaction, file: discord.Attachment) -> None:
         check_attachment(file.filename, file.size, self.bot.config.discord.max_attachment_bytes)
         engine = self.bot.require_engine()
-        async with self.bot.engine_slot():
-            await interaction.response.defer(ephemeral=True, thinking=True)
+        await self._defer(interaction)
+        async with self.bot.admin_job():
             data = await file.read()
             check_attachment(file.filename, len(data), self.bot.config.discord.max_attachment_bytes)
             loop = asyncio.get_running_loop()
@@ -246,7 +251,7 @@ class AdminCog(commands.Cog):
                 lambda text: interaction.edit_original_response(content=text), loop
             )
             async with editor:
-                result = await self.bot.run_engine(
+                result = await self.bot.run_admin(
                     engine.add_bytes, file.filename, data, progress=editor.report
                 )
         await self._finish(interaction, render_ingest(result))
@@ -271,9 +276,9 @@ class AdminCog(commands.Cog):
         if len(refs) > 100:
             raise Refusal("At most 100 articles at a time, please.")
         engine = self.bot.require_engine()
-        async with self.bot.engine_slot():
-            await interaction.response.defer(ephemeral=True, thinking=True)
-            report = await self.bot.run_engine(engine.remove, refs)
+        await self._defer(interaction)
+        async with self.bot.admin_job():
+            report = await self.bot.run_admin(engine.remove, refs)
         await self._finish(interaction, render_remove(report))
 
     @news.command(name="rebuild", description="Rebuild the search index from stored articles")
@@ -289,8 +294,18 @@ class AdminCog(commands.Cog):
     async def stats(self, interaction: discord.Interaction) -> None:
         engine = self.bot.require_engine()
         await interaction.response.defer(ephemeral=True, thinking=True)
-        stats = await self.bot.run_engine(engine.stats)
-        await interaction.edit_original_response(embed=to_embed(render_stats(stats)))
+        # a quick read in a plain thread: never behind a rebuild or a busy question queue
+        stats = await self.bot.db(engine.stats)
+        undelivered = self.bot.take_undelivered(interaction.guild_id or 0)
+        notes = [f"/{u.command} for <@{u.user_id}>: {u.text}" for u in undelivered]
+        try:
+            await interaction.edit_original_response(
+                embed=to_embed(render_stats(stats, undelivered=notes))
+            )
+        except BaseException:
+            for item in undelivered:  # not shown after all: keep them for the next time
+                self.bot.keep_undelivered(interaction.guild_id or 0, item)
+            raise
         interaction.extras[REPLIED] = True
 
     # ------------------------------------------------------------------ channels

@@ -20,7 +20,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.answer_model import Answer
-from bot.discord_app.client import MAX_QUESTION_CHARS
+from bot.discord_app.client import MAX_QUESTION_CHARS, role_ids
 from bot.discord_app.embeds import to_embed, to_embeds
 from bot.discord_app.errors import (
     REPLIED,
@@ -201,26 +201,34 @@ class AskCog(commands.Cog):
         channel = interaction.channel
         await self.bot.check_may_ask(
             user=interaction.user,
+            guild_id=interaction.guild_id,
             guild=interaction.guild,
             channel_id=interaction.channel_id,
             parent_id=getattr(channel, "parent_id", None),
+            roles=role_ids(interaction.user),
             manage_guild=interaction.permissions.manage_guild,
         )
-        async with self.bot.engine_slot(), self.bot.cooldown_for(interaction.user.id):
-            await interaction.response.defer(thinking=True)
+
+        async def thinking() -> None:  # "NewsBot is thinking…" within Discord's 3 s
+            if not interaction.response.is_done():
+                await interaction.response.defer(thinking=True)
+
+        async with self.bot.asking(interaction.user.id, on_wait=thinking):
+            await thinking()
             answer = await self._answer(question, source=source, since=since, until=until)
-        # stored before it is sent, so its buttons work the moment they appear
-        key = await self._store(
-            answer,
-            context=None,
-            guild_id=interaction.guild_id,
-            channel_id=interaction.channel_id,
-            user_id=interaction.user.id,
-        )
-        message = await interaction.followup.send(
-            embed=to_embed(render_answer(answer)), view=answer_view(key), wait=True
-        )
-        interaction.extras[REPLIED] = True
+            # stored before it is sent, so its buttons work the moment they appear
+            key = await self._store(
+                answer,
+                context=None,
+                guild_id=interaction.guild_id,
+                channel_id=interaction.channel_id,
+                user_id=interaction.user.id,
+            )
+            # the deferred message is filled in by editing it (Discord's route for this)
+            message = await interaction.edit_original_response(
+                embed=to_embed(render_answer(answer)), view=answer_view(key)
+            )
+            interaction.extras[REPLIED] = True
         await self.bot.db(self.bot.guild_store.set_answer_message, key, message.id)
 
     # ------------------------------------------------------------------ mentions and replies
@@ -253,24 +261,27 @@ class AskCog(commands.Cog):
         me = self.bot.user
         if me is None or message.author.bot or message.webhook_id is not None:
             return
-        is_dm = message.guild is None
-        mentioned = any(u.id == me.id for u in message.mentions)
-        is_follow_up, context = await self._follow_up_context(message)
-        if not (mentioned or is_follow_up or is_dm):
-            return
-        text = strip_bot_mentions(message.content, me.id)
         try:
+            is_dm = message.guild is None
+            mentioned = any(u.id == me.id for u in message.mentions)
+            # inside the error handling: a failing lookup still gets the asker a reply
+            is_follow_up, context = await self._follow_up_context(message)
+            if not (mentioned or is_follow_up or is_dm):
+                return
+            text = strip_bot_mentions(message.content, me.id)
             await self._handle_message(message, text, context, mentioned=mentioned)
         except Exception as exc:
-            line, eid = describe_error(exc)
-            silent = isinstance(exc, NotAllowedHere)
+            # the reply is public: our own refusals as they are, anything else only as a
+            # short apology with an error id (details, which may name files or hosts, go to
+            # the log under that id)
+            line, eid = describe_error(exc, public=True)
             log_error(
                 exc,
                 eid,
                 f"message {message.id} (user {message.author.id}, "
                 f"guild {message.guild.id if message.guild else None})",
             )
-            if silent:
+            if isinstance(exc, NotAllowedHere):
                 return
             try:
                 await message.reply(
@@ -295,20 +306,29 @@ class AskCog(commands.Cog):
         if len(text) > MAX_QUESTION_CHARS:
             raise Refusal(f"Please keep questions under {MAX_QUESTION_CHARS} characters.")
         await self.bot.check_may_ask(**self._where(message))
-        async with self.bot.engine_slot(), self.bot.cooldown_for(message.author.id):
-            with contextlib.suppress(discord.HTTPException):
-                await message.channel.typing()  # one-shot: lasts ~10 s or until we post
+
+        typed = False
+
+        async def typing() -> None:  # one-shot: lasts ~10 s or until we post
+            nonlocal typed
+            if not typed:
+                typed = True
+                with contextlib.suppress(discord.HTTPException):
+                    await message.channel.typing()
+
+        async with self.bot.asking(message.author.id, on_wait=typing):
+            await typing()
             answer = await self._answer(text, context=context)
-        key = await self._store(
-            answer,
-            context=context,
-            guild_id=message.guild.id if message.guild else None,
-            channel_id=message.channel.id,
-            user_id=message.author.id,
-        )
-        reply = await message.reply(
-            embed=to_embed(render_answer(answer)), view=answer_view(key), mention_author=False
-        )
+            key = await self._store(
+                answer,
+                context=context,
+                guild_id=message.guild.id if message.guild else None,
+                channel_id=message.channel.id,
+                user_id=message.author.id,
+            )
+            reply = await message.reply(
+                embed=to_embed(render_answer(answer)), view=answer_view(key), mention_author=False
+            )
         await self.bot.db(self.bot.guild_store.set_answer_message, key, reply.id)
 
     def _where(self, message: discord.Message) -> dict:
@@ -316,8 +336,10 @@ class AskCog(commands.Cog):
         perms = getattr(author, "guild_permissions", None)
         return {
             "user": author,
+            "guild_id": message.guild.id if message.guild else None,
             "guild": message.guild,
             "channel_id": message.channel.id,
             "parent_id": getattr(message.channel, "parent_id", None),
+            "roles": role_ids(author),
             "manage_guild": bool(perms and perms.manage_guild),
         }

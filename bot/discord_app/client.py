@@ -14,9 +14,12 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-from collections.abc import AsyncIterator, Callable
+import time
+from collections import deque
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit
 
@@ -35,8 +38,8 @@ from bot.discord_app.errors import (
     Refusal,
 )
 from bot.discord_app.guild_settings import GuildSettings
-from bot.discord_app.permissions import Cooldown, Gate, is_admin
-from bot.discord_app.render import retry_phrase
+from bot.discord_app.permissions import Cooldown, Lane, LaneFull, is_admin
+from bot.discord_app.render import CONTENT_LIMIT, retry_phrase, trim
 from bot.settings import Config
 from index.errors import NewsbotError
 
@@ -50,6 +53,11 @@ T = TypeVar("T")
 DEFAULT_API_BASE = "https://discord.com/api/v10"
 DEFAULT_GATEWAY = "wss://gateway.discord.gg/"
 MAX_QUESTION_CHARS = 500
+# admin jobs (adds, feeds, remove, rebuild) run one at a time in their own lane; the next ones
+# wait, at most until shortly before their interaction token (15 minutes) runs out
+ADMIN_QUEUE = 4
+ADMIN_WAIT_S = 12 * 60.0
+UNDELIVERED_KEPT = 5  # admin summaries kept per server for /news stats when no DM got through
 
 
 # --------------------------------------------------------------------------- endpoints, logging
@@ -96,13 +104,39 @@ def setup_logging(level: str = "INFO") -> None:
 
 
 def make_intents() -> discord.Intents:
-    """Default, non-privileged intents: no message_content. Discord still sends the content of
-    messages that mention the bot and of DMs, which is all the mention path needs."""
-    intents = discord.Intents.default()
-    intents.message_content = False
-    intents.members = False
-    intents.presences = False
+    """Only the gateway intents the bot uses: GUILDS (the server, channel and role cache),
+    GUILD_MESSAGES (mentions of the bot and replies to it) and DIRECT_MESSAGES (questions in
+    DMs, answered or refused per discord.allow_dms). No privileged intent: Discord still sends
+    the content of messages that mention the bot and of DMs, which is all the mention path
+    needs; typing, reactions, voice, presences, members and the rest are never subscribed."""
+    intents = discord.Intents.none()
+    intents.guilds = True
+    intents.guild_messages = True
+    intents.dm_messages = True
     return intents
+
+
+def role_ids(member: object) -> list[int]:
+    """The ids of a member's roles, as the interaction or message payload gave them.
+
+    `Member.roles` keeps only roles found in the guild cache, which is empty while a server
+    is unavailable (an outage, or an interaction before its GUILD_CREATE); discord.py keeps
+    the payload's ids in `Member._roles` (no public accessor), so decisions use those.
+    """
+    raw = getattr(member, "_roles", None)
+    if raw is not None:
+        return [int(r) for r in raw]
+    return [r.id for r in getattr(member, "roles", [])]
+
+
+@dataclass(frozen=True)
+class Undelivered:
+    """An admin summary that reached nobody: its reply had expired and the DM was refused."""
+
+    user_id: int
+    command: str
+    text: str
+    at: float
 
 
 def require_token(config: Config) -> str:
@@ -147,11 +181,17 @@ class NewsBot(commands.Bot):
         self.engine = engine
         self.config = config
         self._guild_store = guild_store
-        self.gate = Gate(config.discord.max_concurrent)
-        self.cooldown = Cooldown(config.discord.cooldown_s)
+        d = config.discord
+        # questions: max_concurrent at once, a bounded queue behind them
+        self.questions = Lane(d.max_concurrent, max_waiting=d.queue_size, max_wait_s=d.queue_wait_s)
+        # admin jobs: their own lane and worker thread, so they never take a question's slot
+        self.admin_jobs = Lane(1, max_waiting=ADMIN_QUEUE, max_wait_s=ADMIN_WAIT_S)
+        self.cooldown = Cooldown(d.cooldown_s)
         self._executor = ThreadPoolExecutor(
-            max_workers=max(1, config.discord.max_concurrent), thread_name_prefix="newsbot-engine"
+            max_workers=max(1, d.max_concurrent), thread_name_prefix="newsbot-engine"
         )
+        self._admin_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="newsbot-admin")
+        self.undelivered: dict[int, deque[Undelivered]] = {}
 
     # -- dependencies
 
@@ -203,80 +243,158 @@ class NewsBot(commands.Bot):
             await super().close()
         finally:
             self._executor.shutdown(wait=False, cancel_futures=True)
+            self._admin_executor.shutdown(wait=False, cancel_futures=True)
 
     # -- running blocking work
 
     async def run_engine(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
-        """Run a blocking engine call in the bot's worker threads."""
+        """Run a blocking engine call for a question in the bot's worker threads."""
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._executor, functools.partial(fn, *args, **kwargs))
+
+    async def run_admin(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
+        """Run a blocking admin job (add, feed, remove, rebuild) in its own worker thread."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(
+            self._admin_executor, functools.partial(fn, *args, **kwargs)
+        )
 
     async def db(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
         """Run a (quick) settings-store call off the event loop."""
         return await asyncio.to_thread(fn, *args, **kwargs)
 
     @asynccontextmanager
-    async def engine_slot(self) -> AsyncIterator[None]:
-        """One of config.discord.max_concurrent engine slots, or Busy at once (never waits)."""
-        if not self.gate.try_acquire():
-            raise Busy(
-                "I'm busy with other requests right now; try again in "
-                f"{retry_phrase(self.gate.retry_hint())}."
-            )
-        try:
-            yield
-        finally:
-            self.gate.release()
+    async def asking(
+        self, user_id: int, *, on_wait: Callable[[], Awaitable[object]] | None = None
+    ) -> AsyncIterator[None]:
+        """A question's turn: the user's cooldown starts, then a question slot is taken,
+        waiting in the bounded queue if all are busy (`on_wait` runs first, e.g. defer).
 
-    @asynccontextmanager
-    async def cooldown_for(self, user_id: int) -> AsyncIterator[None]:
-        """Start the user's cooldown; lift it again if no answer came out (an error), so a
-        corrected question is not refused."""
-        self.cooldown.hit(user_id)
+        The block must include delivering the answer: the slot is held until it is sent, and
+        if anything fails (the engine, or Discord refusing the message) the cooldown is lifted
+        again, so the user may simply ask again. A full queue, or a wait past
+        discord.queue_wait_s, is a Busy refusal with a time to come back.
+        """
+        wait = self.cooldown.hit(user_id)
+        if wait > 0:
+            raise Refusal(f"One question at a time: try again in {retry_phrase(wait)}.")
         try:
-            yield
+            try:
+                await self.questions.acquire(on_wait)
+            except LaneFull as full:
+                raise Busy(
+                    "I'm busy with other questions right now; try again in "
+                    f"{retry_phrase(full.retry_after)}."
+                ) from None
+            started = time.monotonic()
+            try:
+                yield
+            finally:
+                self.questions.release(time.monotonic() - started)
         except BaseException:
             self.cooldown.reset(user_id)
             raise
+
+    @asynccontextmanager
+    async def admin_job(
+        self, *, on_wait: Callable[[], Awaitable[object]] | None = None
+    ) -> AsyncIterator[None]:
+        """The admin lane's one slot (the next jobs wait their turn); never a question slot."""
+        try:
+            await self.admin_jobs.acquire(on_wait)
+        except LaneFull as full:
+            raise Busy(
+                "Another admin job is still running; try again in "
+                f"{retry_phrase(full.retry_after)}."
+            ) from None
+        started = time.monotonic()
+        try:
+            yield
+        finally:
+            self.admin_jobs.release(time.monotonic() - started)
+
+    # -- admin summaries that outlived their reply
+
+    def keep_undelivered(self, guild_id: int, item: Undelivered) -> None:
+        kept = self.undelivered.setdefault(guild_id, deque(maxlen=UNDELIVERED_KEPT))
+        kept.append(item)
+
+    def take_undelivered(self, guild_id: int) -> list[Undelivered]:
+        """The server's undelivered admin summaries, oldest first; they count as shown."""
+        return list(self.undelivered.pop(guild_id, ()))
+
+    async def deliver_privately(self, interaction: discord.Interaction, text: str) -> str:
+        """An admin's summary whose private reply can no longer be edited (the interaction
+        token lasts 15 minutes): by DM to that admin, else kept for /news stats and logged.
+        Never in the channel, where everyone would see titles, URLs and skip reasons.
+        Returns where it went: "dm" or "stats"."""
+        command = interaction.command.qualified_name if interaction.command else "news"
+        guild = interaction.guild
+        where = f" in {guild.name}" if guild is not None and guild.name else ""
+        head = f"Your /{command}{where} has finished (its reply there had expired):\n"
+        try:
+            await interaction.user.send(trim(head + text, CONTENT_LIMIT))
+            return "dm"
+        except discord.HTTPException as exc:
+            log.warning(
+                "undelivered /%s summary for user %s in guild %s (no DM: %s): %s",
+                command,
+                interaction.user.id,
+                interaction.guild_id,
+                exc,
+                text,
+            )
+            if interaction.guild_id is not None:
+                self.keep_undelivered(
+                    interaction.guild_id,
+                    Undelivered(interaction.user.id, command, text, time.time()),
+                )
+            return "stats"
 
     # -- who may ask where
 
     def default_channels_for(self, guild: discord.Guild | None) -> tuple[int, ...]:
         """config.discord.channels that belong to this server (so the defaults of one server
-        do not silence another); empty means every channel."""
+        do not silence another); empty means every channel.
+
+        While the server is unavailable (no channel cache) it cannot be told which defaults
+        are its own, so all of them apply: fail closed rather than answer everywhere."""
         wanted = self.config.discord.channels
         if not wanted or guild is None:
             return ()
+        if guild.unavailable:
+            return tuple(wanted)
         return tuple(c for c in wanted if guild.get_channel_or_thread(c) is not None)
 
-    def member_is_admin(self, member: discord.abc.User, manage_guild: bool) -> bool:
-        roles = getattr(member, "roles", [])
-        return is_admin(
-            manage_guild,
-            [r.id for r in roles],
-            [r.name for r in roles],
-            self.config.discord.admin_roles,
-        )
+    def member_is_admin(self, roles: Iterable[int], manage_guild: bool) -> bool:
+        """Manage Server (the resolved permission from the interaction), or an admin role id."""
+        return is_admin(manage_guild, roles, self.config.discord.admin_roles)
 
     async def check_may_ask(
         self,
         *,
         user: discord.abc.User,
+        guild_id: int | None,
         guild: discord.Guild | None,
         channel_id: int | None,
         parent_id: int | None,
+        roles: Iterable[int],
         manage_guild: bool,
         cooldown: bool = True,
     ) -> None:
         """Raise a Refusal (NotAllowedHere for a channel the bot should stay quiet in) unless
-        this user may ask here now. Does not take an engine slot or start the cooldown."""
-        if guild is None:
+        this user may ask here now. Does not take a question slot or start the cooldown.
+
+        Decided from what the interaction or message itself carries (the server and channel
+        ids, the member's role ids and resolved permissions), so an unavailable server with
+        an empty cache gets the same answer as an available one, or a stricter one."""
+        if guild_id is None:
             if not self.config.discord.allow_dms:
                 raise Refusal("I answer questions only in servers, not in direct messages.")
         else:
             allowed = await self.db(
                 self.guild_store.is_channel_allowed,
-                guild.id,
+                guild_id,
                 channel_id or 0,
                 self.default_channels_for(guild),
                 parent_id=parent_id,
@@ -286,9 +404,9 @@ class NewsBot(commands.Bot):
                     "I don't answer questions in this channel. "
                     "A server admin can change that with /news channels."
                 )
-            roles = [r.id for r in getattr(user, "roles", [])]
-            if not self.member_is_admin(user, manage_guild) and not await self.db(
-                self.guild_store.may_ask, guild.id, roles
+            roles = list(roles)
+            if not self.member_is_admin(roles, manage_guild) and not await self.db(
+                self.guild_store.may_ask, guild_id, roles
             ):
                 raise Refusal("In this server only members with an asker role may ask me.")
         wait = self.cooldown.retry_after(user.id) if cooldown else 0.0

@@ -76,14 +76,20 @@ def _unwrap(error: BaseException) -> BaseException:
     return error
 
 
-def describe_error(error: BaseException) -> tuple[str, str | None]:
+def describe_error(error: BaseException, *, public: bool = False) -> tuple[str, str | None]:
     """(the line to show, an error id or None when the error is an expected one).
 
-    The caller logs; this only decides what the user sees.
+    `public`: the line goes where everyone in the channel reads it (the mention path), so
+    only the bot's own refusals are shown as they are; anything else, an engine error
+    included, is the short apology with an error id. The caller logs; this only decides
+    what the user sees.
     """
     error = _unwrap(error)
     if isinstance(error, Refusal):
         return error.text, None
+    if public:
+        eid = new_error_id()
+        return f"Something went wrong on my side (error id {eid}). Please try again later.", eid
     if isinstance(error, NewsbotError):
         return str(error) or "That didn't work.", None
     if isinstance(error, app_commands.NoPrivateMessage):

@@ -224,6 +224,27 @@ def split_text(text: str, limit: int) -> list[str]:
     return pieces
 
 
+def split_safe(text: str, limit: int, *, raw_limit: int | None = None) -> list[str]:
+    """Untrusted `text` split between sentences (else words) first, then each piece made
+    inert with safe_text, every piece at most `limit` characters once escaped.
+
+    Splitting after escaping would let a piece begin with what was the middle of a line (a
+    `#`, `>` or `-`), which Discord then reads as a heading, quote or list.
+    """
+    raw_limit = raw_limit or limit
+    out: list[str] = []
+    for piece in split_text(text, raw_limit):
+        safe = safe_text(piece)
+        if len(safe) <= limit:
+            out.append(safe)
+        elif raw_limit <= 8:  # pathological: nearly every character escaped
+            out.append(trim(safe, limit))
+        else:  # escaping made it longer: split this piece finer
+            finer = max(8, raw_limit * limit // len(safe) - 1)
+            out += split_safe(piece, limit, raw_limit=finer)
+    return out
+
+
 def compose_lines(
     header: str, lines: Sequence[str], limit: int, *, more: str = "…and {n} more"
 ) -> str:
@@ -359,8 +380,7 @@ def render_passages(answer: Answer, *, chunk_limit: int = 3500) -> list[list[Emb
     for p in _passages(answer):
         label = f"[{p.n}] " if p.n is not None else ""
         title = one_line(p.title) or "Untitled article"
-        quoted = safe_text(one_line(p.text)) or "(no text)"
-        chunks = split_text(quoted, chunk_limit - 2)
+        chunks = split_safe(one_line(p.text), chunk_limit - 2) or [safe_text("(no text)")]
         by = _byline(p.source, p.published)
         for i, chunk in enumerate(chunks):
             suffix = " (continued)" if i else ""
@@ -368,7 +388,9 @@ def render_passages(answer: Answer, *, chunk_limit: int = 3500) -> list[list[Emb
             embeds.append(
                 EmbedSpec(
                     title=head,
-                    url=safe_url(p.url),
+                    # only the first part links to the article: Discord shows just the first
+                    # of several embeds with one URL, so a continuation with it is never seen
+                    url=safe_url(p.url) if i == 0 else None,
                     description="> " + chunk,
                     color=COLOR_PASSAGE,
                     footer=trim(plain_text(by), FOOTER_LIMIT)
@@ -467,24 +489,52 @@ def human_bytes(n: int) -> str:
     return f"{n} B"  # pragma: no cover
 
 
-def render_stats(stats) -> EmbedSpec:
-    """StoreStats as an embed (the data directory path stays private to the host)."""
+def render_stats(stats, *, undelivered: Sequence[str] = ()) -> EmbedSpec:
+    """StoreStats as an embed (the data directory path stays private to the host).
+
+    `undelivered`: admin summaries that reached nobody (their reply had expired and no DM got
+    through), one field each, after the numbers."""
 
     def f(name: str, value: object) -> FieldSpec:
         return FieldSpec(name, trim(safe_text(str(value)), FIELD_VALUE_LIMIT) or "—", True)
 
+    notes = tuple(
+        FieldSpec(
+            "Undelivered summary",
+            # made by render_ingest & co. (articles' text already escaped and neutralised),
+            # plus the admin's own <@id>, which an embed never pings; newlines kept
+            trim(text.strip(), FIELD_VALUE_LIMIT) or "—",
+        )
+        for text in undelivered[-5:]
+    )
     return EmbedSpec(
         title="News index",
         color=COLOR_INFO,
-        fields=(
-            f("Articles", stats.articles),
-            f("Passages", stats.passages),
-            f("Model", stats.model),
-            f("Index", f"{stats.index_type}, {stats.dimension} dims"),
-            f("Size", human_bytes(stats.size_bytes)),
-            f("Last change", stats.last_change or "never"),
+        fields=notes_after(
+            (
+                f("Articles", stats.articles),
+                f("Passages", stats.passages),
+                f("Model", stats.model),
+                f("Index", f"{stats.index_type}, {stats.dimension} dims"),
+                f("Size", human_bytes(stats.size_bytes)),
+                f("Last change", stats.last_change or "never"),
+            ),
+            notes,
         ),
     )
+
+
+def notes_after(fields: tuple[FieldSpec, ...], notes: tuple[FieldSpec, ...]) -> tuple:
+    """`fields` then `notes`, within the embed's 25 fields and 6,000 characters."""
+    out = list(fields)
+    total = sum(len(x.name) + len(x.value) for x in out) + len("News index")
+    for note in notes:
+        size = len(note.name) + len(note.value)
+        if len(out) >= FIELD_COUNT_LIMIT or total + size > EMBED_TOTAL_LIMIT:
+            break
+        out.append(note)
+        total += size
+    return tuple(out)
 
 
 def render_progress(stage: str, done: int, total: int) -> str:
