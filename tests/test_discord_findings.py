@@ -273,8 +273,10 @@ async def test_admin_summary_after_the_token_expired_is_never_public(
     assert by_dm.content.startswith("Your /news rebuild in Newsroom has finished")
     assert rebuilt in by_dm.content
     for inter, summary in ((rebuild, rebuilt), (added, done)):
-        # the private reply could not be edited any more: it still shows progress
-        assert inter.response.ephemeral and summary not in inter.response.content
+        # the private reply could not be edited any more: it still shows "thinking…" or the
+        # last progress
+        assert inter.original is not None and inter.original.ephemeral
+        assert summary not in inter.original.content
         assert any(kind == "expired-token" for kind, _ in inter.log)
     fields = {f["name"]: f["value"] for f in only_embed(stats.response)["fields"]}
     assert fields["Undelivered summary"].startswith(f"/news add-file for <@{world.admin.id}>: ")

@@ -2,7 +2,10 @@
 
 Discord hides the group from members without Manage Server (default_permissions), but server
 owners can change that in Server Settings → Integrations, so every command is also checked here
-(AdminCog.interaction_check): Manage Server, or a role named in config.discord.admin_roles.
+(AdminCog.interaction_check): Manage Server, or a role whose id is in config.discord.admin_roles
+(decided from the interaction's own role ids and permissions, so also while the server is
+unavailable). Jobs that write the index run in the bot's admin lane, one at a time, never in a
+question slot; their summary is only ever shown to the admin (see NewsBot.deliver_privately).
 
 Command tree (all replies ephemeral):
   /news add-url urls:        one or more article URLs, separated by spaces
