@@ -38,7 +38,15 @@ Faults: ``emu.rate_limit(method, route, times=1, retry_after=0.05)`` (429 + head
 ``emu.fail(method, route, status=403, code=50013)``; gateway: ``emu.gateway.reconnect()``
 (op 7), ``invalidate_session(resumable=...)`` (op 9), ``drop()``, ``close(code)``,
 ``request_heartbeat()``, ``ack_heartbeats = False``; ``wait_for_ready(n)`` /
-``wait_for_resumed(n)`` to know the client came back.
+``wait_for_resumed(n)`` to know the client came back; ``gateway.largest_heartbeat_gap()``.
+
+Time and availability: ``emu.advance_time(s)`` moves the clock interaction deadlines are
+measured on (the 3 s first response, the 15-minute token: 401 50027 after it);
+``emu.guild_outage(guild, event=...)`` / ``guild_recovered(guild)`` (GUILD_DELETE or
+GUILD_CREATE with ``unavailable: true``, or a late GUILD_CREATE; only interactions meanwhile),
+``emu.remove_bot(guild)`` (GUILD_DELETE); ``user.accepts_dms = False`` (DMs get 50007).
+What a client would show: ``Message.displayed_embeds`` / ``hidden_embeds`` (of several embeds
+with one URL only the first is displayed) and ``Message.text``.
 """
 
 from .fixtures import emulator, running_client
