@@ -40,6 +40,83 @@ out = Console(soft_wrap=True, markup=False)
 
 EXIT_ERROR = 1
 
+# Loggers whose records are the product's own (and discord.py's, for `newsbot run`). Every other
+# library logs its own view of one input's trouble (trafilatura's "ERROR ... parsed tree length:
+# 0" for a page with no article); the one-line skip reason already says it, so their records
+# are shown only with --debug.
+_OWN_LOGGERS = frozenset({"bot", "index", "newsbot", "discord", "__main__"})
+
+
+class _OwnLogsOnly(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.name.partition(".")[0] in _OWN_LOGGERS
+
+
+def setup_cli_logging(debug: bool) -> None:
+    """Warnings of our own on stderr; everything, libraries included, with --debug."""
+    root = logging.getLogger()
+    had_handlers = bool(root.handlers)
+    logging.basicConfig(
+        level=logging.DEBUG if debug else logging.WARNING, stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    if not debug and not had_handlers:
+        for handler in root.handlers:
+            handler.addFilter(_OwnLogsOnly())
+
+
+def check_text(value: str, what: str) -> str:
+    """`value` when it is valid Unicode text; InputError naming `what` otherwise.
+
+    Python hands over command-line bytes that are not UTF-8 as lone surrogates, which neither
+    SQLite nor the question encoder can take: they are refused here, at the edge, in one line.
+    """
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        bad = exc.object[exc.start]
+        byte = f" (byte 0x{ord(bad) - 0xDC00:02x})" if 0xDC80 <= ord(bad) <= 0xDCFF else ""
+        raise InputError(
+            f"{what}: not valid UTF-8 text{byte} at character {exc.start + 1}"
+        ) from None
+    return value
+
+
+class Text(click.ParamType):
+    """A text argument (question, source, date, URL, article id) checked by check_text."""
+
+    name = "text"
+
+    def convert(self, value: object, param: click.Parameter | None,
+                ctx: click.Context | None) -> object:
+        if isinstance(value, str):
+            check_text(value, _shown_name(param))
+        return value
+
+
+class SourceRef(click.ParamType):
+    """A file or folder (any bytes a file system allows), or a URL (which must be text)."""
+
+    name = "path|url"
+
+    def convert(self, value: object, param: click.Parameter | None,
+                ctx: click.Context | None) -> object:
+        if isinstance(value, str) and "://" in value[:12]:
+            check_text(value, _shown_name(param))
+        return value
+
+
+def _shown_name(param: click.Parameter | None) -> str:
+    if param is None:
+        return "argument"
+    if isinstance(param, click.Option):
+        return max(param.opts, key=len)
+    return (param.human_readable_name or "argument").upper()
+
+
+TEXT = Text()
+SOURCE = SourceRef()
+
 
 def default_seeds_dir() -> Path:
     """`seeds/` of the checkout this package runs from, else ./seeds."""
@@ -126,10 +203,7 @@ def _finish_ingest(report: IngestReport, verb: str) -> None:
 def cli(ctx: click.Context, config_path: str | None, data_dir: str | None, debug: bool) -> None:
     """Answer questions about news articles, with numbered citations."""
     ctx.obj = State(config_path, data_dir, debug)
-    logging.basicConfig(
-        level=logging.DEBUG if debug else logging.WARNING, stream=sys.stderr,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    setup_cli_logging(debug)
 
 
 @cli.group("index")
@@ -138,7 +212,7 @@ def index_group() -> None:
 
 
 @index_group.command("build")
-@click.argument("sources", nargs=-1)
+@click.argument("sources", nargs=-1, type=SOURCE)
 @click.option("--replace", is_flag=True,
               help="Replace an existing store (the old one is kept beside it as a backup).")
 @pass_state
@@ -180,8 +254,8 @@ def index_build(state: State, sources: tuple[str, ...], replace: bool) -> None:
 
 
 @index_group.command("add")
-@click.argument("sources", nargs=-1)
-@click.option("--feed", "feeds", multiple=True, metavar="URL|FILE",
+@click.argument("sources", nargs=-1, type=SOURCE)
+@click.option("--feed", "feeds", multiple=True, metavar="URL|FILE", type=SOURCE,
               help="An RSS or Atom feed; every entry is added. Repeatable.")
 @pass_state
 def index_add(state: State, sources: tuple[str, ...], feeds: tuple[str, ...]) -> None:
@@ -213,7 +287,7 @@ def index_rebuild(state: State) -> None:
 
 
 @index_group.command("remove")
-@click.argument("refs", nargs=-1, required=True)
+@click.argument("refs", nargs=-1, required=True, type=TEXT)
 @pass_state
 def index_remove(state: State, refs: tuple[str, ...]) -> None:
     """Remove articles by URL or id."""
@@ -273,12 +347,15 @@ def render_answer(answer: Answer) -> None:
 
 
 @cli.command("ask")
-@click.argument("question")
+@click.argument("question", type=TEXT)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-@click.option("--source", default=None, help="Only articles from this source (name or domain).")
-@click.option("--since", default=None, metavar="DATE", help="Only articles published on or after.")
-@click.option("--until", default=None, metavar="DATE", help="Only articles published on or before.")
-@click.option("--as-of", "as_of", default=None, metavar="YYYY-MM-DD",
+@click.option("--source", default=None, type=TEXT,
+              help="Only articles from this source (name or domain).")
+@click.option("--since", default=None, metavar="DATE", type=TEXT,
+              help="Only articles published on or after.")
+@click.option("--until", default=None, metavar="DATE", type=TEXT,
+              help="Only articles published on or before.")
+@click.option("--as-of", "as_of", default=None, metavar="YYYY-MM-DD", type=TEXT,
               help="Answer as a reader on that day would: prefer articles of the days before"
                    " it, distrust articles dated after it (default: today).")
 @pass_state
@@ -372,3 +449,12 @@ def main() -> None:
         sys.exit(EXIT_ERROR)
     except KeyboardInterrupt:
         sys.exit(130)
+    except Exception as exc:  # the last line of defence: one line, never a traceback
+        if debug:
+            err.print_exception()
+        err.print(
+            f"[red]error:[/red] unexpected {escape(type(exc).__name__)}: {escape(str(exc))}"
+            " (a bug: please report it; --debug shows the traceback)",
+            highlight=False, markup=True,
+        )
+        sys.exit(EXIT_ERROR)

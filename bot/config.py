@@ -55,6 +55,7 @@ _RULES: dict[str, tuple[typing.Callable[[Any], bool], str]] = {
     "answer.passages_read": (lambda v: 1 <= v <= 200, "a whole number from 1 to 200"),
     "fetch.timeout_s": (lambda v: 0 < v <= 300, "a number of seconds above 0, at most 300"),
     "fetch.max_bytes": (lambda v: v > 0, "a positive number of bytes"),
+    "fetch.feed_timeout_s": (lambda v: 0 < v <= 3600, "a number of seconds above 0, at most 3600"),
     "fetch.max_file_bytes": (lambda v: v > 0, "a positive number of bytes"),
     "discord.cooldown_s": (lambda v: 0 <= v <= 3600, "seconds from 0 to 3600"),
     "discord.max_concurrent": (lambda v: 1 <= v <= 64, "a whole number from 1 to 64"),

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 
 from bot.answer_model import Answer
@@ -87,6 +87,10 @@ class NewsEngine:
         articles of the days before it and distrusts articles dated after it, as a reader on
         that day would. A bad question or date raises InputError.
         """
+        _check_text(question, "the question")
+        for value, what in ((context, "the context"), (source, "--source")):
+            if value is not None:
+                _check_text(value, what)
         question = " ".join(question.split())
         if not question:
             raise InputError("the question is empty")
@@ -151,6 +155,8 @@ class NewsEngine:
 
         report = RemoveReport()
         for ref in refs:
+            _check_text(ref, "an article to remove")
+        for ref in refs:
             article = self.store.find(ref) or self.store.find(canonical_url(ref))
             if article is None:
                 report.not_found.append(ref)
@@ -212,9 +218,25 @@ def as_of_day(value: str | date | None) -> date | None:
 
 
 def _iso_bound(value: str | None, name: str) -> str | None:
+    """The day of `value` as YYYY-MM-DD: the whole of it must be an ISO date (or an ISO date
+    and time); '2025-01-01garbage' is refused, not read as its first ten characters."""
     if value is None:
         return None
+    text = _check_text(value, f"--{name}").strip()
     try:
-        return date.fromisoformat(value.strip()[:10]).isoformat()
+        return date.fromisoformat(text).isoformat()
+    except ValueError:
+        pass
+    try:
+        return datetime.fromisoformat(text).date().isoformat()
     except ValueError:
         raise InputError(f"--{name}: {value!r} is not a date like 2025-01-31") from None
+
+
+def _check_text(value: str, what: str) -> str:
+    """`value` when SQLite and the encoders can take it (no lone surrogates); else InputError."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InputError(f"{what} is not valid UTF-8 text") from None
+    return value

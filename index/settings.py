@@ -39,6 +39,9 @@ class FetchSettings:
     allow_private: bool = False  # for tests only: permit loopback/private destinations
     max_redirects: int = 5
     max_feed_entries: int = 200
+    # One feed read, linked pages included, ends by then: entries whose page was not fetched
+    # in time are reported as skipped.
+    feed_timeout_s: float = 120.0
 
 
 @dataclass(frozen=True)

@@ -264,6 +264,12 @@ class Store:
                 if not item.text.strip():
                     result.skipped.append(Skipped(item.origin, "no text"))
                     continue
+                problem = _unstorable(item)
+                if problem:
+                    # The readers scrub what they make; this guards every other caller, since
+                    # one such field would fail the whole batch's transaction.
+                    result.skipped.append(Skipped(repr(item.origin)[1:-1], problem))
+                    continue
                 outcome, plan = self._plan(item, seen)  # type: ignore[misc]
                 if outcome == "unchanged":
                     result.unchanged.append(plan.article)
@@ -368,6 +374,21 @@ class Store:
 
     def close(self) -> None:
         self.db.close()
+
+
+def _unstorable(item: ArticleInput) -> str | None:
+    """Why SQLite cannot (or should not) store `item`'s text fields, or None."""
+    for name in ("text", "title", "url", "source", "published", "author", "origin"):
+        value = getattr(item, name)
+        if not value:
+            continue
+        if "\x00" in value:
+            return f"the article's {name} holds a NUL character"
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return f"the article's {name} is not valid Unicode text (a lone surrogate)"
+    return None
 
 
 def store_exists(data_dir: Path) -> bool:

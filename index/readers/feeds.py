@@ -11,8 +11,11 @@ import dataclasses
 import io
 import logging
 import re
+import time
+import xml.sax
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 import feedparser
@@ -23,8 +26,11 @@ from index.readers import transport
 from index.readers.formats import html_fragment_text
 from index.readers.netguard import AddressPolicy
 from index.readers.normalize import clean_meta, http_url, normalise_date
-from index.readers.records import build_article
+from index.readers.records import build_article, cap_title
 from index.readers.web import fetch_url, map_in_threads
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 from index.settings import FetchSettings
 
 log = logging.getLogger(__name__)
@@ -34,6 +40,9 @@ FULL_TEXT_MIN_WORDS = 80
 # Feeds are often served as plain text (raw files on code hosts, misconfigured servers).
 _FEED_ACCEPT = transport.FEED_TYPES | {"text/plain"}
 _WORD = re.compile(r"\w+")
+# An entity declaration in the document type: feeds have no use for one, and it is how the
+# billion-laughs and quadratic-blowup attacks are built. Looked for in the prolog only.
+_ENTITY_DECLARATION = re.compile(rb"<!ENTITY", re.IGNORECASE)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -52,10 +61,35 @@ def read_feed(
 ) -> ReadResult:
     """Every entry of the feed as an article, at most fetch.max_feed_entries of them."""
     origin = url_or_path.strip()
+    # One deadline for the whole read: the feed and every linked page fetched for it.
+    deadline = time.monotonic() + fetch.feed_timeout_s
     try:
-        data, base_url = _load(origin, fetch, policy)
+        data, base_url = _load(origin, _within(fetch, deadline), policy)
     except InputError as exc:
         return ReadResult(skipped=[Skipped(origin, str(exc))])
+    return parse_feed(data, origin, fetch, base_url=base_url, policy=policy, deadline=deadline)
+
+
+def parse_feed(
+    data: bytes,
+    origin: str,
+    fetch: FetchSettings,
+    *,
+    base_url: str = "",
+    policy: AddressPolicy | None = None,
+    deadline: float | None = None,
+    wanted: Callable[[str | None], bool] | None = None,
+) -> ReadResult:
+    """The articles of a feed document already in hand (the poller fetches its own).
+
+    `wanted(link)` says whether an entry is still to be read: entries it declines are left out
+    without fetching their pages (the poller passes the links it already stored).
+    """
+    if deadline is None:
+        deadline = time.monotonic() + fetch.feed_timeout_s
+    problem = _refused(data)
+    if problem:
+        return ReadResult(skipped=[Skipped(origin, problem)])
     headers = {"content-location": base_url} if base_url else {}
     try:
         parsed = feedparser.parse(io.BytesIO(data), response_headers=headers)
@@ -63,12 +97,18 @@ def read_feed(
         log.warning("feed parsing failed for %s", origin, exc_info=True)
         return ReadResult(skipped=[Skipped(origin, f"the feed could not be parsed ({exc})")])
     result = ReadResult()
+    broken = parsed.get("bozo_exception")
     if not parsed.entries:
         if parsed.get("bozo"):
-            reason = f"not a valid RSS or Atom feed ({parsed.get('bozo_exception')})"
+            reason = f"not a valid RSS or Atom feed ({broken})"
         else:
             reason = "the feed has no entries"
         result.skipped.append(Skipped(origin, reason))
+        return result
+    if isinstance(broken, xml.sax.SAXException):
+        # feedparser would go on with its lenient parser and make entries of the wreck (an
+        # unexpanded "&lol9;" as a title): a feed that is not well-formed XML is refused whole.
+        result.skipped.append(Skipped(origin, f"the feed is not well-formed XML ({broken})"))
         return result
     total = len(parsed.entries)
     if total > fetch.max_feed_entries:
@@ -81,14 +121,37 @@ def read_feed(
         )
     kept = parsed.entries[: fetch.max_feed_entries]
     entries = [_entry(number, raw) for number, raw in enumerate(kept, 1)]
+    if wanted is not None:
+        entries = [e for e in entries if wanted(e.link)]
     source = clean_meta(parsed.feed.get("title"))
-    outcomes = map_in_threads(lambda e: _article(e, origin, source, fetch, policy), entries)
+    outcomes = map_in_threads(
+        lambda e: _article(e, origin, source, fetch, policy, deadline), entries
+    )
     for outcome in outcomes:
         if isinstance(outcome, ArticleInput):
             result.articles.append(outcome)
         else:
             result.skipped.append(outcome)
     return result
+
+
+def _refused(data: bytes) -> str | None:
+    """Why a feed document is refused before it is parsed, or None."""
+    head = data[:65536]
+    doctype_end = head.find(b"]>") if b"<!DOCTYPE" in head.upper() else -1
+    if doctype_end >= 0 and _ENTITY_DECLARATION.search(head[:doctype_end]):
+        return "the feed declares XML entities (refused: entity expansion is a known attack)"
+    return None
+
+
+def _within(fetch: FetchSettings, deadline: float) -> FetchSettings:
+    """`fetch` with its time limit cut to what is left before `deadline` (InputError if none)."""
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise InputError(
+            f"the feed's time limit (fetch.feed_timeout_s = {fetch.feed_timeout_s:g} s) ran out"
+        )
+    return dataclasses.replace(fetch, timeout_s=min(fetch.timeout_s, left))
 
 
 def _load(origin: str, fetch: FetchSettings, policy: AddressPolicy | None) -> tuple[bytes, str]:
@@ -150,12 +213,13 @@ def _article(
     source: str | None,
     fetch: FetchSettings,
     policy: AddressPolicy | None,
+    deadline: float,
 ) -> ArticleInput | Skipped:
     origin = entry.link or f"{feed} (entry {entry.number})"
     text = entry.content or entry.summary
     if entry.link and len(_WORD.findall(text)) < FULL_TEXT_MIN_WORDS:
         try:
-            page = fetch_url(entry.link, fetch, policy=policy)
+            page = fetch_url(entry.link, _within(fetch, deadline), policy=policy)
         except InputError as exc:
             if not entry.content:
                 return Skipped(
@@ -165,7 +229,7 @@ def _article(
         else:
             return dataclasses.replace(
                 page,
-                title=entry.title or page.title,
+                title=cap_title(entry.title) or page.title,
                 url=page.url or entry.link,
                 source=source or page.source,
                 published=entry.published or page.published,

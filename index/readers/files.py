@@ -17,8 +17,10 @@ from index.readers.formats import (
     parse_html,
     parse_json,
     parse_jsonl,
+    parse_jsonl_bytes,
     parse_text,
 )
+from index.readers.normalize import display_name
 from index.settings import FetchSettings
 
 
@@ -28,12 +30,14 @@ def read_paths(paths: list[str | Path], fetch: FetchSettings) -> ReadResult:
     for raw in paths:
         path = Path(raw).expanduser()
         if path.is_dir():
-            for file in _walk(path):
+            files, unreadable = _walk(path)
+            result.skipped.extend(unreadable)
+            for file in files:
                 result.extend(_read_file(file, fetch))
         elif path.exists():
             result.extend(_read_file(path, fetch))
         else:
-            result.skipped.append(Skipped(str(raw), "no such file or folder"))
+            result.skipped.append(Skipped(display_name(str(raw)), "no such file or folder"))
     return result
 
 
@@ -55,6 +59,10 @@ def read_data(origin: str, data: bytes) -> ReadResult:
     if not data.strip():
         return _skip(origin, "the file is empty")
     try:
+        if suffix == ".jsonl" and not data.startswith((b"\xff\xfe", b"\xfe\xff")):
+            # Judged line by line: one bad byte costs its line, not the file (UTF-16 files,
+            # rare for JSON Lines, are decoded whole below).
+            return parse_jsonl_bytes(data, origin)
         if suffix in HTML_SUFFIXES:
             if b"\x00" in data:
                 raise InputError("the file is binary, not text")
@@ -71,7 +79,8 @@ def read_data(origin: str, data: bytes) -> ReadResult:
 
 
 def _read_file(path: Path, fetch: FetchSettings) -> ReadResult:
-    origin = str(path)
+    # A name that is not UTF-8 is shown (and stored) with \xNN escapes, never as raw bytes.
+    origin = display_name(str(path))
     try:
         size = path.stat().st_size
         if not path.is_file():
@@ -88,13 +97,20 @@ def _read_file(path: Path, fetch: FetchSettings) -> ReadResult:
     return read_data(origin, data)
 
 
-def _walk(folder: Path) -> list[Path]:
-    """Files under `folder`, sorted, without hidden files or hidden folders."""
+def _walk(folder: Path) -> tuple[list[Path], list[Skipped]]:
+    """Files under `folder`, sorted, without hidden files or hidden folders; and every folder
+    that could not be listed, with the reason (os.walk would pass over it in silence)."""
     found: list[Path] = []
-    for root, dirs, files in os.walk(folder):
+    unreadable: list[Skipped] = []
+
+    def report(exc: OSError) -> None:
+        where = display_name(str(exc.filename or folder))
+        unreadable.append(Skipped(where, f"could not read the folder: {exc.strerror or exc}"))
+
+    for root, dirs, files in os.walk(folder, onerror=report):
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
         found.extend(Path(root) / f for f in sorted(files) if not f.startswith("."))
-    return found
+    return found, unreadable
 
 
 def _too_big(size: int, limit: int) -> str:

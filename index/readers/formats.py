@@ -220,20 +220,45 @@ def parse_json(text: str, origin: str) -> ReadResult:
     return result
 
 
+def parse_jsonl_bytes(data: bytes, origin: str) -> ReadResult:
+    """JSON Lines from raw bytes, each line decoded on its own: a line holding a NUL byte or
+    bytes that are not UTF-8 is reported by its number and the others still count."""
+    result = ReadResult()
+    data = data.removeprefix(codecs.BOM_UTF8)
+    for number, raw in enumerate(data.split(b"\n"), 1):
+        if not raw.strip():
+            continue
+        if b"\x00" in raw:
+            result.skipped.append(Skipped(origin, f"line {number}: holds a NUL byte (binary data)"))
+            continue
+        try:
+            line = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            where = f"undecodable byte at column {exc.start + 1}"
+            result.skipped.append(Skipped(origin, f"line {number}: not UTF-8 text ({where})"))
+            continue
+        _parse_jsonl_line(line, number, origin, result)
+    return result
+
+
 def parse_jsonl(text: str, origin: str) -> ReadResult:
     """One article object per line; a bad line is skipped and the others still count."""
     result = ReadResult()
     for number, line in enumerate(text.split("\n"), 1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except (json.JSONDecodeError, RecursionError) as exc:
-            problem = exc.msg if isinstance(exc, json.JSONDecodeError) else "nested too deeply"
-            result.skipped.append(Skipped(origin, f"line {number}: invalid JSON ({problem})"))
-            continue
-        _add_record(record, origin, f"line {number}", result)
+        _parse_jsonl_line(line, number, origin, result)
     return result
+
+
+def _parse_jsonl_line(line: str, number: int, origin: str, result: ReadResult) -> None:
+    if not line.strip():
+        return
+    try:
+        record = json.loads(line)
+    except (json.JSONDecodeError, RecursionError) as exc:
+        problem = exc.msg if isinstance(exc, json.JSONDecodeError) else "nested too deeply"
+        result.skipped.append(Skipped(origin, f"line {number}: invalid JSON ({problem})"))
+        return
+    _add_record(record, origin, f"line {number}", result)
 
 
 def _add_record(record: object, origin: str, where: str, result: ReadResult) -> None:

@@ -17,6 +17,12 @@ _ISO_DATE = re.compile(r"^(\d{4})-(\d{1,2})-(\d{1,2})$")
 _YMD = re.compile(r"^(\d{4})[/.](\d{1,2})[/.](\d{1,2})$")
 _DMY_OR_MDY = re.compile(r"^(\d{1,2})[/.-](\d{1,2})[/.-](\d{4})$")
 _SPACE = re.compile(r"\s+")
+# NUL and the other C0 control characters that are not white space: never article text (a JSON
+# "\\u0000" decodes to a NUL), and NUL ends strings in some of the tools that read them.
+_CONTROL = re.compile(r"[\x00-\x08\x0e-\x1f\x7f]")
+# A lone UTF-16 surrogate: what json.loads makes of "\\ud800", and how Python spells a byte of
+# a file name that is not UTF-8. SQLite cannot store it.
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
 
 # Query parameters that only say how a reader arrived, never which page they read.
 _TRACKING_EXACT = frozenset(
@@ -34,6 +40,22 @@ _DEFAULT_A = datetime(1901, 1, 1, 0, 0, 0)
 _DEFAULT_B = datetime(1902, 2, 2, 1, 1, 1)
 
 
+def scrub(text: str) -> str:
+    """`text` without control characters, its lone surrogates as U+FFFD: storable text."""
+    return _SURROGATE.sub("\ufffd", _CONTROL.sub("", text))
+
+
+def display_name(name: str) -> str:
+    """A file name as printable, storable text: bytes that are not UTF-8 (which Python keeps as
+    surrogates) are written as \\xNN escapes, so the name still says which file it was."""
+    if not _SURROGATE.search(name):
+        return name
+    try:
+        return name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    except UnicodeEncodeError:  # a surrogate that stands for no byte
+        return scrub(name)
+
+
 def clean_meta(value: object) -> str | None:
     """A metadata value as one trimmed line; lists of names are joined, empty means None."""
     if value is None:
@@ -46,7 +68,7 @@ def clean_meta(value: object) -> str | None:
         return ", ".join(dict.fromkeys(parts)) or None
     if not isinstance(value, str):
         return None
-    text = _SPACE.sub(" ", value).strip()
+    text = _SPACE.sub(" ", scrub(value)).strip()
     return text or None
 
 
