@@ -8,6 +8,7 @@ feedparser never fetches anything itself: it only ever sees bytes.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import io
 import logging
 import re
@@ -46,7 +47,7 @@ _ENTITY_DECLARATION = re.compile(rb"<!ENTITY", re.IGNORECASE)
 
 
 @dataclasses.dataclass(frozen=True)
-class _Entry:
+class FeedEntry:
     number: int
     title: str | None
     link: str | None
@@ -54,6 +55,31 @@ class _Entry:
     published: str | None
     content: str  # the entry's full text as plain text, "" when it has none
     summary: str
+    guid: str | None = None  # the entry's own id, when it gives one
+
+    @property
+    def key(self) -> str:
+        """What names this entry across reads of its feed: its link, else its id, else a
+        hash of what it says (the poller remembers keys to never read an entry twice)."""
+        if self.link:
+            return self.link
+        if self.guid:
+            return f"id:{self.guid}"
+        digest = hashlib.sha256(f"{self.title}\n{self.content or self.summary}".encode())
+        return f"hash:{digest.hexdigest()[:32]}"
+
+
+@dataclasses.dataclass
+class FeedDocument:
+    """A parsed feed: its title (the articles' source), its entries, and what was refused."""
+
+    source: str | None = None
+    entries: list[FeedEntry] = dataclasses.field(default_factory=list)
+    skipped: list[Skipped] = dataclasses.field(default_factory=list)
+
+    @property
+    def refused(self) -> bool:
+        return not self.entries and bool(self.skipped)
 
 
 def read_feed(
@@ -64,70 +90,12 @@ def read_feed(
     # One deadline for the whole read: the feed and every linked page fetched for it.
     deadline = time.monotonic() + fetch.feed_timeout_s
     try:
-        data, base_url = _load(origin, _within(fetch, deadline), policy)
+        data, base_url = _load(origin, within(fetch, deadline), policy)
     except InputError as exc:
         return ReadResult(skipped=[Skipped(origin, str(exc))])
-    return parse_feed(data, origin, fetch, base_url=base_url, policy=policy, deadline=deadline)
-
-
-def parse_feed(
-    data: bytes,
-    origin: str,
-    fetch: FetchSettings,
-    *,
-    base_url: str = "",
-    policy: AddressPolicy | None = None,
-    deadline: float | None = None,
-    wanted: Callable[[str | None], bool] | None = None,
-) -> ReadResult:
-    """The articles of a feed document already in hand (the poller fetches its own).
-
-    `wanted(link)` says whether an entry is still to be read: entries it declines are left out
-    without fetching their pages (the poller passes the links it already stored).
-    """
-    if deadline is None:
-        deadline = time.monotonic() + fetch.feed_timeout_s
-    problem = _refused(data)
-    if problem:
-        return ReadResult(skipped=[Skipped(origin, problem)])
-    headers = {"content-location": base_url} if base_url else {}
-    try:
-        parsed = feedparser.parse(io.BytesIO(data), response_headers=headers)
-    except Exception as exc:  # feedparser reports most problems as "bozo"; this is the rest
-        log.warning("feed parsing failed for %s", origin, exc_info=True)
-        return ReadResult(skipped=[Skipped(origin, f"the feed could not be parsed ({exc})")])
-    result = ReadResult()
-    broken = parsed.get("bozo_exception")
-    if not parsed.entries:
-        if parsed.get("bozo"):
-            reason = f"not a valid RSS or Atom feed ({broken})"
-        else:
-            reason = "the feed has no entries"
-        result.skipped.append(Skipped(origin, reason))
-        return result
-    if isinstance(broken, xml.sax.SAXException):
-        # feedparser would go on with its lenient parser and make entries of the wreck (an
-        # unexpanded "&lol9;" as a title): a feed that is not well-formed XML is refused whole.
-        result.skipped.append(Skipped(origin, f"the feed is not well-formed XML ({broken})"))
-        return result
-    total = len(parsed.entries)
-    if total > fetch.max_feed_entries:
-        result.skipped.append(
-            Skipped(
-                origin,
-                f"the feed has {total} entries; only the first "
-                f"{fetch.max_feed_entries} were read (fetch.max_feed_entries)",
-            )
-        )
-    kept = parsed.entries[: fetch.max_feed_entries]
-    entries = [_entry(number, raw) for number, raw in enumerate(kept, 1)]
-    if wanted is not None:
-        entries = [e for e in entries if wanted(e.link)]
-    source = clean_meta(parsed.feed.get("title"))
-    outcomes = map_in_threads(
-        lambda e: _article(e, origin, source, fetch, policy, deadline), entries
-    )
-    for outcome in outcomes:
+    document = parse_entries(data, origin, fetch, base_url=base_url)
+    result = ReadResult(skipped=list(document.skipped))
+    for outcome in read_entries(document, origin, fetch, policy=policy, deadline=deadline):
         if isinstance(outcome, ArticleInput):
             result.articles.append(outcome)
         else:
@@ -135,16 +103,87 @@ def parse_feed(
     return result
 
 
+def parse_entries(
+    data: bytes, origin: str, fetch: FetchSettings, *, base_url: str = ""
+) -> FeedDocument:
+    """The entries of a feed document in hand (at most fetch.max_feed_entries); a document
+    that is refused has no entries and says why in `skipped`."""
+    problem = _refused(data)
+    if problem:
+        return FeedDocument(skipped=[Skipped(origin, problem)])
+    headers = {"content-location": base_url} if base_url else {}
+    try:
+        parsed = feedparser.parse(io.BytesIO(data), response_headers=headers)
+    except Exception as exc:  # feedparser reports most problems as "bozo"; this is the rest
+        log.warning("feed parsing failed for %s", origin, exc_info=True)
+        return FeedDocument(skipped=[Skipped(origin, f"the feed could not be parsed ({exc})")])
+    broken = parsed.get("bozo_exception")
+    if not parsed.entries:
+        if parsed.get("bozo"):
+            reason = f"not a valid RSS or Atom feed ({broken})"
+        else:
+            reason = "the feed has no entries"
+        return FeedDocument(skipped=[Skipped(origin, reason)])
+    if isinstance(broken, xml.sax.SAXException):
+        # feedparser would go on with its lenient parser and make entries of the wreck (an
+        # unexpanded "&lol9;" as a title): a feed that is not well-formed XML is refused whole.
+        return FeedDocument(
+            skipped=[Skipped(origin, f"the feed is not well-formed XML ({broken})")]
+        )
+    document = FeedDocument(source=clean_meta(parsed.feed.get("title")))
+    total = len(parsed.entries)
+    if total > fetch.max_feed_entries:
+        document.skipped.append(
+            Skipped(
+                origin,
+                f"the feed has {total} entries; only the first "
+                f"{fetch.max_feed_entries} were read (fetch.max_feed_entries)",
+            )
+        )
+    kept = parsed.entries[: fetch.max_feed_entries]
+    document.entries = [_entry(number, raw) for number, raw in enumerate(kept, 1)]
+    return document
+
+
+def read_entries(
+    document: FeedDocument,
+    origin: str,
+    fetch: FetchSettings,
+    *,
+    entries: list[FeedEntry] | None = None,
+    policy: AddressPolicy | None = None,
+    deadline: float | None = None,
+    fetch_page: Callable[..., ArticleInput] = fetch_url,
+    parallel: bool = True,
+) -> list[ArticleInput | Skipped]:
+    """One article (or the reason there is none) per entry, in order: `entries` (default:
+    all of the document's). A short entry's linked page is fetched with `fetch_page`, a few at
+    a time when `parallel`, one after the other otherwise; none starts after `deadline`."""
+    if deadline is None:
+        deadline = time.monotonic() + fetch.feed_timeout_s
+    chosen = document.entries if entries is None else entries
+
+    def one(entry: FeedEntry) -> ArticleInput | Skipped:
+        return _article(entry, origin, document.source, fetch, policy, deadline, fetch_page)
+
+    if parallel:
+        return map_in_threads(one, chosen)
+    return [one(entry) for entry in chosen]
+
+
 def _refused(data: bytes) -> str | None:
     """Why a feed document is refused before it is parsed, or None."""
     head = data[:65536]
-    doctype_end = head.find(b"]>") if b"<!DOCTYPE" in head.upper() else -1
-    if doctype_end >= 0 and _ENTITY_DECLARATION.search(head[:doctype_end]):
+    if b"<!DOCTYPE" not in head.upper():
+        return None
+    doctype_end = head.find(b"]>")
+    # An internal subset longer than what is looked at counts as declaring entities.
+    if _ENTITY_DECLARATION.search(head if doctype_end < 0 else head[:doctype_end]):
         return "the feed declares XML entities (refused: entity expansion is a known attack)"
     return None
 
 
-def _within(fetch: FetchSettings, deadline: float) -> FetchSettings:
+def within(fetch: FetchSettings, deadline: float) -> FetchSettings:
     """`fetch` with its time limit cut to what is left before `deadline` (InputError if none)."""
     left = deadline - time.monotonic()
     if left <= 0:
@@ -182,11 +221,12 @@ def _is_url(text: str) -> bool:
     return len(scheme) > 1 and (text.lower().startswith(scheme.lower() + "://"))
 
 
-def _entry(number: int, raw: feedparser.FeedParserDict) -> _Entry:
+def _entry(number: int, raw: feedparser.FeedParserDict) -> FeedEntry:
     contents = [c.get("value", "") for c in raw.get("content") or []]
     content = max((html_fragment_text(c) for c in contents), key=len, default="")
-    return _Entry(
+    return FeedEntry(
         number=number,
+        guid=clean_meta(raw.get("id")),
         title=clean_meta(raw.get("title")),
         link=http_url(raw.get("link")),
         author=clean_meta(raw.get("author")),
@@ -208,18 +248,19 @@ def _entry_date(raw: feedparser.FeedParserDict) -> str | None:
 
 
 def _article(
-    entry: _Entry,
+    entry: FeedEntry,
     feed: str,
     source: str | None,
     fetch: FetchSettings,
     policy: AddressPolicy | None,
     deadline: float,
+    fetch_page: Callable[..., ArticleInput] = fetch_url,
 ) -> ArticleInput | Skipped:
     origin = entry.link or f"{feed} (entry {entry.number})"
     text = entry.content or entry.summary
     if entry.link and len(_WORD.findall(text)) < FULL_TEXT_MIN_WORDS:
         try:
-            page = fetch_url(entry.link, _within(fetch, deadline), policy=policy)
+            page = fetch_page(entry.link, within(fetch, deadline), policy=policy)
         except InputError as exc:
             if not entry.content:
                 return Skipped(

@@ -10,7 +10,7 @@ from index.text import fold
 
 # A headline is a line, not a paragraph: longer "titles" (a feed that puts the whole story in
 # <title>, a hostile one that puts a megabyte there) are cut at a word, with an ellipsis.
-MAX_TITLE_CHARS = 300
+MAX_TITLE_CHARS = 500
 
 
 def build_article(

@@ -12,6 +12,7 @@ Proxy environment variables are ignored on purpose: a proxy would resolve names 
 
 from __future__ import annotations
 
+import dataclasses
 import http.client
 import io
 import socket
@@ -44,6 +45,25 @@ class Fetched:
     content_type: str  # lower-case media type without parameters
     charset: str | None
     body: bytes
+    status: int = 200  # 304: not modified since the validators sent (body empty)
+    etag: str | None = None  # the response's validators, for the next conditional request
+    last_modified: str | None = None
+
+
+@dataclass(frozen=True)
+class Validators:
+    """What a conditional GET sends: the ETag and Last-Modified of the last copy read."""
+
+    etag: str | None = None
+    last_modified: str | None = None
+
+    def headers(self) -> dict[str, str]:
+        sent = {}
+        if self.etag:
+            sent["If-None-Match"] = self.etag
+        if self.last_modified:
+            sent["If-Modified-Since"] = self.last_modified
+        return sent
 
 
 def default_policy(fetch: FetchSettings) -> AddressPolicy:
@@ -57,15 +77,20 @@ def get(
     accept: frozenset[str],
     policy: AddressPolicy | None = None,
     tls: ssl.SSLContext | None = None,
+    validators: Validators | None = None,
 ) -> Fetched:
-    """GET `url` within the limits of `fetch`; FetchRefused or InputError when that fails."""
+    """GET `url` within the limits of `fetch`; FetchRefused or InputError when that fails.
+
+    With `validators` the request is conditional: a 304 answer comes back as a Fetched with
+    status 304 and no body, having cost one round trip and nothing else.
+    """
     policy = policy or default_policy(fetch)
     deadline = time.monotonic() + fetch.timeout_s
     current = url.strip()
     for _hop in range(fetch.max_redirects + 1):
         target = resolve(current, policy)
         try:
-            outcome = _request(target, fetch, accept, deadline, tls)
+            outcome = _request(target, fetch, accept, deadline, tls, validators)
         except TimeoutError as exc:
             raise InputError(f"timed out after {fetch.timeout_s:g} s") from exc
         except ssl.SSLError as exc:
@@ -78,7 +103,7 @@ def get(
         if isinstance(outcome, str):
             current = urljoin(current, outcome)
             continue
-        return Fetched(current, *outcome)
+        return dataclasses.replace(outcome, url=current)
     raise FetchRefused(f"too many redirects (more than {fetch.max_redirects})")
 
 
@@ -88,8 +113,9 @@ def _request(
     accept: frozenset[str],
     deadline: float,
     tls: ssl.SSLContext | None,
-) -> str | tuple[str, str | None, bytes]:
-    """One request: the Location of a redirect, or (content type, charset, body)."""
+    validators: Validators | None = None,
+) -> str | Fetched:
+    """One request: the Location of a redirect, or what was fetched (its url still empty)."""
     conn, sock = _connect(target, deadline, tls)
     try:
         conn.request(
@@ -100,9 +126,15 @@ def _request(
                 "Accept": ", ".join(sorted(accept)) + ", */*;q=0.1",
                 "Accept-Encoding": "gzip, deflate",
                 "Connection": "close",
+                **(validators.headers() if validators else {}),
             },
         )
         response = conn.getresponse()
+        etag = response.getheader("ETag")
+        last_modified = response.getheader("Last-Modified")
+        if response.status == 304 and validators is not None:
+            return Fetched("", "", None, b"", 304, etag or validators.etag,
+                           last_modified or validators.last_modified)
         if response.status in _REDIRECTS:
             location = response.getheader("Location")
             if not location:
@@ -121,7 +153,7 @@ def _request(
         if length and length.strip().isdigit() and int(length) > fetch.max_bytes:
             raise FetchRefused(_over_cap(fetch.max_bytes))
         body = _read_body(response, fetch.max_bytes)
-        return content_type, charset, body
+        return Fetched("", content_type, charset, body, response.status, etag, last_modified)
     finally:
         conn.close()
         sock.release()
