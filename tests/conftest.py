@@ -83,3 +83,16 @@ def real_engine(config: Config, real_embedder: SentenceTransformerEmbedder):
 
 def needs_shared_data() -> pytest.MarkDecorator:
     return pytest.mark.skipif(not SHARED_DATA.is_dir(), reason="../shared/data is absent")
+
+
+@pytest.fixture(scope="session")
+def ner_model():
+    """The default spaCy pipeline (en_core_web_sm 3.8.0), loaded once per test session; every
+    store on the default config shares it."""
+    from index.entities import make_recogniser
+    from index.settings import NerSettings
+
+    recogniser = make_recogniser(NerSettings())
+    assert recogniser is not None
+    recogniser.check()
+    return recogniser

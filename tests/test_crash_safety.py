@@ -39,8 +39,8 @@ WRITER = textwrap.dedent(
         vectors.os.replace = die
     elif mode == "mid-transaction":
         real_insert = engine.store.db.insert_passages
-        def insert(tx, article, texts):
-            real_insert(tx, article, texts[:1])
+        def insert(tx, article, texts, entities=None):
+            real_insert(tx, article, texts[:1], entities[:1] if entities else None)
             die()
         engine.store.db.insert_passages = insert
     i = 0
