@@ -15,7 +15,11 @@ Each part runs in its own process, so each reports its own peak memory (max RSS)
 - million: a synthetic store of `--million` passages (text drawn at random from the real
   articles' vocabulary, random unit vectors) with the approximate IVF index, asked the real
   questions with the real model;
-- cold: `newsbot ask` as a new process on a small store, wall-clock.
+- cold: `newsbot ask` as a new process on a small store, wall-clock;
+- collections (not in the default set): `--million` synthetic passages over `--collections`
+  collections, a question searching one server's collection plus the shared one: one index
+  with a FAISS id selector (flat, IVF) against one index per collection, and FTS5 with the
+  collection filter inside the query.
 """
 
 from __future__ import annotations
@@ -234,6 +238,137 @@ def phase_million(args: argparse.Namespace) -> dict:
             shutil.rmtree(tmp, ignore_errors=True)
 
 
+# -- collections: filtering inside the search ----------------------------------------------
+def phase_collections(args: argparse.Namespace) -> dict:
+    """`--million` synthetic passages over `--collections` collections (articles of 10
+    passages dealt round-robin), one question searching one server's collection plus the
+    shared one. Compares, for the dense part, one index with a FAISS id selector (flat and
+    IVF) against one flat index per collection; and times the SQL that selects the ids and
+    the FTS5 search with the collection filter inside it."""
+    import faiss
+    import numpy as np
+
+    from bot.evaluation.datasets import load_articles
+    from index.database import Database, now_iso
+    from index.embedding import SentenceTransformerEmbedder
+    from index.models import Article
+    from index.settings import IndexSettings, ModelSettings
+    from index.text import content_words, words
+    from index.vectors import VectorIndex
+
+    rng = np.random.default_rng(0)
+    n, n_coll, per_article, k = args.million, args.collections, 10, 50
+    counts: Counter[str] = Counter()
+    for article in load_articles(args.articles).articles[:400]:
+        counts.update(words(article.text))
+    vocab = list(counts)
+    p = np.array([counts[w] for w in vocab], dtype=np.float64)
+    p /= p.sum()
+    names = ["shared", *(f"guild:{i}" for i in range(1, n_coll))]
+    tmp = Path(tempfile.mkdtemp(prefix="newsbot-bench-coll-"))
+    try:
+        started = time.perf_counter()
+        db = Database(tmp / "news.sqlite3")
+        ids = np.zeros(n, dtype=np.int64)
+        owner = np.zeros(n, dtype=np.int32)  # collection index of each passage
+        stamp = now_iso()
+        with db.transaction() as tx:
+            for a in range(0, n, per_article):
+                draws = rng.choice(len(vocab), size=(per_article, args.million_words), p=p)
+                article = Article(
+                    id=f"synthetic-{a}", title=f"Synthetic article {a}", url=None, source=None,
+                    published=None, author=None, text="", content_hash=f"h{a}",
+                    added_at=stamp, updated_at=stamp,
+                )
+                db.upsert_article(tx, article)
+                got = db.insert_passages(tx, article, [
+                    " ".join(vocab[j] for j in row) + "." for row in draws
+                ])
+                c = (a // per_article) % n_coll
+                db.add_members(tx, names[c], [article.id])
+                ids[a : a + len(got)] = got
+                owner[a : a + len(got)] = c
+        rows_s = time.perf_counter() - started
+        vectors = rng.standard_normal((n, 384), dtype=np.float32)
+        vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+
+        built: dict[str, float] = {}
+        started = time.perf_counter()
+        flat = VectorIndex.build(384, IndexSettings(type="flat"), ids, vectors)
+        built["one_flat_s"] = time.perf_counter() - started
+        started = time.perf_counter()
+        ivf = VectorIndex.build(
+            384, IndexSettings(type="ivf", ivf_nlist=args.nlist, ivf_nprobe=args.nprobe),
+            ids, vectors,
+        )
+        built["one_ivf_s"] = time.perf_counter() - started
+        started = time.perf_counter()
+        per_coll: list[VectorIndex] = []
+        for c in range(n_coll):
+            mask = owner == c
+            per_coll.append(
+                VectorIndex.build(384, IndexSettings(type="flat"), ids[mask], vectors[mask])
+            )
+        built["per_collection_s"] = time.perf_counter() - started
+
+        embedder = SentenceTransformerEmbedder(ModelSettings())
+        qs = [q for q, _ in questions(args.questions)][:200]
+        qvecs = np.vstack([embedder.embed([q]) for q in qs])
+        times: dict[str, list[float]] = {
+            "sql_ids": [], "flat_selector": [], "ivf_selector": [], "per_collection": [],
+            "fts_filtered": [], "fts_unfiltered": [],
+        }
+        recall = {"ivf_selector": [], "flat_selector": [], "per_collection": []}
+        for i, (q, qv) in enumerate(zip(qs, qvecs, strict=True)):
+            own = 1 + (i * 7919) % (n_coll - 1)
+            wanted = [names[own], "shared"]
+            where = db.passage_filter(wanted)
+            t = time.perf_counter()
+            allowed = db.passage_ids(where)
+            times["sql_ids"].append(time.perf_counter() - t)
+            mask = np.isin(owner, [own, 0])
+            exact_scores = vectors[mask] @ qv
+            exact = set(ids[mask][np.argsort(-exact_scores)[:k]].tolist())
+            for name, index in (("flat_selector", flat), ("ivf_selector", ivf)):
+                t = time.perf_counter()
+                got = index.search(qv, k, allowed)
+                times[name].append(time.perf_counter() - t)
+                recall[name].append(len(exact & {pid for pid, _ in got}) / k)
+            t = time.perf_counter()
+            merged = sorted(
+                per_coll[own].search(qv, k) + per_coll[0].search(qv, k), key=lambda h: -h[1]
+            )[:k]
+            times["per_collection"].append(time.perf_counter() - t)
+            recall["per_collection"].append(len(exact & {pid for pid, _ in merged}) / k)
+            terms = content_words(q)
+            t = time.perf_counter()
+            db.lexical_search(terms, k, where)
+            times["fts_filtered"].append(time.perf_counter() - t)
+            t = time.perf_counter()
+            db.lexical_search(terms, k)
+            times["fts_unfiltered"].append(time.perf_counter() - t)
+        del vectors
+        sizes = {
+            "one_flat_mb": _index_mb(flat.index, faiss),
+            "per_collection_mb": sum(_index_mb(x.index, faiss) for x in per_coll),
+        }
+        return {
+            "passages": n, "collections": n_coll, "k": k, "nlist": args.nlist,
+            "nprobe": args.nprobe, "build_rows_s": round(rows_s, 1),
+            "build": {key: round(v, 1) for key, v in built.items()},
+            **{key: percentiles([x * 1000 for x in v]) for key, v in times.items()},
+            "recall_at_50": {key: round(float(np.mean(v)), 3) for key, v in recall.items()},
+            "index_mb": {key: round(v) for key, v in sizes.items()},
+            "note": SYNTHETIC_NOTE, "peak_rss_mb": round(peak_rss_mb()),
+        }
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _index_mb(index, faiss) -> float:  # type: ignore[no-untyped-def]
+    return len(faiss.serialize_index(index)) / 1e6
+
+
 # -- cold start ----------------------------------------------------------------------------
 def phase_cold(args: argparse.Namespace) -> dict:
     from bot.evaluation.datasets import load_articles
@@ -262,7 +397,10 @@ def phase_cold(args: argparse.Namespace) -> dict:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-PHASES = {"index": phase_index, "query": phase_query, "million": phase_million, "cold": phase_cold}
+PHASES = {
+    "index": phase_index, "query": phase_query, "million": phase_million, "cold": phase_cold,
+    "collections": phase_collections,
+}
 
 
 def main() -> None:
@@ -278,6 +416,8 @@ def main() -> None:
     parser.add_argument("--million", type=int, default=1_000_000, help="synthetic passages")
     parser.add_argument("--million-words", type=int, default=60, help="words a synthetic passage")
     parser.add_argument("--million-dir", type=Path, help="build the synthetic store here, kept")
+    parser.add_argument("--collections", type=int, default=1000,
+                        help="collections of the collections part")
     parser.add_argument("--nlist", type=int, default=1024)
     parser.add_argument("--nprobe", type=int, default=16)
     parser.add_argument("--cold-runs", type=int, default=4)

@@ -27,6 +27,7 @@ from bot.config import load_config
 from bot.engine import IngestReport, NewsEngine, as_of_day
 from bot.evaluation.commands import eval_group
 from bot.settings import Config
+from index.collections import SHARED, check_name, describe
 from index.embedding import make_embedder
 from index.errors import InputError, NewsbotError
 from index.store import store_exists
@@ -191,6 +192,35 @@ def _finish_ingest(report: IngestReport, verb: str) -> None:
         raise click.exceptions.Exit(EXIT_ERROR)
 
 
+def _collection_name(ctx: click.Context, param: click.Parameter, value: object) -> object:
+    """Checks --collection values as click reads them: a bad name is one line, before the
+    model loads."""
+    if value is None:
+        return None
+    if isinstance(value, tuple):
+        return tuple(check_name(v) for v in value)
+    return check_name(value)
+
+
+def collection_option(help_text: str, *, default: str | None = SHARED, multiple: bool = False):
+    return click.option(
+        "--collection", "collection", metavar="NAME", default=default, multiple=multiple,
+        callback=_collection_name, show_default=not multiple and default is not None,
+        help=help_text,
+    )
+
+
+def require_collections(engine: NewsEngine, names: tuple[str, ...] | list[str]) -> None:
+    """An InputError naming the first of `names` that the store does not have."""
+    known = set(engine.collections())
+    for name in names:
+        if name not in known:
+            raise InputError(
+                f"--collection: no collection named {name!r}"
+                f" (collections: {describe(sorted(known))})"
+            )
+
+
 # ---------------------------------------------------------------------------------------------
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--config", "config_path", type=click.Path(dir_okay=False), default=None,
@@ -215,8 +245,9 @@ def index_group() -> None:
 @click.argument("sources", nargs=-1, type=SOURCE)
 @click.option("--replace", is_flag=True,
               help="Replace an existing store (the old one is kept beside it as a backup).")
+@collection_option("The collection the articles go into.")
 @pass_state
-def index_build(state: State, sources: tuple[str, ...], replace: bool) -> None:
+def index_build(state: State, sources: tuple[str, ...], replace: bool, collection: str) -> None:
     """Build a new store from files, folders and URLs (default: the seed articles)."""
     data_dir = Path(state.config.store.data_dir)
     refs = list(sources) or [str(default_seeds_dir())]
@@ -235,7 +266,7 @@ def index_build(state: State, sources: tuple[str, ...], replace: bool) -> None:
     builder = NewsEngine(build_config, embedder=embedder)
     started = time.perf_counter()
     with progress_bar() as progress:
-        report = builder.add_sources(refs, progress)
+        report = builder.add_sources(refs, progress, collection=collection)
     builder.close()
     if report.changed == 0:
         shutil.rmtree(building, ignore_errors=True)
@@ -257,8 +288,11 @@ def index_build(state: State, sources: tuple[str, ...], replace: bool) -> None:
 @click.argument("sources", nargs=-1, type=SOURCE)
 @click.option("--feed", "feeds", multiple=True, metavar="URL|FILE", type=SOURCE,
               help="An RSS or Atom feed; every entry is added. Repeatable.")
+@collection_option("The collection the articles go into (a new name starts a collection).")
 @pass_state
-def index_add(state: State, sources: tuple[str, ...], feeds: tuple[str, ...]) -> None:
+def index_add(
+    state: State, sources: tuple[str, ...], feeds: tuple[str, ...], collection: str
+) -> None:
     """Add articles from files, folders, URLs or feeds; changed ones are updated in place."""
     if not sources and not feeds:
         raise InputError("nothing to add: give files, folders, URLs or --feed URL|FILE")
@@ -266,9 +300,9 @@ def index_add(state: State, sources: tuple[str, ...], feeds: tuple[str, ...]) ->
     report = IngestReport()
     with progress_bar() as progress:
         if sources:
-            report = engine.add_sources(list(sources), progress)
+            report = engine.add_sources(list(sources), progress, collection=collection)
         for feed in feeds:
-            more = engine.add_feed(feed, progress)
+            more = engine.add_feed(feed, progress, collection=collection)
             report.added += more.added
             report.updated += more.updated
             report.unchanged += more.unchanged
@@ -277,21 +311,28 @@ def index_add(state: State, sources: tuple[str, ...], feeds: tuple[str, ...]) ->
 
 
 @index_group.command("rebuild")
+@collection_option("Only this collection's articles (default: every article).", default=None)
 @pass_state
-def index_rebuild(state: State) -> None:
+def index_rebuild(state: State, collection: str | None) -> None:
     """Re-cut every article into passages and rebuild the vector index (fixes a damaged one)."""
     engine = state.engine()
+    if collection is not None:
+        require_collections(engine, [collection])
     with progress_bar() as progress:
-        report = engine.rebuild(progress)
+        report = engine.rebuild(progress, collection=collection)
     err.print(f"Rebuilt: {report.articles} articles, {report.passages} passages.")
 
 
 @index_group.command("remove")
 @click.argument("refs", nargs=-1, required=True, type=TEXT)
+@collection_option("The collection to remove them from; an article other collections hold"
+                   " stays for them.")
 @pass_state
-def index_remove(state: State, refs: tuple[str, ...]) -> None:
+def index_remove(state: State, refs: tuple[str, ...], collection: str) -> None:
     """Remove articles by URL or id."""
-    report = state.engine().remove(list(refs))
+    engine = state.engine()
+    require_collections(engine, [collection])
+    report = engine.remove(list(refs), collection=collection)
     for article in report.removed:
         err.print(f"  - {article.display_title} ({article.id})", highlight=False)
     for ref in report.not_found:
@@ -303,12 +344,17 @@ def index_remove(state: State, refs: tuple[str, ...]) -> None:
 
 @index_group.command("stats")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@collection_option("Only this collection (default: every one).", default=None)
 @pass_state
-def index_stats(state: State, as_json: bool) -> None:
-    """Articles, passages, model, index type, size on disk and last change."""
-    stats = state.engine().stats()
+def index_stats(state: State, as_json: bool, collection: str | None) -> None:
+    """Articles, passages, model, index type, size on disk and last change; the same per
+    collection, with its last ingest."""
+    engine = state.engine()
+    if collection is not None:
+        require_collections(engine, [collection])
+    stats = engine.stats(None if collection is None else [collection])
     if as_json:
-        click.echo(json.dumps(stats.__dict__))
+        click.echo(json.dumps(dataclasses.asdict(stats), ensure_ascii=False))
         return
     out.print(f"Data directory: {stats.data_dir}", highlight=False)
     out.print(f"Articles:       {stats.articles}")
@@ -317,6 +363,25 @@ def index_stats(state: State, as_json: bool) -> None:
     out.print(f"Index type:     {stats.index_type}")
     out.print(f"Size on disk:   {stats.size_bytes / 1e6:.1f} MB")
     out.print(f"Last change:    {stats.last_change or 'never'}")
+    for c in stats.collections:
+        out.print()
+        out.print(f"Collection {c.name}", style="bold", highlight=False)
+        out.print(f"  Articles:     {c.articles} ({c.only_here} in no other collection)")
+        out.print(f"  Passages:     {c.passages}")
+        out.print(f"  Size:         {c.size_bytes / 1e6:.1f} MB (text and vectors, estimated)")
+        if c.feeds is not None:
+            out.print(f"  Feeds:        {c.feeds} followed, {c.feeds_failing} failing")
+        last = c.last_ingest
+        if last is None:
+            out.print("  Last ingest:  none recorded")
+        else:
+            out.print(
+                f"  Last ingest:  {last.at}: {last.what} — {last.added} added,"
+                f" {last.updated} updated, {last.unchanged} unchanged, {last.skipped} skipped",
+                highlight=False,
+            )
+            for reason in last.skipped_reasons[:5]:
+                out.print(f"    skipped {reason}", highlight=False)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -358,9 +423,11 @@ def render_answer(answer: Answer) -> None:
 @click.option("--as-of", "as_of", default=None, metavar="YYYY-MM-DD", type=TEXT,
               help="Answer as a reader on that day would: prefer articles of the days before"
                    " it, distrust articles dated after it (default: today).")
+@collection_option("Search this collection; repeat for several (default: shared).",
+                   default=None, multiple=True)
 @pass_state
 def ask(state: State, question: str, as_json: bool, source: str | None, since: str | None,
-        until: str | None, as_of: str | None) -> None:
+        until: str | None, as_of: str | None, collection: tuple[str, ...]) -> None:
     """Answer QUESTION from the indexed articles, with numbered sources."""
     day = as_of_day(as_of)  # a bad date fails before the model loads or a store is built
     engine = state.engine()
@@ -369,7 +436,11 @@ def ask(state: State, question: str, as_json: bool, source: str | None, since: s
         err.print(f"No articles indexed yet: building the store from {seeds}…")
         with progress_bar() as progress:
             engine.add_sources([str(seeds)], progress)
-    answer = engine.ask(question, source=source, since=since, until=until, as_of=day)
+    collections = list(collection) or [SHARED]
+    require_collections(engine, collections)
+    answer = engine.ask(
+        question, source=source, since=since, until=until, as_of=day, collections=collections
+    )
     if as_json:
         click.echo(json.dumps(answer.to_json(), ensure_ascii=False))
     else:

@@ -6,7 +6,7 @@ thread-safe; the Discord layer runs them in a worker thread.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
@@ -14,6 +14,8 @@ from pathlib import Path
 from bot.answer_model import Answer
 from bot.answering import Answerer
 from bot.settings import Config
+from index.collections import SHARED, check_name, check_names
+from index.database import Ingest
 from index.embedding import Embedder, make_embedder
 from index.errors import InputError
 from index.models import Article, ReadResult, Skipped
@@ -38,8 +40,26 @@ class IngestReport:
 
 @dataclass
 class RemoveReport:
-    removed: list[Article] = field(default_factory=list)
-    not_found: list[str] = field(default_factory=list)
+    removed: list[Article] = field(default_factory=list)  # taken out of the collection
+    not_found: list[str] = field(default_factory=list)  # not in the collection
+    # those of `removed` that left the store with their vectors (no collection holds them)
+    deleted: list[Article] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class CollectionStats:
+    """One collection, as `/news stats` and `newsbot index stats` show it."""
+
+    name: str
+    articles: int
+    passages: int
+    only_here: int  # articles no other collection holds
+    # Estimated: the collection's article and passage text plus its passages' vectors (an
+    # article shared with other collections counts in each).
+    size_bytes: int
+    last_ingest: Ingest | None
+    feeds: int | None = None  # followed feeds; None where feeds are not followed (yet)
+    feeds_failing: int | None = None
 
 
 @dataclass(frozen=True)
@@ -52,6 +72,7 @@ class StoreStats:
     size_bytes: int
     last_change: str | None
     data_dir: str
+    collections: list[CollectionStats] = field(default_factory=list)
 
 
 class NewsEngine:
@@ -79,10 +100,13 @@ class NewsEngine:
         since: str | None = None,
         until: str | None = None,
         as_of: str | date | None = None,
+        collections: Sequence[str] | None = None,
     ) -> Answer:
         """Answer `question` from the store.
 
-        `source`, `since` and `until` filter the articles searched. `as_of` is the day the
+        `collections`: the collections searched (default: the shared one only); a question
+        never sees an article that none of them holds. `source`, `since` and `until` filter
+        the articles searched. `as_of` is the day the
         question is asked ('YYYY-MM-DD' or a date; default: today, UTC): the answer prefers
         articles of the days before it and distrusts articles dated after it, as a reader on
         that day would. A bad question or date raises InputError.
@@ -97,35 +121,61 @@ class NewsEngine:
         if len(question) > MAX_QUESTION_CHARS:
             raise InputError(f"the question is longer than {MAX_QUESTION_CHARS} characters")
         filters = Filters(
-            source=source, since=_iso_bound(since, "since"), until=_iso_bound(until, "until")
+            source=source, since=_iso_bound(since, "since"), until=_iso_bound(until, "until"),
+            collections=check_names(collections),
         )
         day = as_of_day(as_of)
         return self.answerer.answer(question, context=context, filters=filters, as_of=day)
 
     # -- adding -----------------------------------------------------------------------------
+    # Every add writes into one collection: "shared" (the operator's) unless told otherwise.
     def add_articles(
-        self, read: ReadResult, progress: Progress | None = None
+        self, read: ReadResult, progress: Progress | None = None, *,
+        collection: str = SHARED, what: str = "articles",
     ) -> IngestReport:
-        result = self.store.add(read.articles, progress)
-        return IngestReport(
+        """Store what a reader read, in `collection`; `what` names it in the ingest record
+        that `stats` shows (paths, URLs, a feed)."""
+        collection = check_name(collection)
+        result = self.store.add(read.articles, progress, collection=collection)
+        report = IngestReport(
             added=result.added, updated=result.updated, unchanged=result.unchanged,
             skipped=read.skipped + result.skipped,
         )
+        self.store.db.record_ingest(
+            collection, what, len(report.added), len(report.updated), len(report.unchanged),
+            [f"{s.origin}: {s.reason}" for s in report.skipped],
+        )
+        return report
 
-    def add_paths(self, paths: list[str], progress: Progress | None = None) -> IngestReport:
+    def add_paths(
+        self, paths: list[str], progress: Progress | None = None, *, collection: str = SHARED
+    ) -> IngestReport:
         from index import readers
 
-        return self.add_articles(readers.read_paths(paths, self.config.store.fetch), progress)
+        check_name(collection)
+        return self.add_articles(
+            readers.read_paths(paths, self.config.store.fetch), progress,
+            collection=collection, what=_what(paths),
+        )
 
-    def add_urls(self, urls: list[str], progress: Progress | None = None) -> IngestReport:
+    def add_urls(
+        self, urls: list[str], progress: Progress | None = None, *, collection: str = SHARED
+    ) -> IngestReport:
         from index import readers
 
-        return self.add_articles(readers.read_urls(urls, self.config.store.fetch), progress)
+        check_name(collection)
+        return self.add_articles(
+            readers.read_urls(urls, self.config.store.fetch), progress,
+            collection=collection, what=_what(urls),
+        )
 
-    def add_sources(self, refs: list[str], progress: Progress | None = None) -> IngestReport:
+    def add_sources(
+        self, refs: list[str], progress: Progress | None = None, *, collection: str = SHARED
+    ) -> IngestReport:
         """Paths and URLs mixed, as the command line takes them."""
         from index import readers
 
+        check_name(collection)
         read = ReadResult()
         urls = [r for r in refs if _looks_like_url(r)]
         paths = [r for r in refs if not _looks_like_url(r)]
@@ -133,55 +183,104 @@ class NewsEngine:
             read.extend(readers.read_paths(paths, self.config.store.fetch))
         if urls:
             read.extend(readers.read_urls(urls, self.config.store.fetch))
-        return self.add_articles(read, progress)
+        return self.add_articles(read, progress, collection=collection, what=_what(refs))
 
-    def add_feed(self, url_or_path: str, progress: Progress | None = None) -> IngestReport:
-        from index import readers
-
-        if progress:
-            progress("reading feed", 0, 0)
-        return self.add_articles(readers.read_feed(url_or_path, self.config.store.fetch), progress)
-
-    def add_bytes(
-        self, name: str, data: bytes, progress: Progress | None = None
+    def add_feed(
+        self, url_or_path: str, progress: Progress | None = None, *, collection: str = SHARED
     ) -> IngestReport:
         from index import readers
 
-        return self.add_articles(readers.read_bytes(name, data, self.config.store.fetch), progress)
+        check_name(collection)
+        if progress:
+            progress("reading feed", 0, 0)
+        return self.add_articles(
+            readers.read_feed(url_or_path, self.config.store.fetch), progress,
+            collection=collection, what=f"feed {url_or_path}",
+        )
+
+    def add_bytes(
+        self, name: str, data: bytes, progress: Progress | None = None, *,
+        collection: str = SHARED,
+    ) -> IngestReport:
+        from index import readers
+
+        check_name(collection)
+        return self.add_articles(
+            readers.read_bytes(name, data, self.config.store.fetch), progress,
+            collection=collection, what=f"file {name}",
+        )
 
     # -- removing and rebuilding ------------------------------------------------------------
-    def remove(self, refs: list[str]) -> RemoveReport:
+    def remove(self, refs: list[str], *, collection: str = SHARED) -> RemoveReport:
+        """Take articles (by URL or id) out of `collection`. One that `collection` does not
+        hold is not found, whoever else holds it; an article leaves the store (with its
+        vectors) only when no collection holds it any more."""
         from index.readers import canonical_url
 
+        collection = check_name(collection)
         report = RemoveReport()
         for ref in refs:
             _check_text(ref, "an article to remove")
         for ref in refs:
-            article = self.store.find(ref) or self.store.find(canonical_url(ref))
+            article = self.store.find(ref, collection) or self.store.find(
+                canonical_url(ref), collection
+            )
             if article is None:
                 report.not_found.append(ref)
             elif article not in report.removed:
                 report.removed.append(article)
-        self.store.remove(report.removed)
+        report.deleted = self.store.remove(report.removed, collection)
         return report
 
-    def rebuild(self, progress: Progress | None = None) -> RebuildReport:
-        articles, passages = self.store.rebuild(progress)
+    def rebuild(
+        self, progress: Progress | None = None, *, collection: str | None = None
+    ) -> RebuildReport:
+        """Re-cut and re-embed `collection`'s articles (None: every article). A damaged or
+        missing vector index is rebuilt whole whatever `collection` says: that is the repair,
+        and it changes no article."""
+        if collection is not None:
+            collection = check_name(collection)
+        articles, passages = self.store.rebuild(progress, collection)
         return RebuildReport(articles=articles, passages=passages)
 
-    def stats(self) -> StoreStats:
+    # -- facts ------------------------------------------------------------------------------
+    def collections(self) -> list[str]:
+        """Collections that hold articles or have had something added (sorted)."""
+        return self.store.db.collection_names()
+
+    def stats(self, collections: Sequence[str] | None = None) -> StoreStats:
+        """The store, and each of `collections` (default: every collection)."""
         articles, passages = self.store.db.counts()
         db = self.store.db
+        dimension = int(db.get_meta("dimension") or self.embedder.dimension)
+        names = self.collections() if collections is None else check_names(collections)
         return StoreStats(
             articles=articles,
             passages=passages,
             model=db.get_meta("model") or self.embedder.name,
-            dimension=int(db.get_meta("dimension") or self.embedder.dimension),
+            dimension=dimension,
             index_type=db.get_meta("index_type") or self.config.store.index.type,
             size_bytes=self.store.size_on_disk(),
             last_change=db.get_meta("last_change"),
             data_dir=str(self.store.data_dir),
+            collections=[self._collection_stats(n, dimension) for n in names],
         )
+
+    def _collection_stats(self, name: str, dimension: int) -> CollectionStats:
+        counts = self.store.db.collection_counts(name)
+        feeds = self.feed_counts(name)
+        return CollectionStats(
+            name=name, articles=counts.articles, passages=counts.passages,
+            only_here=counts.only_here,
+            size_bytes=counts.text_bytes + counts.passages * dimension * 4,
+            last_ingest=self.store.db.last_ingest(name),
+            feeds=feeds[0] if feeds else None, feeds_failing=feeds[1] if feeds else None,
+        )
+
+    def feed_counts(self, collection: str) -> tuple[int, int] | None:
+        """(feeds followed, feeds failing) for `collection`, or None where feeds are not
+        followed. The hook for the followed-feeds module: it answers here once it exists."""
+        return None
 
     def check(self) -> None:
         """Raise StoreMismatch when SQLite, FAISS and the model disagree."""
@@ -201,6 +300,12 @@ class RebuildReport:
 
 
 MAX_QUESTION_CHARS = 1000
+
+
+def _what(refs: list[str]) -> str:
+    """A short name for what an add read, for the ingest record."""
+    shown = ", ".join(refs[:3])
+    return shown + (f" and {len(refs) - 3} more" if len(refs) > 3 else "")
 
 
 def _looks_like_url(ref: str) -> bool:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 import sqlite3
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -84,6 +84,35 @@ MIGRATIONS: list[tuple[str, str]] = [
         ) WITHOUT ROWID;
         """,
     ),
+    (
+        # Which collections hold each article (index/collections.py). A store made before
+        # collections existed was the operator's: its articles become the shared collection.
+        # `ingests` keeps what each add brought to a collection, for the stats.
+        "005_collections",
+        """
+        CREATE TABLE article_collections (
+            collection TEXT NOT NULL,
+            article_id TEXT NOT NULL REFERENCES articles (id) ON DELETE CASCADE,
+            added_at TEXT NOT NULL,
+            PRIMARY KEY (collection, article_id)
+        ) WITHOUT ROWID;
+        CREATE INDEX article_collections_article ON article_collections (article_id);
+        INSERT INTO article_collections (collection, article_id, added_at)
+            SELECT 'shared', id, added_at FROM articles;
+        CREATE TABLE ingests (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            collection TEXT NOT NULL,
+            at TEXT NOT NULL,
+            what TEXT NOT NULL,
+            added INTEGER NOT NULL,
+            updated INTEGER NOT NULL,
+            unchanged INTEGER NOT NULL,
+            skipped INTEGER NOT NULL,
+            skipped_reasons TEXT NOT NULL
+        );
+        CREATE INDEX ingests_collection ON ingests (collection, id);
+        """,
+    ),
 ]
 
 _ARTICLE_COLUMNS = (
@@ -93,6 +122,14 @@ _ARTICLE_COLUMNS = (
 
 def now_iso() -> str:
     return datetime.now(UTC).replace(microsecond=0).isoformat()
+
+
+@dataclass(frozen=True)
+class PassageFilter:
+    """A subquery selecting passage ids (`p` is the passages table), with its parameters."""
+
+    sql: str
+    params: tuple[object, ...]
 
 
 @dataclass(frozen=True)
@@ -107,8 +144,36 @@ class PassageRow:
     entities: tuple[Entity, ...] | None = None
 
 
+@dataclass(frozen=True)
+class CollectionCounts:
+    articles: int
+    passages: int
+    text_bytes: int  # article and passage text, in UTF-8
+    only_here: int  # articles no other collection holds
+
+
+@dataclass(frozen=True)
+class Ingest:
+    """One add into a collection, as `newsbot index stats` shows the last one."""
+
+    at: str
+    what: str  # what was read: paths, URLs, a feed
+    added: int
+    updated: int
+    unchanged: int
+    skipped: int
+    skipped_reasons: list[str]  # the first few, "origin: reason"
+
+
 def _article(row: sqlite3.Row | tuple) -> Article:
     return Article(*row)
+
+
+def _storable(text: str) -> str:
+    """`text` as SQLite can store it: a file name's undecodable bytes (surrogates) and line
+    breaks are written out."""
+    text = text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return text.replace("\n", " ").replace("\r", " ")[:500]
 
 
 _FTS_TOKEN = re.compile(r"\w+", re.UNICODE)
@@ -249,6 +314,106 @@ class Database:
         passages = conn.execute("SELECT COUNT(*) FROM passages").fetchone()[0]
         return articles, passages
 
+    # -- collections ------------------------------------------------------------------------
+    def add_members(self, conn: sqlite3.Connection, collection: str, ids: Iterable[str]) -> None:
+        stamp = now_iso()
+        conn.executemany(
+            "INSERT OR IGNORE INTO article_collections (collection, article_id, added_at)"
+            " VALUES (?, ?, ?)",
+            [(collection, i, stamp) for i in dict.fromkeys(ids)],
+        )
+
+    def remove_members(
+        self, conn: sqlite3.Connection, collection: str, ids: Iterable[str]
+    ) -> list[str]:
+        """Take `ids` out of `collection`; returns those no collection holds any more."""
+        ids = list(dict.fromkeys(ids))
+        conn.executemany(
+            "DELETE FROM article_collections WHERE collection = ? AND article_id = ?",
+            [(collection, i) for i in ids],
+        )
+        return [
+            i for i in ids
+            if conn.execute(
+                "SELECT 1 FROM article_collections WHERE article_id = ? LIMIT 1", (i,)
+            ).fetchone() is None
+        ]
+
+    def collections_of(self, article_id: str, conn: sqlite3.Connection | None = None) -> set[str]:
+        return {
+            r[0] for r in (conn or self.connection()).execute(
+                "SELECT collection FROM article_collections WHERE article_id = ?", (article_id,)
+            )
+        }
+
+    def in_collection(self, article_id: str, collection: str) -> bool:
+        return self.connection().execute(
+            "SELECT 1 FROM article_collections WHERE collection = ? AND article_id = ?",
+            (collection, article_id),
+        ).fetchone() is not None
+
+    def collection_names(self) -> list[str]:
+        """Collections holding at least one article or with an ingest on record."""
+        rows = self.connection().execute(
+            "SELECT collection FROM article_collections"
+            " UNION SELECT collection FROM ingests ORDER BY 1"
+        ).fetchall()
+        return [r[0] for r in rows]
+
+    def articles_in(self, collection: str) -> list[Article]:
+        cols = ", ".join(f"a.{c.strip()}" for c in _ARTICLE_COLUMNS.split(","))
+        rows = self.connection().execute(
+            f"SELECT {cols} FROM articles a JOIN article_collections ac ON ac.article_id = a.id"
+            " WHERE ac.collection = ? ORDER BY a.added_at, a.id",
+            (collection,),
+        ).fetchall()
+        return [_article(r) for r in rows]
+
+    def collection_counts(self, collection: str) -> CollectionCounts:
+        """Articles, passages and bytes of text that `collection` holds (an article shared
+        with other collections counts in each)."""
+        row = self.connection().execute(
+            "SELECT COUNT(*), COALESCE(SUM(length(CAST(a.text AS BLOB))), 0),"
+            " COALESCE(SUM((SELECT COUNT(*) FROM passages p WHERE p.article_id = a.id)), 0),"
+            " COALESCE(SUM((SELECT SUM(length(CAST(p.text AS BLOB))) FROM passages p"
+            "   WHERE p.article_id = a.id)), 0),"
+            " COALESCE(SUM((SELECT COUNT(*) FROM article_collections o"
+            "   WHERE o.article_id = a.id AND o.collection != ac.collection) = 0), 0)"
+            " FROM article_collections ac JOIN articles a ON a.id = ac.article_id"
+            " WHERE ac.collection = ?",
+            (collection,),
+        ).fetchone()
+        return CollectionCounts(
+            articles=int(row[0]), text_bytes=int(row[1]) + int(row[3]), passages=int(row[2]),
+            only_here=int(row[4]),
+        )
+
+    def record_ingest(
+        self, collection: str, what: str, added: int, updated: int, unchanged: int,
+        skipped: list[str],
+    ) -> None:
+        reasons = [_storable(r) for r in skipped[:20]]  # the first few are enough to act on
+        with self.transaction() as tx:
+            tx.execute(
+                "INSERT INTO ingests (collection, at, what, added, updated, unchanged, skipped,"
+                " skipped_reasons) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (collection, now_iso(), _storable(what), added, updated, unchanged,
+                 len(skipped), "\n".join(reasons)),
+            )
+
+    def last_ingest(self, collection: str) -> Ingest | None:
+        row = self.connection().execute(
+            "SELECT at, what, added, updated, unchanged, skipped, skipped_reasons FROM ingests"
+            " WHERE collection = ? ORDER BY id DESC LIMIT 1",
+            (collection,),
+        ).fetchone()
+        if row is None:
+            return None
+        return Ingest(
+            at=row[0], what=row[1], added=row[2], updated=row[3], unchanged=row[4],
+            skipped=row[5], skipped_reasons=[r for r in row[6].split("\n") if r],
+        )
+
     # -- passages ---------------------------------------------------------------------------
     def passage_ids_of(self, conn: sqlite3.Connection, article_id: str) -> list[int]:
         return [
@@ -334,46 +499,85 @@ class Database:
         ).fetchall()
         return [r[0] for r in rows]
 
-    def filtered_passage_ids(
-        self, source: str | None, since: str | None, until: str | None
-    ) -> list[int]:
+    def passage_filter(
+        self,
+        collections: Sequence[str] | None = None,
+        source: str | None = None,
+        since: str | None = None,
+        until: str | None = None,
+    ) -> PassageFilter | None:
+        """The passages a search may return, as SQL (a subquery of passage ids) that both the
+        FAISS id selector and the FTS5 query apply *inside* their search; None: all pass."""
         clauses, params = [], []
-        if source:
-            clauses.append("(lower(a.source) = lower(?) OR a.url LIKE ?)")
-            params += [source, f"%{source.lower()}%"]
-        if since:
-            clauses.append("a.published >= ?")
-            params.append(since)
-        if until:
-            clauses.append("substr(a.published, 1, ?) <= ?")
-            params += [len(until), until]
-        sql = "SELECT p.id FROM passages p JOIN articles a ON a.id = p.article_id"
-        if clauses:
-            sql += " WHERE " + " AND ".join(clauses)
-        return [r[0] for r in self.connection().execute(sql, params)]
+        if collections is not None:
+            marks = ",".join("?" * len(collections))
+            clauses.append(
+                "p.article_id IN (SELECT article_id FROM article_collections"
+                f" WHERE collection IN ({marks}))"
+            )
+            params += list(collections)
+        if source or since or until:
+            article_clauses = []
+            if source:
+                article_clauses.append("(lower(a.source) = lower(?) OR a.url LIKE ?)")
+                params += [source, f"%{source.lower()}%"]
+            if since:
+                article_clauses.append("a.published >= ?")
+                params.append(since)
+            if until:
+                article_clauses.append("substr(a.published, 1, ?) <= ?")
+                params += [len(until), until]
+            clauses.append(
+                "p.article_id IN (SELECT a.id FROM articles a WHERE "
+                + " AND ".join(article_clauses) + ")"
+            )
+        if not clauses:
+            return None
+        return PassageFilter(
+            "SELECT p.id FROM passages p WHERE " + " AND ".join(clauses), tuple(params)
+        )
+
+    def passage_ids(self, where: PassageFilter) -> list[int]:
+        return [r[0] for r in self.connection().execute(where.sql, where.params)]
+
+    def filtered_passage_ids(
+        self,
+        source: str | None = None,
+        since: str | None = None,
+        until: str | None = None,
+        collections: Sequence[str] | None = None,
+    ) -> list[int] | None:
+        """Ids of the passages that pass the filters (None: no filter, every passage)."""
+        where = self.passage_filter(collections, source, since, until)
+        if where is None:
+            return None
+        return [r[0] for r in self.connection().execute(where.sql, where.params)]
 
     # -- full text --------------------------------------------------------------------------
     def lexical_search(
-        self, terms: list[str], limit: int, allowed: set[int] | None = None
+        self, terms: list[str], limit: int, where: PassageFilter | None = None
     ) -> list[tuple[int, float]]:
-        """BM25 over title and text for any of `terms`; (passage id, score), best first."""
+        """BM25 over title and text for any of `terms`; (passage id, score), best first.
+
+        `where` restricts the passages inside the query, before BM25's top `limit` is taken,
+        so a small collection in a big store still gets its `limit` best matches."""
         tokens = [t for term in terms for t in _FTS_TOKEN.findall(term)]
         if not tokens:
             return []
         query = " OR ".join(f'"{t}"' for t in dict.fromkeys(tokens))
-        fetch = limit if allowed is None else limit * 10
+        sql = "SELECT rowid, bm25(passages_fts, 0.5, 1.0) AS score FROM passages_fts" \
+            " WHERE passages_fts MATCH ?"
+        params: list[object] = [query]
+        if where is not None:
+            sql += f" AND rowid IN ({where.sql})"
+            params += where.params
         try:
             rows = self.connection().execute(
-                "SELECT rowid, bm25(passages_fts, 0.5, 1.0) AS score FROM passages_fts"
-                " WHERE passages_fts MATCH ? ORDER BY score LIMIT ?",
-                (query, fetch),
+                sql + " ORDER BY score LIMIT ?", (*params, limit)
             ).fetchall()
         except sqlite3.OperationalError:
             return []
-        hits = [(int(r[0]), -float(r[1])) for r in rows]
-        if allowed is not None:
-            hits = [h for h in hits if h[0] in allowed]
-        return hits[:limit]
+        return [(int(r[0]), -float(r[1])) for r in rows]
 
     def match_count(self, word: str, limit: int) -> int:
         """Passages holding `word` (stemmed as the passages were), counted up to `limit`, so

@@ -40,12 +40,17 @@ class Hit:
 
 @dataclass(frozen=True)
 class Filters:
+    """What a search may return. `collections`: the collections searched (None: every
+    article, as the evaluation and benchmarks search a store of their own)."""
+
     source: str | None = None
     since: str | None = None
     until: str | None = None
+    collections: tuple[str, ...] | None = None
 
     @property
     def active(self) -> bool:
+        """Source or date filters (the collections are not counted here)."""
         return bool(self.source or self.since or self.until)
 
 
@@ -169,13 +174,19 @@ class Searcher:
             cache.df[word] = count
         return count
 
-    def embed_query(self, text: str) -> np.ndarray:
-        """The question's vector. Also starts its lexical search on a worker thread, for the
-        `search` of the same text that follows in this thread."""
-        self._ahead.pending = (text, _pool().submit(self._lexical, text))
+    def embed_query(
+        self, text: str, collections: tuple[str, ...] | None = None
+    ) -> np.ndarray:
+        """The question's vector. Also starts its lexical search (in `collections`) on a
+        worker thread, for the `search` of the same text that follows in this thread."""
+        self._ahead.pending = (
+            (text, collections), _pool().submit(self._lexical, text, collections)
+        )
         return self.store.embedder.embed([text])[0]
 
-    def _take_lexical(self, query: str | None) -> Future[_Lexical] | None:
+    def _take_lexical(
+        self, query: tuple[str, tuple[str, ...] | None] | None
+    ) -> Future[_Lexical] | None:
         """The lexical search started ahead for `query` in this thread, if any (None: drop
         whatever was started)."""
         pending = getattr(self._ahead, "pending", None)
@@ -189,12 +200,16 @@ class Searcher:
             return None
         return future
 
-    def _lexical(self, query: str) -> _Lexical:
-        """The unfiltered lexical search for `query`, with the rows of the passages found."""
+    def _lexical(self, query: str, collections: tuple[str, ...] | None = None) -> _Lexical:
+        """The lexical search for `query` in `collections` (no source or date filter), with
+        the rows of the passages found."""
         db = self.store.db
         generation = db.generation()
         cache = self._cache(generation)
-        hits = db.lexical_search(self._query_terms(query, cache), self.settings.candidates)
+        hits = db.lexical_search(
+            self._query_terms(query, cache), self.settings.candidates,
+            db.passage_filter(collections),
+        )
         return _Lexical(generation, hits, db.passages((pid for pid, _ in hits), cache.articles))
 
     @staticmethod
@@ -220,13 +235,15 @@ class Searcher:
     ) -> list[Hit]:
         """The best passages for `query`, best first, at most `limit` (default: top_k)."""
         unfiltered = lexical_terms is None and not (filters and filters.active)
+        collections = filters.collections if filters else None
         if query_vector is not None:
             qvec = query_vector
         elif unfiltered:
-            qvec = self.embed_query(query)  # starts the lexical search ahead, on a worker
+            # starts the lexical search ahead, on a worker
+            qvec = self.embed_query(query, collections)
         else:
             qvec = self.store.embedder.embed([query])[0]
-        started = self._take_lexical(query if unfiltered else None)
+        started = self._take_lexical((query, collections) if unfiltered else None)
         # FAISS, FTS5 and the rows are read one after another; a write committed in between
         # can leave ids that no longer exist (a rebuild renumbers every passage). Then the
         # search runs again, on the new generation.
@@ -248,9 +265,14 @@ class Searcher:
         db = self.store.db
         index = self.store.vector_index()
         cache = self._cache(generation)
-        allowed: list[int] | None = None
-        if filters and filters.active:
-            allowed = db.filtered_passage_ids(filters.source, filters.since, filters.until)
+        where = None
+        if filters is not None:
+            where = db.passage_filter(
+                filters.collections, filters.source, filters.since, filters.until
+            )
+        # Both searches apply the filter inside: FAISS through an id selector (or, for a
+        # small share of the store, exactly over those vectors), FTS5 in its query.
+        allowed = None if where is None else db.passage_ids(where)
         n = self.settings.candidates
         dense = index.search(qvec, n, allowed)
         rows: dict[int, PassageRow] = {}
@@ -260,7 +282,7 @@ class Searcher:
             rows.update(ahead.rows)
         else:
             terms = lexical_terms if lexical_terms is not None else self._query_terms(query, cache)
-            lexical = db.lexical_search(terms, n, set(allowed) if allowed is not None else None)
+            lexical = db.lexical_search(terms, n, where)
         k = self.settings.rrf_k
         fused: dict[int, float] = {}
         for rank, (pid, _) in enumerate(dense, 1):

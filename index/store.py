@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from index.chunking import chunk_text, embedding_text
+from index.collections import SHARED, check_name
 from index.database import Database, now_iso
 from index.embedding import Embedder
 from index.entities import Recogniser, dumps, make_recogniser
@@ -34,6 +35,11 @@ from index.vectors import VectorIndex, vector_file
 Progress = Callable[[str, int, int], None]  # stage, done, total
 
 DB_NAME = "news.sqlite3"
+
+KEPT_REASON = (
+    "another collection holds this article too, so its stored copy was kept as it is"
+    " (the new text or details were not stored)"
+)
 
 
 def _noop(stage: str, done: int, total: int) -> None:
@@ -156,8 +162,13 @@ class Store:
             finally:
                 fcntl.flock(lock, fcntl.LOCK_UN)
 
-    def _plan(self, item: ArticleInput, seen: dict[str, Article]) -> tuple[str, _Planned] | None:
-        """What adding `item` means: ("added"|"updated"|"unchanged", plan)."""
+    def _plan(
+        self, item: ArticleInput, seen: dict[str, Article], collection: str
+    ) -> tuple[str, _Planned]:
+        """What adding `item` to `collection` means: ("added"|"updated"|"unchanged"|"kept",
+        plan). "kept": the item would change an article that another collection holds too,
+        which only the shared collection may do (a server must not rewrite what another
+        server's members read); `collection` gets the stored copy as it is."""
         digest = item.content_hash
         existing = None
         if item.url:
@@ -188,6 +199,8 @@ class Store:
         )
         if merged == existing:
             return "unchanged", _Planned(existing, None, replaces=False)
+        if collection != SHARED and self.db.collections_of(existing.id) - {collection}:
+            return "kept", _Planned(existing, None, replaces=False)
         merged = replace(merged, updated_at=stamp)
         rechunk = not same_text or merged.title != existing.title
         return "updated", _Planned(merged, self._chunks(merged) if rechunk else None, rechunk)
@@ -286,12 +299,20 @@ class Store:
             if path.name != vector_file(self.data_dir, keep).name:
                 path.unlink(missing_ok=True)
 
-    def add(self, items: list[ArticleInput], progress: Progress | None = None) -> AddResult:
+    def add(
+        self, items: list[ArticleInput], progress: Progress | None = None,
+        collection: str = SHARED,
+    ) -> AddResult:
+        """Add `items` to `collection`: new articles are stored, cut and embedded; one already
+        stored (same URL, or same text) is updated in place and joins `collection`, so an
+        article in several collections is stored and embedded once."""
+        collection = check_name(collection)
         progress = progress or _noop
         result = AddResult()
         with self._writing():
             base = self.vector_index()
             plans: list[_Planned] = []
+            members: list[str] = []
             seen: dict[str, Article] = {}
             for item in items:
                 if not item.text.strip():
@@ -303,9 +324,12 @@ class Store:
                     # one such field would fail the whole batch's transaction.
                     result.skipped.append(Skipped(repr(item.origin)[1:-1], problem))
                     continue
-                outcome, plan = self._plan(item, seen)  # type: ignore[misc]
-                if outcome == "unchanged":
+                outcome, plan = self._plan(item, seen, collection)
+                members.append(plan.article.id)
+                if outcome in ("unchanged", "kept"):
                     result.unchanged.append(plan.article)
+                    if outcome == "kept":
+                        result.skipped.append(Skipped(item.origin, KEPT_REASON))
                     continue
                 if plan.article.url:
                     seen[plan.article.url] = plan.article
@@ -317,6 +341,9 @@ class Store:
             result.added = [a for a in result.added if any(p.article is a for p in plans)]
             result.updated = [a for a in result.updated if any(p.article is a for p in plans)]
             if not plans:
+                if members:
+                    with self.db.transaction() as tx:
+                        self.db.add_members(tx, collection, members)
                 return result
             texts = [
                 embedding_text(p.article.title, passage)
@@ -345,39 +372,74 @@ class Store:
                             tx, plan.article, plan.passages, entities[at : at + n]
                         )
                         at += n
+                self.db.add_members(tx, collection, members)
                 return removed, (new_ids, vectors)
 
             self._commit(write_rows, fresh, base, fresh_entities=fresh_entities)
             progress("saving", 1, 1)
         return result
 
-    def find(self, ref: str) -> Article | None:
-        """An article by id or URL (exact, then canonical)."""
-        return self.db.article_by_id(ref) or self.db.article_by_url(ref)
+    def find(self, ref: str, collection: str | None = None) -> Article | None:
+        """An article by id or URL (exact, then canonical); with `collection`, only one that
+        collection holds."""
+        article = self.db.article_by_id(ref) or self.db.article_by_url(ref)
+        if (article is not None and collection is not None
+                and not self.db.in_collection(article.id, collection)):
+            return None
+        return article
 
-    def remove(self, articles: list[Article]) -> None:
+    def remove(self, articles: list[Article], collection: str | None = None) -> list[Article]:
+        """Take `articles` out of `collection` (None: out of every collection). An article
+        leaves the store, with its passages and vectors, only when no collection holds it any
+        more; returns those that left."""
         if not articles:
-            return
+            return []
         with self._writing():
             base = self.vector_index()
+            ids = [a.id for a in dict((a.id, a) for a in articles).values()]
+            # Under the write lock nothing else changes memberships, so what leaves is known
+            # before the one transaction that takes the memberships and those articles away.
+            if collection is None:
+                gone = set(ids)
+            else:
+                gone = {i for i in ids if self.db.collections_of(i) <= {collection}}
+            if not gone:
+                with self.db.transaction() as tx:
+                    self.db.remove_members(tx, collection, ids)  # type: ignore[arg-type]
+                return []
 
             def write_rows(tx):  # type: ignore[no-untyped-def]
+                if collection is not None:
+                    self.db.remove_members(tx, collection, ids)
                 removed: list[int] = []
-                for article in articles:
-                    removed += self.db.delete_article(tx, article.id)
+                for article_id in gone:
+                    removed += self.db.delete_article(tx, article_id)
                 return removed, ([], np.zeros((0, self.embedder.dimension), dtype=np.float32))
 
             self._commit(write_rows, [], base)
+            return [a for a in articles if a.id in gone]
 
-    def rebuild(self, progress: Progress | None = None) -> tuple[int, int]:
-        """Re-cut every article and rebuild the vector index beside the old one, then swap.
+    def rebuild(
+        self, progress: Progress | None = None, collection: str | None = None
+    ) -> tuple[int, int]:
+        """Re-cut articles and rebuild their vectors beside the old ones, then swap.
 
-        Vectors of unchanged passage texts come from the embedding cache, so a rebuild only
-        embeds what is new (a new model embeds everything). Returns (articles, passages).
+        Every article (the default), or those of `collection` only. A vector index that cannot
+        be loaded (missing, damaged, another model) is always rebuilt whole, since that is
+        the repair. Vectors of unchanged passage texts come from the embedding cache, so a
+        rebuild only embeds what is new (a new model embeds everything). Returns (articles,
+        passages) rebuilt.
         """
         progress = progress or _noop
         with self._writing():
-            articles = self.db.all_articles()
+            base: VectorIndex | None = None
+            if collection is not None:
+                try:
+                    base = self.vector_index()
+                except StoreMismatch:
+                    base = None  # the repair: everything, below
+            whole = base is None
+            articles = self.db.all_articles() if whole else self.db.articles_in(collection)
             chunks = []
             for i, article in enumerate(articles):
                 chunks.append(self._chunks(article))
@@ -393,20 +455,26 @@ class Store:
             progress("saving", 0, 1)
 
             def write_rows(tx):  # type: ignore[no-untyped-def]
-                self.db.delete_all_passages(tx)
+                removed: list[int] = []
+                if whole:
+                    self.db.delete_all_passages(tx)
                 new_ids: list[int] = []
                 at = 0
                 for article, passages in zip(articles, chunks, strict=True):
+                    if not whole:
+                        removed += self.db.delete_passages_of(tx, article.id)
                     n = len(passages)
                     new_ids += self.db.insert_passages(
                         tx, article, passages, entities[at : at + n]
                     )
                     at += n
-                return [], (new_ids, vectors)
+                return removed, (new_ids, vectors)
 
             self._commit(
-                write_rows, fresh, None, remove_all=True, prune_to={_text_key(t) for t in texts},
-                fresh_entities=fresh_entities, prune_entities_to={_text_key(t) for t in plain},
+                write_rows, fresh, base, remove_all=whole,
+                prune_to={_text_key(t) for t in texts} if whole else None,
+                fresh_entities=fresh_entities,
+                prune_entities_to={_text_key(t) for t in plain} if whole else None,
             )
             progress("saving", 1, 1)
             return len(articles), len(texts)

@@ -133,11 +133,14 @@ def seeded_engine(
     config: Config,
     embedder: Any,
     articles: dict[str, bytes] | None = None,
+    *,
+    collection: str = "shared",
 ) -> NewsEngine:
-    """A NewsEngine on config's data dir holding `articles` (default: ARTICLES)."""
+    """A NewsEngine on config's data dir holding `articles` (default: ARTICLES) in
+    `collection` (default: the shared one, which every server searches)."""
     engine = NewsEngine(config, embedder=embedder)
     for name, data in (ARTICLES if articles is None else articles).items():
-        report = engine.add_bytes(name, data)
+        report = engine.add_bytes(name, data, collection=collection)
         assert report.added or report.unchanged, (name, report.skipped)
     return engine
 

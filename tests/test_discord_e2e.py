@@ -30,6 +30,7 @@ from bot.discord_app.errors import NotAdmin
 from bot.discord_app.render import COLOR_DECLINED, FOLLOW_UP_HINT, ZWSP
 from bot.engine import NewsEngine
 from bot.settings import Config
+from index.collections import guild_collection
 from index.embedding import HashingEmbedder
 from tests.conftest import make_config, make_fast_config
 from tests.discord_e2e_helpers import (
@@ -334,6 +335,7 @@ async def test_member_without_rights_is_refused_every_admin_command(
             stats.last_change,
             store.list_channels(gid),
             store.list_asker_roles(gid),
+            store.searches_shared(gid),
             [a.id for a in engine.store.db.all_articles()],
         )
 
@@ -355,6 +357,7 @@ async def test_member_without_rights_is_refused_every_admin_command(
             "news remove": {"articles": TALKS_URL},
             "news rebuild": {},
             "news stats": {},
+            "news shared": {"include": False},
             "news channels allow": {"channel": world.random},
             "news channels deny": {"channel": world.general},
             "news channels list": {},
@@ -469,8 +472,11 @@ async def test_rebuild_while_questions_keep_being_answered(
     emulator: DiscordEmulator, world: World, data_dir: Path
 ) -> None:
     # indexed with the default chunking; the bot then runs with smaller passages, so
-    # /news rebuild must re-cut and re-embed everything (the reason to run it)
-    seeded_engine(fast_config(data_dir), HashingEmbedder()).close()
+    # /news rebuild must re-cut and re-embed everything (the reason to run it); the articles
+    # are the server's own, since /news rebuild acts on the server's collection
+    seeded_engine(
+        fast_config(data_dir), HashingEmbedder(), collection=guild_collection(world.guild.id)
+    ).close()
     config = fast_config(data_dir, chunking={"max_words": 25}, model={"batch_size": 4})
     embedder = GatedEmbedder()
     engine = NewsEngine(config, embedder=embedder)
@@ -918,8 +924,13 @@ async def test_news_stats_for_an_admin(world: World, bot: NewsBot, engine: NewsE
     fields = {f["name"]: f["value"] for f in embed["fields"]}
     stats = engine.stats()
     assert embed["title"] == "News index"
-    assert fields["Articles"] == str(stats.articles) == str(len(ARTICLES))
-    assert fields["Passages"] == str(stats.passages)
+    # The server's own collection (empty) and the shared one it searches; no store-wide
+    # counts, which would include other servers' articles.
+    assert fields["This server"].startswith("0 articles, 0 passages")
+    assert fields["Shared"].startswith(
+        f"{len(ARTICLES)} articles, {stats.passages} passages"
+    )
+    assert "Articles" not in fields and "Passages" not in fields
     assert fields["Model"] == "hashing-test-embedder"
     assert fields["Index"] == "flat, 256 dims"
     assert str(stats.data_dir) not in inter.response.text  # the host's paths stay private

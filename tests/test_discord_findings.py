@@ -21,6 +21,7 @@ from bot.discord_app.errors import NotAdmin
 from bot.discord_app.guild_settings import GuildSettings
 from bot.engine import NewsEngine
 from bot.settings import Config
+from index.collections import guild_collection
 from index.embedding import HashingEmbedder
 from index.errors import ConfigError, NewsbotError
 from tests.conftest import make_fast_config
@@ -222,7 +223,10 @@ async def test_admin_summary_after_the_token_expired_is_never_public(
     emulator: DiscordEmulator, world: World, data_dir: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.WARNING, logger="newsbot.discord")
-    seeded_engine(fast_config(data_dir), HashingEmbedder()).close()
+    # the server's own articles: /news rebuild acts on the server's collection
+    seeded_engine(
+        fast_config(data_dir), HashingEmbedder(), collection=guild_collection(world.guild.id)
+    ).close()
     # smaller passages than the store's: the rebuild must embed everything again (and so
     # waits on the gated embedder, as does adding a new article)
     config = make_fast_config(
@@ -370,7 +374,6 @@ async def test_twenty_questions_during_a_rebuild_are_all_answered(data_dir: Path
     """20 members ask at the same moment while /news rebuild runs, with the default
     max_concurrent = 4: every one is answered, each first response comes within Discord's
     3 s, /news stats is answered mid-rebuild, and the event loop keeps heartbeating."""
-    seeded_engine(fast_config(data_dir), HashingEmbedder()).close()
     # smaller passages: the rebuild re-embeds everything (held after its first batch)
     config = make_fast_config(
         data_dir, discord={"cooldown_s": 0}, chunking={"max_words": 25}, model={"batch_size": 4}
@@ -386,6 +389,10 @@ async def test_twenty_questions_during_a_rebuild_are_all_answered(data_dir: Path
     ]
     async with DiscordEmulator(heartbeat_interval_ms=250) as emu:
         world = build_world(emu)
+        # the server's own articles: /news rebuild acts on the server's collection
+        seeded_engine(
+            fast_config(data_dir), HashingEmbedder(), collection=guild_collection(world.guild.id)
+        ).close()
         members = [world.guild.add_member(f"reader{i}") for i in range(20)]
         try:
             with point_discord_py_at(emu):

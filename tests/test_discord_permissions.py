@@ -213,6 +213,7 @@ async def test_news_group_is_guild_only_and_hidden_from_non_admins(built_bot: Ne
         "news feed",
         "news rebuild",
         "news remove",
+        "news shared",
         "news stats",
     ]
     # every /news command is also checked inside the bot (server owners can lift the default)

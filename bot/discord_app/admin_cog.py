@@ -12,10 +12,14 @@ Command tree (all replies ephemeral):
   /news add-file file:       an attachment (.txt .md .html .htm .json .jsonl)
   /news feed url:            an RSS/Atom feed URL; every entry is fetched
   /news remove articles:     article URLs or ids, separated by spaces
-  /news rebuild              re-embed every stored article
-  /news stats                the index size and model
+  /news rebuild              re-cut and re-embed this server's articles
+  /news stats                this server's collection (and the shared one it searches)
+  /news shared [include:]    whether questions here also search the shared articles
   /news channels allow channel: | deny channel: | list | reset
   /news askers allow role: | deny role: | list | reset
+
+Every index command acts on this server's own collection (`guild:<id>`): another server's
+articles cannot be listed, removed, rebuilt or cited here.
 """
 
 from __future__ import annotations
@@ -48,6 +52,7 @@ from bot.discord_app.render import (
     safe_text,
     trim,
 )
+from index.collections import guild_collection
 
 if TYPE_CHECKING:
     from bot.discord_app.client import NewsBot
@@ -92,6 +97,13 @@ def check_attachment(filename: str, size: int, max_bytes: int) -> None:
         )
     if size > max_bytes:
         raise Refusal(f"That file is {human_bytes(size)}; the limit is {human_bytes(max_bytes)}.")
+
+
+def own_collection(interaction: discord.Interaction) -> str:
+    """The collection this server's /news commands read and write (never another's)."""
+    if interaction.guild_id is None:  # /news is guild-only; interaction_check refuses DMs
+        raise app_commands.NoPrivateMessage()
+    return guild_collection(interaction.guild_id)
 
 
 class ProgressEditor:
@@ -204,9 +216,10 @@ class AdminCog(commands.Cog):
         job: Callable[..., object],
         *args: object,
         render: Callable[[object], str],
+        **kwargs: object,
     ) -> None:
-        """Defer, wait for the admin lane, run job(*args, progress=...) in the admin worker
-        with throttled progress, summarise."""
+        """Defer, wait for the admin lane, run job(*args, progress=..., **kwargs) in the admin
+        worker with throttled progress, summarise."""
         await self._defer(interaction)
         async with self.bot.admin_job():
             loop = asyncio.get_running_loop()
@@ -215,7 +228,9 @@ class AdminCog(commands.Cog):
             )
             started = time.monotonic()
             async with editor:
-                result = await self.bot.run_admin(job, *args, progress=editor.report)
+                result = await self.bot.run_admin(
+                    job, *args, progress=editor.report, **kwargs
+                )
             log.info(
                 "%s by user %s in guild %s took %.1fs",
                 getattr(job, "__name__", "job"),
@@ -235,7 +250,8 @@ class AdminCog(commands.Cog):
         parsed = parse_http_urls(urls)
         engine = self.bot.require_engine()
         await self._long_job(
-            interaction, engine.add_urls, parsed, render=lambda r: render_ingest(r)
+            interaction, engine.add_urls, parsed, render=lambda r: render_ingest(r),
+            collection=own_collection(interaction),
         )
 
     @news.command(name="add-file", description="Add articles from an attached file")
@@ -255,7 +271,8 @@ class AdminCog(commands.Cog):
             )
             async with editor:
                 result = await self.bot.run_admin(
-                    engine.add_bytes, file.filename, data, progress=editor.report
+                    engine.add_bytes, file.filename, data, progress=editor.report,
+                    collection=own_collection(interaction),
                 )
         await self._finish(interaction, render_ingest(result))
 
@@ -266,7 +283,10 @@ class AdminCog(commands.Cog):
     ) -> None:
         (feed_url,) = parse_http_urls(url, limit=1)
         engine = self.bot.require_engine()
-        await self._long_job(interaction, engine.add_feed, feed_url, render=render_ingest)
+        await self._long_job(
+            interaction, engine.add_feed, feed_url, render=render_ingest,
+            collection=own_collection(interaction),
+        )
 
     @news.command(name="remove", description="Remove articles by URL or article id")
     @app_commands.describe(articles="Article URLs or ids, separated by spaces")
@@ -281,7 +301,9 @@ class AdminCog(commands.Cog):
         engine = self.bot.require_engine()
         await self._defer(interaction)
         async with self.bot.admin_job():
-            report = await self.bot.run_admin(engine.remove, refs)
+            report = await self.bot.run_admin(
+                engine.remove, refs, collection=own_collection(interaction)
+            )
         await self._finish(interaction, render_remove(report))
 
     @news.command(name="rebuild", description="Rebuild the search index from stored articles")
@@ -291,6 +313,7 @@ class AdminCog(commands.Cog):
             interaction,
             engine.rebuild,
             render=lambda r: render_summary(r, heading=""),
+            collection=own_collection(interaction),
         )
 
     @news.command(name="stats", description="Show the size of the news index")
@@ -298,18 +321,37 @@ class AdminCog(commands.Cog):
         engine = self.bot.require_engine()
         await interaction.response.defer(ephemeral=True, thinking=True)
         # a quick read in a plain thread: never behind a rebuild or a busy question queue
-        stats = await self.bot.db(engine.stats)
+        searched = await self.bot.collections_for(interaction.guild)
+        own = own_collection(interaction)
+        # This server's collection and the shared one it searches; never another server's.
+        stats = await self.bot.db(engine.stats, [own, *(c for c in searched if c != own)])
         undelivered = self.bot.take_undelivered(interaction.guild_id or 0)
         notes = [f"/{u.command} for <@{u.user_id}>: {u.text}" for u in undelivered]
         try:
             await interaction.edit_original_response(
-                embed=to_embed(render_stats(stats, undelivered=notes))
+                embed=to_embed(render_stats(stats, own=own, undelivered=notes))
             )
         except BaseException:
             for item in undelivered:  # not shown after all: keep them for the next time
                 self.bot.keep_undelivered(interaction.guild_id or 0, item)
             raise
         interaction.extras[REPLIED] = True
+
+    @news.command(
+        name="shared",
+        description="Also answer from the bot operator's shared articles (default: on)",
+    )
+    @app_commands.describe(include="On: search the shared articles too; off: this server's only")
+    async def shared(self, interaction: discord.Interaction, include: bool | None = None) -> None:
+        guild_id = interaction.guild_id
+        if include is not None:
+            await self.bot.db(self.bot.guild_store.set_searches_shared, guild_id, include)
+        now = await self.bot.db(self.bot.guild_store.searches_shared, guild_id)
+        text = (
+            "Questions here search this server's articles and the shared ones."
+            if now else "Questions here search this server's articles only."
+        )
+        await interaction.response.send_message(text, ephemeral=True)
 
     # ------------------------------------------------------------------ channels
 

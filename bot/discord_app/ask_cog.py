@@ -147,14 +147,19 @@ class AskCog(commands.Cog):
         self,
         question: str,
         *,
+        guild: discord.Guild | None,
         context: str | None = None,
         source: str | None = None,
         since: str | None = None,
         until: str | None = None,
     ) -> Answer:
+        """The answer from the collections this place may see (NewsBot.collections_for): a
+        server's articles are never searched for another server or a direct message."""
         engine = self.bot.require_engine()
+        collections = await self.bot.collections_for(guild)
         return await self.bot.run_engine(
-            engine.ask, question, context=context, source=source, since=since, until=until
+            engine.ask, question, context=context, source=source, since=since, until=until,
+            collections=collections,
         )
 
     async def _store(
@@ -215,7 +220,9 @@ class AskCog(commands.Cog):
 
         async with self.bot.asking(interaction.user.id, on_wait=thinking):
             await thinking()
-            answer = await self._answer(question, source=source, since=since, until=until)
+            answer = await self._answer(
+                question, guild=interaction.guild, source=source, since=since, until=until
+            )
             # stored before it is sent, so its buttons work the moment they appear
             key = await self._store(
                 answer,
@@ -318,7 +325,7 @@ class AskCog(commands.Cog):
 
         async with self.bot.asking(message.author.id, on_wait=typing):
             await typing()
-            answer = await self._answer(text, context=context)
+            answer = await self._answer(text, guild=message.guild, context=context)
             key = await self._store(
                 answer,
                 context=context,

@@ -41,6 +41,7 @@ from bot.discord_app.guild_settings import GuildSettings
 from bot.discord_app.permissions import Cooldown, Lane, LaneFull, is_admin
 from bot.discord_app.render import CONTENT_LIMIT, retry_phrase, trim
 from bot.settings import Config
+from index.collections import SHARED, guild_collection
 from index.errors import NewsbotError
 
 if TYPE_CHECKING:
@@ -350,6 +351,18 @@ class NewsBot(commands.Bot):
                     Undelivered(interaction.user.id, command, text, time.time()),
                 )
             return "stats"
+
+    # -- which articles a question sees
+
+    async def collections_for(self, guild: discord.Guild | None) -> list[str]:
+        """The collections a question asked here searches: a server's own, plus the shared
+        one unless the server turned it off; a direct message, the shared one."""
+        if guild is None:
+            return [SHARED]
+        own = guild_collection(guild.id)
+        if await self.db(self.guild_store.searches_shared, guild.id):
+            return [own, SHARED]
+        return [own]
 
     # -- who may ask where
 

@@ -72,6 +72,16 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
             WHERE answer_key IS NOT NULL;
         """,
     ),
+    (
+        # Whether a server's questions also search the operator's shared collection.
+        3,
+        """
+        CREATE TABLE search_options (
+            guild_id      INTEGER PRIMARY KEY,
+            search_shared INTEGER NOT NULL CHECK (search_shared IN (0, 1))
+        );
+        """,
+    ),
 )
 
 
@@ -199,6 +209,24 @@ class GuildSettings:
         return int(v)
 
     # ------------------------------------------------------------------ channels
+
+    # ------------------------------------------------------------------ collections searched
+
+    def searches_shared(self, guild_id: int) -> bool:
+        """Whether this server's questions search the shared collection too (default: yes)."""
+        with self._read() as conn:
+            row = conn.execute(
+                "SELECT search_shared FROM search_options WHERE guild_id = ?", (guild_id,)
+            ).fetchone()
+        return True if row is None else bool(row[0])
+
+    def set_searches_shared(self, guild_id: int, include: bool) -> None:
+        with self._tx() as conn:
+            conn.execute(
+                "INSERT INTO search_options (guild_id, search_shared) VALUES (?, ?)"
+                " ON CONFLICT (guild_id) DO UPDATE SET search_shared = excluded.search_shared",
+                (guild_id, int(bool(include))),
+            )
 
     def allow_channel(self, guild_id: int, channel_id: int) -> None:
         self._set_channel(guild_id, channel_id, True)

@@ -489,14 +489,40 @@ def human_bytes(n: int) -> str:
     return f"{n} B"  # pragma: no cover
 
 
-def render_stats(stats, *, undelivered: Sequence[str] = ()) -> EmbedSpec:
+def render_stats(
+    stats, *, own: str | None = None, undelivered: Sequence[str] = ()
+) -> EmbedSpec:
     """StoreStats as an embed (the data directory path stays private to the host).
 
+    With `own` (a server's collection), the store-wide counts, which include other servers'
+    articles, are left out: the server sees its own collection and the others it searches.
     `undelivered`: admin summaries that reached nobody (their reply had expired and no DM got
     through), one field each, after the numbers."""
 
     def f(name: str, value: object) -> FieldSpec:
         return FieldSpec(name, trim(safe_text(str(value)), FIELD_VALUE_LIMIT) or "—", True)
+
+    def collection(c) -> FieldSpec:
+        lines = [
+            f"{plural(c.articles, 'article')}, {plural(c.passages, 'passage')}",
+            f"{human_bytes(c.size_bytes)} (estimated)",
+        ]
+        if c.feeds is not None:
+            lines.append(f"Feeds: {c.feeds} followed, {c.feeds_failing} failing")
+        last = c.last_ingest
+        if last is None:
+            lines.append("Last ingest: none")
+        else:
+            lines.append(
+                f"Last ingest {last.at[:16].replace('T', ' ')}: {one_line(last.what)[:80]}"
+                f" — {last.added} added, {last.updated} updated, {last.skipped} skipped"
+            )
+            lines += [f"skipped {one_line(r)[:120]}" for r in last.skipped_reasons[:3]]
+        name = "This server" if c.name == own else ("Shared" if c.name == "shared" else c.name)
+        return FieldSpec(
+            trim(safe_text(name), 256), trim(safe_text("\n".join(lines)), FIELD_VALUE_LIMIT),
+            False,
+        )
 
     notes = tuple(
         FieldSpec(
@@ -507,17 +533,21 @@ def render_stats(stats, *, undelivered: Sequence[str] = ()) -> EmbedSpec:
         )
         for text in undelivered[-5:]
     )
+    store_wide: tuple[FieldSpec, ...] = ()
+    if own is None:
+        store_wide = (f("Articles", stats.articles), f("Passages", stats.passages))
+    size = (f("Size", human_bytes(stats.size_bytes)),) if own is None else ()
     return EmbedSpec(
         title="News index",
         color=COLOR_INFO,
         fields=notes_after(
             (
-                f("Articles", stats.articles),
-                f("Passages", stats.passages),
+                *store_wide,
                 f("Model", stats.model),
                 f("Index", f"{stats.index_type}, {stats.dimension} dims"),
-                f("Size", human_bytes(stats.size_bytes)),
+                *size,
                 f("Last change", stats.last_change or "never"),
+                *(collection(c) for c in stats.collections[:10]),
             ),
             notes,
         ),

@@ -1,0 +1,367 @@
+"""Collections at the store and engine level: membership, removal, isolation, names, stats,
+and the migration of a store made before collections existed."""
+
+from __future__ import annotations
+
+import dataclasses
+import sqlite3
+
+import pytest
+
+from bot.engine import NewsEngine
+from index.collections import SHARED, check_name, check_names, guild_collection
+from index.database import MIGRATIONS, Database
+from index.errors import InputError
+from index.models import ArticleInput, ReadResult
+from index.search import Filters
+from index.store import KEPT_REASON
+
+A, B = guild_collection(111), guild_collection(222)
+
+STORY = (
+    "The city council approved the new harbour budget on Tuesday. "
+    "It includes funding for three new libraries and a bridge. "
+    "The mayor said the vote was a victory for residents."
+)
+
+
+def item(text: str, url: str | None = None, title: str = "A title", **kw) -> ArticleInput:
+    return ArticleInput(text=text, url=url, title=title, origin=url or "test", **kw)
+
+
+def add(engine: NewsEngine, collection: str, *items: ArticleInput):
+    return engine.add_articles(ReadResult(articles=list(items)), collection=collection)
+
+
+def members(engine: NewsEngine, article_id: str) -> set[str]:
+    return engine.store.db.collections_of(article_id)
+
+
+def urls_found(engine: NewsEngine, query: str, collections: tuple[str, ...], **kw) -> set[str]:
+    hits = engine.searcher.search(query, filters=Filters(collections=collections), **kw)
+    return {h.passage.article.url for h in hits}
+
+
+# -- membership ------------------------------------------------------------------------------
+def test_the_same_article_in_two_collections_is_stored_and_embedded_once(fast_engine):
+    first = add(fast_engine, A, item(STORY, url="https://example.com/budget"))
+    (article,) = first.added
+    articles, passages = fast_engine.store.db.counts()
+    generation = fast_engine.store.db.generation()
+    embedded: list[str] = []
+    original = fast_engine.embedder.embed
+
+    def spy(texts, **kw):
+        embedded.extend(texts)
+        return original(texts, **kw)
+
+    fast_engine.embedder.embed = spy  # type: ignore[method-assign]
+    second = add(fast_engine, B, item(STORY, url="https://example.com/budget"))
+    assert [a.id for a in second.unchanged] == [article.id] and not second.added
+    assert members(fast_engine, article.id) == {A, B}
+    assert fast_engine.store.db.counts() == (articles, passages)
+    assert embedded == []  # no passage embedded again
+    assert fast_engine.store.db.generation() == generation  # no new vector file either
+
+
+def test_index_add_writes_the_shared_collection_by_default(fast_engine):
+    report = fast_engine.add_articles(ReadResult(articles=[item(STORY, url="https://e.com/1")]))
+    assert members(fast_engine, report.added[0].id) == {SHARED}
+
+
+def test_a_server_cannot_rewrite_an_article_another_collection_holds(fast_engine):
+    url = "https://example.com/budget"
+    (article,) = add(fast_engine, A, item(STORY, url=url)).added
+    forged = add(fast_engine, B, item("Forged text: the council was dissolved.", url=url,
+                                      title="Forged"))
+    assert [s.reason for s in forged.skipped] == [KEPT_REASON]
+    stored = fast_engine.store.find(url)
+    assert stored.text == STORY and stored.title == "A title"
+    assert members(fast_engine, article.id) == {A, B}
+    # The shared collection (the operator) may update it, and a server may update its own.
+    changed = STORY.replace("three", "four")
+    assert add(fast_engine, SHARED, item(changed, url=url)).updated
+    assert fast_engine.store.find(url).text == changed
+    (own,) = add(fast_engine, A, item("Only A holds this one.", url="https://e.com/a")).added
+    assert add(fast_engine, A, item("Only A holds this one, corrected.", url=own.url)).updated
+
+
+# -- removal ---------------------------------------------------------------------------------
+def test_removing_from_one_collection_keeps_the_article_for_the_others(fast_engine):
+    url = "https://example.com/budget"
+    (article,) = add(fast_engine, A, item(STORY, url=url)).added
+    add(fast_engine, B, item(STORY, url=url))
+    add(fast_engine, SHARED, item(STORY, url=url))
+    vectors = fast_engine.store.vector_index().size
+
+    report = fast_engine.remove([url], collection=A)
+    assert [a.id for a in report.removed] == [article.id] and report.deleted == []
+    assert members(fast_engine, article.id) == {B, SHARED}
+    assert fast_engine.store.vector_index().size == vectors
+    assert urls_found(fast_engine, "harbour budget", (A,)) == set()
+    assert urls_found(fast_engine, "harbour budget", (B,)) == {url}
+
+    # Not in A any more: not found there, whoever else holds it.
+    again = fast_engine.remove([url, article.id], collection=A)
+    assert again.removed == [] and again.not_found == [url, article.id]
+
+    fast_engine.remove([url], collection=B)
+    last = fast_engine.remove([article.id], collection=SHARED)
+    assert [a.id for a in last.deleted] == [article.id]
+    assert fast_engine.store.find(url) is None
+    assert fast_engine.store.vector_index().size == 0
+    assert fast_engine.store.db.counts() == (0, 0)
+
+
+def test_a_server_cannot_remove_another_servers_article(fast_engine):
+    (article,) = add(fast_engine, B, item(STORY, url="https://example.com/b")).added
+    report = fast_engine.remove(["https://example.com/b", article.id], collection=A)
+    assert report.removed == [] and len(report.not_found) == 2
+    assert members(fast_engine, article.id) == {B}
+
+
+def test_rebuilding_a_collection_recuts_only_its_articles(fast_engine):
+    (a,) = add(fast_engine, A, item(STORY, url="https://e.com/a")).added
+    (b,) = add(fast_engine, B, item("Floods closed the river road on Monday.",
+                                    url="https://e.com/b")).added
+    db = fast_engine.store.db
+    b_ids = db.passage_ids_of(db.connection(), b.id)
+    a_ids = db.passage_ids_of(db.connection(), a.id)
+    report = fast_engine.rebuild(collection=A)
+    assert report.articles == 1
+    assert db.passage_ids_of(db.connection(), b.id) == b_ids  # B untouched
+    assert set(db.passage_ids_of(db.connection(), a.id)).isdisjoint(a_ids)  # A re-cut
+    index = fast_engine.store.vector_index()
+    assert sorted(index.ids().tolist()) == db.all_passage_ids()
+
+
+# -- search isolation ------------------------------------------------------------------------
+def test_a_question_sees_only_the_collections_it_searches(fast_engine):
+    add(fast_engine, A, item("The harbour bridge reopened on Monday after repairs.",
+                             url="https://a.example.com/bridge"))
+    add(fast_engine, B, item("The harbour bridge reopened on Monday, said officials.",
+                             url="https://b.example.com/bridge"))
+    add(fast_engine, SHARED, item("The harbour bridge reopening drew crowds on Monday.",
+                                  url="https://shared.example.com/bridge"))
+    query = "When did the harbour bridge reopen?"
+    assert urls_found(fast_engine, query, (A,)) == {"https://a.example.com/bridge"}
+    assert urls_found(fast_engine, query, (A, SHARED)) == {
+        "https://a.example.com/bridge", "https://shared.example.com/bridge"}
+    answer = fast_engine.ask(query, collections=[B, SHARED])
+    cited = {c.url for c in answer.citations} | {r.url for r in answer.retrieved}
+    assert "https://a.example.com/bridge" not in cited
+    assert "https://b.example.com/bridge" in cited
+    default = fast_engine.ask(query)  # the shared collection only
+    assert {r.url for r in default.retrieved} == {"https://shared.example.com/bridge"}
+
+
+def test_the_collection_filter_is_applied_inside_both_searches(tmp_path, hashing_embedder):
+    """With only 5 candidates from each search, a collection whose one article is outranked
+    by 40 articles of another collection still finds it: a filter applied after a fixed top-k
+    would find nothing."""
+    from tests.conftest import make_fast_config
+
+    config = make_fast_config(tmp_path / "data", search={"candidates": 5})
+    engine = NewsEngine(config, embedder=hashing_embedder)
+    try:
+        add(engine, B, *[
+            item(f"Harbour bridge harbour bridge reopened, report {i}: harbour bridge traffic.",
+                 url=f"https://b.example.com/{i}")
+            for i in range(40)
+        ])
+        add(engine, A, item("Officials said the harbour bridge would reopen in spring.",
+                            url="https://a.example.com/only"))
+        db = engine.store.db
+        where = db.passage_filter((A,))
+        lexical = db.lexical_search(["harbour", "bridge"], 5, where)
+        assert [db.passages([pid])[pid].article.url for pid, _ in lexical] == [
+            "https://a.example.com/only"]
+        qvec = engine.embedder.embed(["harbour bridge reopened"])[0]
+        dense = engine.store.vector_index().search(qvec, 5, db.passage_ids(where))
+        assert len(dense) == 1
+        assert urls_found(engine, "harbour bridge reopened", (A,)) == {
+            "https://a.example.com/only"}
+    finally:
+        engine.close()
+
+
+# -- names -----------------------------------------------------------------------------------
+@pytest.mark.parametrize("bad", ["", "Shared", "with space", "guild:abc", "x" * 65,
+                                 "caf\u00e9", "bad\udcff", ";drop"])
+def test_bad_collection_names_are_refused_with_one_line(bad):
+    with pytest.raises(InputError) as exc:
+        check_name(bad)
+    assert "\n" not in str(exc.value)
+
+
+def test_good_names_and_the_default():
+    assert check_name("guild:123") == "guild:123" and check_name("local-news.2") == "local-news.2"
+    assert check_names(None) == (SHARED,)
+    assert check_names(["guild:1", "shared", "guild:1"]) == ("guild:1", "shared")
+
+
+def test_the_engine_refuses_a_bad_collection_name(fast_engine):
+    with pytest.raises(InputError):
+        fast_engine.ask("Who won?", collections=["Not A Name"])
+    with pytest.raises(InputError):
+        add(fast_engine, "guild:x", item(STORY))
+
+
+# -- stats -----------------------------------------------------------------------------------
+def test_stats_per_collection_count_articles_passages_and_the_last_ingest(fast_engine):
+    add(fast_engine, A, item(STORY, url="https://e.com/1"), item("   "))
+    add(fast_engine, B, item(STORY, url="https://e.com/1"),
+        item("Floods closed the river road on Monday.", url="https://e.com/2"))
+    stats = {c.name: c for c in fast_engine.stats().collections}
+    assert set(stats) == {A, B}
+    assert (stats[A].articles, stats[B].articles) == (1, 2)
+    assert stats[A].only_here == 0 and stats[B].only_here == 1
+    assert stats[B].passages > stats[A].passages > 0
+    last = stats[A].last_ingest
+    assert (last.added, last.skipped) == (1, 1) and last.skipped_reasons == ["test: no text"]
+    assert stats[B].last_ingest.unchanged == 1 and stats[B].last_ingest.added == 1
+    assert stats[A].size_bytes > 0
+    only_a = fast_engine.stats([A])
+    assert [c.name for c in only_a.collections] == [A]
+
+
+# -- migration -------------------------------------------------------------------------------
+COLLECTIONS_MIGRATION = next(i for i, (name, _) in enumerate(MIGRATIONS)
+                             if name.endswith("_collections"))
+
+
+def _downgrade(path) -> None:
+    """Make a store exactly as the code before collections left it: the migrations before
+    the collections one, no collection tables, no record of that migration."""
+    conn = sqlite3.connect(path)
+    conn.executescript(
+        "DROP TABLE article_collections; DROP TABLE ingests;"
+        f" DELETE FROM _migrations WHERE name = '{MIGRATIONS[COLLECTIONS_MIGRATION][0]}';"
+    )
+    conn.close()
+
+
+def _schema(path) -> set[tuple[str, str]]:
+    conn = sqlite3.connect(path)
+    rows = conn.execute(
+        "SELECT name, sql FROM sqlite_master WHERE name NOT LIKE 'sqlite_%'"
+        " AND name NOT LIKE 'passages_fts_%'"
+    ).fetchall()
+    conn.close()
+    return {(n, " ".join((s or "").split())) for n, s in rows}
+
+
+def test_an_old_store_migrates_in_place_and_answers_as_before(
+    tmp_path, fast_config, hashing_embedder, monkeypatch
+):
+    # The schema of a store made before collections: the migrations before it only.
+    old_schema_db = tmp_path / "old-schema.sqlite3"
+    monkeypatch.setattr("index.database.MIGRATIONS", MIGRATIONS[:COLLECTIONS_MIGRATION])
+    Database(old_schema_db).close()
+    monkeypatch.setattr("index.database.MIGRATIONS", MIGRATIONS)
+
+    engine = NewsEngine(fast_config, embedder=hashing_embedder)
+    engine.add_articles(ReadResult(articles=[
+        item(STORY, url="https://example.com/budget", title="Budget passes"),
+        item("Floods closed the river road on Monday. Crews worked overnight.",
+             url="https://example.com/floods", title="Floods"),
+    ]))
+    question = "When did the city council approve the new harbour budget?"
+    before = engine.ask(question, as_of="2025-01-01")
+    assert before.answered
+    engine.close()
+    path = fast_config.store.data_dir / "news.sqlite3"
+    _downgrade(path)
+    assert _schema(path) == _schema(old_schema_db)  # what the old code would have left
+
+    reopened = NewsEngine(fast_config, embedder=hashing_embedder)
+    try:
+        after = reopened.ask(question, as_of="2025-01-01")
+        assert after.answered and after.answer == before.answer
+        assert [c.url for c in after.citations] == [c.url for c in before.citations]
+        for a in reopened.store.db.all_articles():
+            assert members(reopened, a.id) == {SHARED}
+        assert reopened.collections() == [SHARED]
+        assert dataclasses.replace(after, latency_ms=0) == dataclasses.replace(
+            before, latency_ms=0)
+    finally:
+        reopened.close()
+
+
+# -- the command line ------------------------------------------------------------------------
+def _cli(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from bot.cli import cli
+    from index.embedding import HashingEmbedder
+
+    monkeypatch.setattr("bot.engine.make_embedder", lambda settings: HashingEmbedder())
+    config = tmp_path / "fast.toml"
+    config.write_text("[answer]\nmin_similarity = 0.0\nmin_score = -100.0\n")
+    data = tmp_path / "data"
+
+    def run(*args: str):
+        return CliRunner().invoke(
+            cli, ["--data-dir", str(data), "--config", str(config), *args]
+        )
+
+    return run
+
+
+def test_the_cli_takes_a_collection_on_index_and_ask_commands(tmp_path, monkeypatch):
+    import json
+
+    run = _cli(tmp_path, monkeypatch)
+    story = tmp_path / "local.md"
+    story.write_text("---\ntitle: Harbour budget\nurl: https://e.com/harbour\n---\n"
+                     f"{STORY}\n")
+    shared = tmp_path / "shared.md"
+    shared.write_text("---\ntitle: Floods\nurl: https://e.com/floods\n---\n"
+                      "Floods closed the river road on Monday. Crews worked overnight.\n")
+    assert run("index", "add", str(shared)).exit_code == 0
+    result = run("index", "add", "--collection", "local", str(story))
+    assert result.exit_code == 0 and "1 added" in result.output, result.output
+
+    asked = json.loads(run("ask", "--json", "What did the council approve?").output)
+    assert {r["url"] for r in asked["retrieved"]} == {"https://e.com/floods"}  # shared only
+    asked = json.loads(run("ask", "--json", "--collection", "local", "--collection", "shared",
+                           "What did the council approve?").output)
+    assert {r["url"] for r in asked["retrieved"]} == {"https://e.com/floods",
+                                                     "https://e.com/harbour"}
+
+    stats = json.loads(run("index", "stats", "--json").output)
+    by_name = {c["name"]: c for c in stats["collections"]}
+    assert by_name["local"]["articles"] == 1 and by_name["shared"]["articles"] == 1
+    assert by_name["local"]["last_ingest"]["added"] == 1
+    text = run("index", "stats", "--collection", "local").output
+    assert "Collection local" in text and "Collection shared" not in text
+
+    assert run("index", "remove", "https://e.com/harbour").exit_code == 1  # not in shared
+    assert run("index", "rebuild", "--collection", "local").exit_code == 0
+    result = run("index", "remove", "--collection", "local", "https://e.com/harbour")
+    assert result.exit_code == 0 and "Removed 1" in result.output
+
+
+@pytest.mark.parametrize("args", [
+    ("index", "add", "--collection", "Bad Name", "x.md"),
+    ("ask", "--collection", "guild:abc", "Who won?"),
+    ("index", "remove", "--collection", "", "x"),
+    ("index", "stats", "--collection", "UPPER"),
+    ("index", "rebuild", "--collection", "a b"),
+])
+def test_a_bad_collection_name_on_the_cli_is_one_line(tmp_path, monkeypatch, args):
+    run = _cli(tmp_path, monkeypatch)
+    result = run(*args)
+    assert result.exit_code != 0
+    assert isinstance(result.exception, InputError) and "collection" in str(result.exception)
+    assert not (tmp_path / "data").exists()  # refused before a store was opened
+
+
+def test_asking_a_collection_that_does_not_exist_names_the_ones_that_do(tmp_path, monkeypatch):
+    run = _cli(tmp_path, monkeypatch)
+    story = tmp_path / "a.md"
+    story.write_text(f"---\ntitle: Budget\n---\n{STORY}\n")
+    assert run("index", "add", str(story)).exit_code == 0
+    result = run("ask", "--collection", "nosuch", "Who won?")
+    assert isinstance(result.exception, InputError)
+    assert "no collection named 'nosuch' (collections: shared)" in str(result.exception)

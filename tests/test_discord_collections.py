@@ -1,0 +1,157 @@
+"""End to end: two Discord servers on one bot keep their articles apart.
+
+The real NewsBot against the Discord emulator, with a real engine (hashing test embedder):
+what one server's admin adds is answered from in that server only, and the other server's
+admin cannot see it in /news stats, remove it, rebuild it or be answered from it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bot.engine import NewsEngine
+from index.collections import SHARED, guild_collection
+from index.embedding import HashingEmbedder
+from tests.conftest import make_fast_config
+from tests.discord_e2e_helpers import (
+    ARTICLES,
+    TALKS_QUESTION,
+    TALKS_TITLE,
+    article_file,
+    ask,
+    bot_running,
+    build_world,
+    done_with,
+    invoke,
+    only_embed,
+    rejected,
+    seeded_engine,
+    sync_commands,
+)
+from tests.discord_emulator import DiscordEmulator, Permission, fixtures
+
+pytestmark = pytest.mark.asyncio(loop_scope="session")
+emulator = fixtures.emulator
+
+SECRET_TITLE = "Zyxcorp agrees to buy Quorbank for 40 billion"
+SECRET_URL = "https://news.example/business/zyxcorp-quorbank"
+SECRET = article_file(
+    SECRET_TITLE,
+    """
+Zyxcorp agreed on Monday to buy Quorbank for 40 billion dollars, the largest takeover of the
+year. The Zyxcorp board said the Quorbank deal would close in March after a vote by
+shareholders.
+""",
+    url=SECRET_URL,
+    source="Money Desk",
+    published="2024-02-05",
+)
+SECRET_QUESTION = "How much will Zyxcorp pay for Quorbank?"
+
+
+def config(data_dir: Path):
+    return make_fast_config(data_dir, discord={"cooldown_s": 0})
+
+
+async def test_two_servers_never_see_each_others_articles(
+    emulator: DiscordEmulator, tmp_path: Path
+) -> None:
+    world = build_world(emulator)  # server A: "Newsroom", its admin erin, alice, bob
+    other = emulator.add_guild("Elsewhere")  # server B
+    b_general = other.add_text_channel("general")
+    b_admin = other.add_member("bea", roles=[other.add_role("mods", Permission.MANAGE_GUILD)])
+    b_reader = other.add_member("ben")
+    a, b = guild_collection(world.guild.id), guild_collection(other.id)
+
+    cfg = config(tmp_path / "data")
+    engine = seeded_engine(cfg, HashingEmbedder())  # the shared collection: ARTICLES
+    try:
+        await sync_commands(emulator, cfg, world.guild)
+        await sync_commands(emulator, cfg, other)
+        async with bot_running(emulator, engine, cfg):
+            upload = emulator.add_attachment("zyxcorp.md", SECRET)
+            added = await invoke(
+                emulator, "news add-file", user=b_admin, channel=b_general,
+                options={"file": upload}, until=done_with("Done."),
+            )
+            (secret_id,) = [x.id for x in engine.store.db.articles_in(b)]
+            # Server A's admin: not in A's stats, cannot remove it, rebuild does not touch it.
+            stats_a = await invoke(
+                emulator, "news stats", user=world.admin, channel=world.general
+            )
+            removed = await invoke(
+                emulator, "news remove", user=world.admin, channel=world.general,
+                options={"articles": f"{SECRET_URL} {secret_id}"},
+            )
+            b_passages = engine.store.db.passage_ids_of(engine.store.db.connection(), secret_id)
+            rebuilt = await invoke(
+                emulator, "news rebuild", user=world.admin, channel=world.general,
+                until=done_with("Rebuilt"),
+            )
+            # Asked in A (by a member and by the admin), it is never the answer or a source.
+            asked_in_a = [
+                await ask(emulator, SECRET_QUESTION, user=world.alice, channel=world.general),
+                await ask(emulator, SECRET_QUESTION, user=world.admin, channel=world.news),
+            ]
+            # Asked in B, it is; and both servers still get the shared articles.
+            asked_in_b = await ask(emulator, SECRET_QUESTION, user=b_reader, channel=b_general)
+            shared_in_b = await ask(emulator, TALKS_QUESTION, user=b_reader, channel=b_general)
+            shared_in_a = await ask(emulator, TALKS_QUESTION, user=world.bob,
+                                    channel=world.general)
+            # B turns the shared articles off: its questions then see only its own.
+            off = await invoke(
+                emulator, "news shared", user=b_admin, channel=b_general,
+                options={"include": False},
+            )
+            own_only_b = await ask(emulator, TALKS_QUESTION, user=b_reader, channel=b_general)
+            stats_b = await invoke(emulator, "news stats", user=b_admin, channel=b_general)
+    finally:
+        ids_after = engine.store.db.passage_ids_of(engine.store.db.connection(), secret_id)
+        members = engine.store.db.collections_of(secret_id)
+        in_a = engine.store.db.articles_in(a)
+        engine.close()
+
+    assert added.response.content.startswith("Done. Added 1")
+    assert members == {b} and in_a == []
+
+    fields_a = {f["name"]: f["value"] for f in only_embed(stats_a.response)["fields"]}
+    assert fields_a["This server"].startswith("0 articles")
+    assert fields_a["Shared"].startswith(f"{len(ARTICLES)} articles")
+    assert str(other.id) not in stats_a.response.text and "Articles" not in fields_a
+    assert removed.response.content.startswith("Removed 0 articles. Not found: 2.")
+    assert rebuilt.response.content == "Rebuilt 0 articles into 0 passages"
+    assert ids_after == b_passages  # A's rebuild did not re-cut B's article
+
+    for inter in asked_in_a:
+        assert SECRET_TITLE not in inter.response.text and SECRET_URL not in inter.response.text
+        assert "40 billion" not in inter.response.text
+    assert SECRET_TITLE in only_embed(asked_in_b.response)["description"]
+    for inter in (shared_in_a, shared_in_b):
+        assert TALKS_TITLE in only_embed(inter.response)["description"]
+
+    assert off.response.ephemeral and "this server's articles only" in off.response.content
+    assert TALKS_TITLE not in own_only_b.response.text
+    fields_b = {f["name"]: f["value"] for f in only_embed(stats_b.response)["fields"]}
+    assert fields_b["This server"].startswith("1 article, ")
+    assert "file zyxcorp.md — 1 added" in fields_b["This server"]
+    assert "Shared" not in fields_b  # not searched here any more
+    assert rejected(emulator) == []
+
+
+async def test_a_direct_message_searches_the_shared_collection_only(tmp_path: Path) -> None:
+    """What NewsBot.collections_for gives a DM: the shared collection (a server's articles
+    never answer a DM); the engine then never returns another collection's article."""
+    from bot.discord_app.client import NewsBot
+
+    cfg = config(tmp_path / "data")
+    engine = NewsEngine(cfg, embedder=HashingEmbedder())
+    try:
+        engine.add_bytes("zyxcorp.md", SECRET, collection=guild_collection(5))
+        bot = NewsBot(engine, cfg)
+        assert await bot.collections_for(None) == [SHARED]
+        answer = engine.ask(SECRET_QUESTION, collections=[SHARED])
+        assert not answer.retrieved and not answer.answered
+    finally:
+        engine.close()
