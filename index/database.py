@@ -569,7 +569,10 @@ class Database:
             " WHERE passages_fts MATCH ?"
         params: list[object] = [query]
         if where is not None:
-            sql += f" AND rowid IN ({where.sql})"
+            # "+rowid": each match is checked against the subquery's ids (built once); a plain
+            # "rowid IN" is handed to FTS5 as a rowid constraint, which runs the MATCH once per
+            # allowed id (measured at 20k passages, 400 allowed: 226 ms, against 1.2 ms).
+            sql += f" AND +rowid IN ({where.sql})"
             params += where.params
         try:
             rows = self.connection().execute(
