@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 
 NOT_FOUND = "I couldn't find that in the indexed articles."
+# shown beside answers of the LLM reader ([reader] kind = "llm"), in Discord and the terminal
+LLM_NOTE = "Written by a language model from the sources below; every citation was checked."
 
 
 @dataclass(frozen=True)
@@ -38,6 +40,10 @@ class Answer:
     citations: list[Citation] = field(default_factory=list)
     retrieved: list[Retrieved] = field(default_factory=list)  # top passages in rank order
     latency_ms: float = 0.0
+    reader: str = "extractive"  # which reader wrote `answer`: "extractive" or "llm"
+    # why the extractive answer was given although [reader] kind = "llm" (one line; None when
+    # the configured reader answered)
+    fallback: str | None = None
 
     def to_json(self) -> dict:
         """The object `newsbot ask --json` prints (and `newsbot eval` writes per question)."""
@@ -53,4 +59,6 @@ class Answer:
                 for r in self.retrieved
             ],
             "latency_ms": round(self.latency_ms, 1),
+            "reader": self.reader,
+            "fallback": self.fallback,
         }

@@ -22,7 +22,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from bot.answer_model import Answer
+from bot.answer_model import LLM_NOTE, Answer
 from bot.config import load_config
 from bot.engine import IngestReport, NewsEngine, as_of_day
 from bot.evaluation.commands import eval_group
@@ -388,6 +388,8 @@ def index_stats(state: State, as_json: bool, collection: str | None) -> None:
 def render_answer(answer: Answer) -> None:
     if answer.answered:
         out.print(answer.answer, highlight=False)
+        if answer.reader == "llm":
+            out.print(LLM_NOTE, highlight=False, style="dim")
         out.print()
         out.print("Sources", style="bold")
         for c in answer.citations:

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import tomllib
 import types
 import typing
 from pathlib import Path
 from typing import Any
 
-from bot.settings import Config, DiscordSettings
+from bot.settings import READER_KINDS, Config, DiscordSettings, LLMSettings, ReaderSettings
 from index.errors import ConfigError
 from index.settings import (
     AnswerSettings,
@@ -40,6 +41,8 @@ SECTIONS: dict[str, type] = {
     "search": SearchSettings,
     "answer": AnswerSettings,
     "discord": DiscordSettings,
+    "reader": ReaderSettings,
+    "llm": LLMSettings,
 }
 
 # Extra rules beyond the type: key -> (check, what is allowed)
@@ -66,6 +69,19 @@ _RULES: dict[str, tuple[typing.Callable[[Any], bool], str]] = {
     "discord.queue_size": (lambda v: 0 <= v <= 1000, "a whole number from 0 to 1000"),
     "discord.queue_wait_s": (lambda v: 0 <= v <= 60, "seconds from 0 to 60"),
     "discord.admin_roles": (lambda v: all(r > 0 for r in v), "a list of role ids"),
+    "reader.kind": (lambda v: v in READER_KINDS, f"one of {', '.join(READER_KINDS)}"),
+    "llm.base_url": (
+        lambda v: v == "" or re.fullmatch(r"https?://[^\s/]+(/\S*)?", v) is not None,
+        "an http:// or https:// URL, e.g. http://127.0.0.1:8080/v1",
+    ),
+    "llm.api_key_env": (
+        lambda v: v == "" or re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", v) is not None,
+        "the NAME of an environment variable (letters, digits, _), e.g. OPENAI_API_KEY",
+    ),
+    "llm.timeout_s": (lambda v: 0 < v <= 600, "a number of seconds above 0, at most 600"),
+    "llm.max_tokens": (lambda v: 1 <= v <= 8192, "a whole number from 1 to 8192"),
+    "llm.temperature": (lambda v: 0.0 <= v <= 2.0, "a number from 0 to 2"),
+    "llm.max_concurrent": (lambda v: 1 <= v <= 64, "a whole number from 1 to 64"),
     "discord.max_attachment_bytes": (
         lambda v: 1 <= v <= 25_000_000,
         "bytes from 1 to 25000000 (Discord's upload limit)",
@@ -80,6 +96,9 @@ _HINTS: dict[str, str] = {
         "name (Server Settings → Roles → ⋯ → Copy Role ID, with Developer Mode on)"
     ),
 }
+# Settings whose bad value is not repeated in the error: a key pasted where the NAME of its
+# environment variable belongs must not end up in a log.
+_SECRET_KEYS = frozenset({"llm.api_key_env"})
 
 
 def find_config_path(explicit: str | Path | None) -> Path | None:
@@ -148,7 +167,15 @@ def config_from_dict(raw: dict[str, Any], base_dir: Path | None = None, **overri
         search=sections["search"],
         answer=sections["answer"],
     )
-    return Config(store=store, discord=discord, log_level=log_level.upper())
+    reader: ReaderSettings = sections["reader"]
+    llm: LLMSettings = sections["llm"]
+    if reader.kind == "llm":
+        for key in ("base_url", "model"):
+            if not getattr(llm, key):
+                raise ConfigError(f'llm.{key}: must be set when [reader] kind = "llm"')
+    return Config(
+        store=store, discord=discord, log_level=log_level.upper(), reader=reader, llm=llm
+    )
 
 
 def _type_name(tp: Any) -> str:
@@ -201,14 +228,18 @@ def _build(cls: type, table: dict[str, Any], section: str) -> Any:
         full = f"{section}.{key}"
         if key not in fields:
             raise ConfigError(f"{full}: unknown setting (allowed: {', '.join(sorted(fields))})")
+        secret = full in _SECRET_KEYS
         try:
             coerced = _coerce(hints[key], value, full)
         except ConfigError as exc:
+            if secret:
+                raise ConfigError(f"{full}: must be {_type_name(hints[key])}") from None
             if full in _HINTS:
                 raise ConfigError(f"{exc}; {_HINTS[full]}") from None
             raise
         rule = _RULES.get(full)
         if rule and not rule[0](coerced):
-            raise ConfigError(f"{full}: must be {rule[1]}, not {value!r}")
+            shown = "" if secret else f", not {value!r}"
+            raise ConfigError(f"{full}: must be {rule[1]}{shown}")
         values[key] = coerced
     return cls(**values)

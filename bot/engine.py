@@ -1,7 +1,8 @@
 """The one engine both front doors call: ask, add, remove, rebuild, stats.
 
-It wires the store (index/) to the answerer (bot/answering.py). Every method is blocking and
-thread-safe; the Discord layer runs them in a worker thread.
+It wires the store (index/) to the answerer (bot/answering.py) and, with [reader] kind =
+"llm", to the LLM reader that rewrites its answers (bot/llm_reader.py). Every method is
+blocking and thread-safe; the Discord layer runs them in a worker thread.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bot.answer_model import Answer
 from bot.answering import Answerer
@@ -21,6 +23,9 @@ from index.errors import InputError
 from index.models import Article, ReadResult, Skipped
 from index.search import Filters, Searcher
 from index.store import Store
+
+if TYPE_CHECKING:
+    from bot.llm_reader import LLMReader
 
 # stage ("reading", "embedding", "saving"...), done, total (0 when unknown)
 Progress = Callable[[str, int, int], None]
@@ -85,6 +90,11 @@ class NewsEngine:
         self.store = Store(settings, self.embedder)
         self.searcher = Searcher(self.store, settings.search)
         self.answerer = Answerer(self.searcher, settings.answer, settings.search.top_k)
+        self.llm_reader: LLMReader | None = None
+        if config.reader.kind == "llm":
+            from bot.llm_reader import LLMReader  # the openai client loads only when used
+
+            self.llm_reader = LLMReader(config.llm, settings.answer.min_similarity)
 
     @property
     def bot_db_path(self) -> Path:
@@ -125,7 +135,10 @@ class NewsEngine:
             collections=check_names(collections),
         )
         day = as_of_day(as_of)
-        return self.answerer.answer(question, context=context, filters=filters, as_of=day)
+        answer = self.answerer.answer(question, context=context, filters=filters, as_of=day)
+        if self.llm_reader is not None:
+            answer = self.llm_reader.read(answer)
+        return answer
 
     # -- adding -----------------------------------------------------------------------------
     # Every add writes into one collection: "shared" (the operator's) unless told otherwise.
@@ -287,6 +300,8 @@ class NewsEngine:
         self.store.vector_index()
 
     def close(self) -> None:
+        if self.llm_reader is not None:
+            self.llm_reader.close()
         self.store.close()
 
 

@@ -23,8 +23,34 @@ class DiscordSettings:
     test_guild_id: int | None = None  # `newsbot sync` without --guild syncs here if set
 
 
+READER_KINDS = ("extractive", "llm")
+
+
+@dataclass(frozen=True)
+class ReaderSettings:
+    # "extractive": sentences copied from the passages (bot/answering.py); "llm": an
+    # OpenAI-compatible chat model writes the answer, every citation checked (bot/llm_reader.py)
+    kind: str = "extractive"
+
+
+@dataclass(frozen=True)
+class LLMSettings:
+    """The chat-completions endpoint of [reader] kind = "llm"."""
+
+    base_url: str = ""  # e.g. https://api.openai.com/v1 or http://127.0.0.1:8080/v1
+    model: str = ""
+    api_key_env: str = ""  # the NAME of the environment variable holding the key; "": no key
+    timeout_s: float = 20.0  # the whole call, after which the extractive answer is given
+    max_tokens: int = 200
+    temperature: float = 0.0
+    max_concurrent: int = 2  # calls in flight at once; a question finding none free waits
+    # (within timeout_s) and then gets the extractive answer
+
+
 @dataclass(frozen=True)
 class Config:
     store: StoreSettings = field(default_factory=StoreSettings)
     discord: DiscordSettings = field(default_factory=DiscordSettings)
     log_level: str = "INFO"
+    reader: ReaderSettings = field(default_factory=ReaderSettings)
+    llm: LLMSettings = field(default_factory=LLMSettings)

@@ -22,6 +22,7 @@ def test_example_config_is_valid_and_equals_the_defaults(monkeypatch, tmp_path):
     assert example.store.search == defaults.store.search
     assert example.store.answer == defaults.store.answer
     assert example.discord == defaults.discord
+    assert example.reader == defaults.reader and example.llm == defaults.llm
     # A relative data_dir in a file is beside that file.
     assert example.store.data_dir == ROOT / "data"
 
@@ -84,3 +85,48 @@ def test_missing_or_broken_files(tmp_path, monkeypatch):
 def test_discord_ids_may_be_strings():
     config = config_from_dict({"discord": {"channels": ["123456789012345678"]}})
     assert config.discord.channels == (123456789012345678,)
+
+
+LLM_ON = {"reader": {"kind": "llm"}, "llm": {"base_url": "http://127.0.0.1:8080/v1", "model": "m"}}
+
+
+def test_the_llm_reader_settings_are_read_and_checked():
+    config = config_from_dict({**LLM_ON, "llm": {**LLM_ON["llm"], "api_key_env": "MY_KEY",
+                                                 "timeout_s": 5, "max_concurrent": 3}})
+    assert config.reader.kind == "llm"
+    assert (config.llm.base_url, config.llm.model, config.llm.api_key_env) == (
+        "http://127.0.0.1:8080/v1", "m", "MY_KEY"
+    )
+    assert (config.llm.timeout_s, config.llm.max_tokens, config.llm.temperature) == (5.0, 200, 0)
+    assert config.llm.max_concurrent == 3
+    assert config_from_dict({}).reader.kind == "extractive"
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        ({"reader": {"kind": "gpt"}}, "reader.kind: must be one of extractive, llm, not 'gpt'"),
+        ({"reader": {"kind": "llm"}}, 'llm.base_url: must be set when [reader] kind = "llm"'),
+        ({"reader": {"kind": "llm"}, "llm": {"base_url": "http://x/v1"}},
+         'llm.model: must be set when [reader] kind = "llm"'),
+        ({"llm": {"base_url": "localhost:8080"}},
+         "llm.base_url: must be an http:// or https:// URL"),
+        ({"llm": {"timeout_s": 0}}, "llm.timeout_s: must be a number of seconds above 0"),
+        ({"llm": {"max_tokens": 0}}, "llm.max_tokens: must be a whole number from 1 to 8192"),
+        ({"llm": {"temperature": 3}}, "llm.temperature: must be a number from 0 to 2"),
+        ({"llm": {"max_concurrent": 0}}, "llm.max_concurrent: must be a whole number from 1"),
+        ({"llm": {"api_key": "x"}}, "llm.api_key: unknown setting"),
+    ],
+)
+def test_bad_llm_reader_settings_name_the_key(raw, message):
+    with pytest.raises(ConfigError) as info:
+        config_from_dict(raw)
+    assert str(info.value).startswith(message)
+
+
+@pytest.mark.parametrize("pasted", ["sk-proj-abc123secret", 12345678])
+def test_a_key_pasted_where_its_variable_name_belongs_is_not_repeated(pasted):
+    with pytest.raises(ConfigError) as info:
+        config_from_dict({"llm": {"api_key_env": pasted}})
+    assert str(info.value).startswith("llm.api_key_env: must be")
+    assert str(pasted) not in str(info.value)

@@ -237,7 +237,9 @@ def test_runner_with_the_test_embedder(tmp_path, hashing_embedder):
     lines = [json.loads(line) for line in out.read_text().splitlines()]
     assert [line["question_id"] for line in lines] == ["q1", "q2"]
     assert set(lines[0]) == {"question_id", "question", "answer", "answered", "citations",
-                             "retrieved", "latency_ms"}
+                             "retrieved", "latency_ms", "reader", "fallback"}
+    assert {line["reader"] for line in lines} == {"extractive"}
+    assert report.readers == {"extractive": 2} and report.fallbacks == {}
     assert report.build.articles == 3 and report.build.passages >= 3
     assert report.build.embedded == report.build.passages  # a new folder: every one embedded
     assert report.summaries["all"].questions == 2 and report.summaries["first"].questions == 1
@@ -333,7 +335,8 @@ def test_newsbot_eval_rgb_command_with_the_test_embedder(tmp_path, monkeypatch):
     ]
     assert lines[3] == f"{'questions':18}{2:>14}"
     written = json.loads(summary.read_text())
-    assert set(written) == {"build", "metrics"}
+    assert set(written) == {"build", "metrics", "readers", "fallbacks"}
+    assert written["readers"] == {"extractive": 2} and written["fallbacks"] == {}
     assert written["build"]["articles"] == 3 and written["build"]["embedded"] == 3
     assert written["metrics"]["all"]["questions"] == 2
     assert written["metrics"]["all"]["declined"] == 0.0

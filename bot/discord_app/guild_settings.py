@@ -128,6 +128,8 @@ def answer_from_json(text: str) -> Answer:
         citations=[Citation(**c) for c in d.get("citations", [])],
         retrieved=[Retrieved(**r) for r in d.get("retrieved", [])],
         latency_ms=float(d.get("latency_ms", 0.0)),
+        reader=str(d.get("reader") or "extractive"),  # answers stored before readers existed
+        fallback=d.get("fallback"),
     )
 
 

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from urllib.parse import quote, urlsplit
 
-from bot.answer_model import NOT_FOUND, Answer, Citation, Retrieved
+from bot.answer_model import LLM_NOTE, NOT_FOUND, Answer, Citation, Retrieved
 
 # Discord's limits (https://discord.com/developers/docs/resources/message#embed-object-embed-limits)
 CONTENT_LIMIT = 2000
@@ -341,6 +341,8 @@ def render_answer(answer: Answer, *, footer: str | None = FOLLOW_UP_HINT) -> Emb
         ]
         body = _body_with_list(lead, "**Closest articles:**", lines)
         color = COLOR_DECLINED
+    if answer.answered and answer.reader == "llm":
+        footer = f"{LLM_NOTE} {footer}" if footer else LLM_NOTE
     foot = trim(plain_text(footer), FOOTER_LIMIT) if footer else None
     return EmbedSpec(
         title=answer_title(answer.question), description=body, color=color, footer=foot

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -16,24 +17,31 @@ from bot.evaluation.datasets import (
     load_search_results,
 )
 from bot.evaluation.runner import EvalReport, eval_engine, evidence_present, format_report, run_eval
-from index.errors import InputError
+from bot.settings import READER_KINDS, Config, ReaderSettings
+from index.errors import ConfigError, InputError
 
 _FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
 _OUT = click.Path(dir_okay=False, writable=True, path_type=Path)
 _DIR = click.Path(file_okay=False, path_type=Path)
 _PREDICTIONS_HELP = "Where to write one JSON line a question."
 _DATA_DIR_HELP = "Keep the evaluation store and its embedding cache here (default: a temp folder)."
+_READER = click.option(
+    "--reader", type=click.Choice(READER_KINDS), default=None,
+    help="Which reader answers (default: [reader] kind of the config); llm uses its [llm].",
+)
 
 
 def _run(
     ctx: click.Context, data: EvalSet, predictions: Path, data_dir: Path | None,
     use_date: bool, subsets: dict[str, set[str]], summary_json: Path | None,
+    reader: str | None = None,
 ) -> None:
     from bot.cli import State, progress_bar  # bot.cli imports this module: import when run
 
     # The config of `newsbot --config ...` (its data_dir gives way to eval's own --data-dir).
     state = ctx.find_object(State)
     config = state.config if state is not None else load_config(None)
+    config = with_reader(config, reader)
     try:
         out = open(predictions, "w", encoding="utf-8")  # noqa: SIM115 (closed below)
     except OSError as exc:
@@ -51,11 +59,26 @@ def _run(
         summary_json.write_text(json.dumps(_summary(report), indent=2) + "\n", encoding="utf-8")
 
 
+def with_reader(config: Config, reader: str | None) -> Config:
+    """`config` answering with `reader` (None: as configured); llm needs [llm] set."""
+    if reader is None:
+        return config
+    if reader == "llm":
+        for key in ("base_url", "model"):
+            if not getattr(config.llm, key):
+                raise ConfigError(
+                    f"--reader llm: llm.{key} is not set in the config (see config.example.toml)"
+                )
+    return dataclasses.replace(config, reader=ReaderSettings(kind=reader))
+
+
 def _summary(report: EvalReport) -> dict:
     b = report.build
     return {
         "build": {**b.__dict__, "passages_per_s": round(b.passages_per_s, 2)},
         "metrics": {name: s.as_dict() for name, s in report.summaries.items()},
+        "readers": report.readers,
+        "fallbacks": report.fallbacks,
     }
 
 
@@ -77,11 +100,12 @@ def eval_group() -> None:
 @click.option("--question-date/--no-question-date", default=True, show_default=True,
               help="Answer as of the date each question was asked (a live bot's today).")
 @click.option("--summary-json", type=_OUT, default=None, help="Also write the metrics as JSON.")
+@_READER
 @click.pass_context
 def realtimeqa(
     ctx: click.Context, articles: Path, questions: Path, predictions: Path,
     data_dir: Path | None, search_results: Path | None, question_date: bool,
-    summary_json: Path | None,
+    summary_json: Path | None, reader: str | None,
 ) -> None:
     """RealTime QA: answer every question from the articles, score against the choices."""
     read = load_articles(articles)
@@ -91,7 +115,7 @@ def realtimeqa(
         subsets["evidence-present"] = evidence_present(
             data.questions, data.articles, load_search_results(search_results)
         )
-    _run(ctx, data, predictions, data_dir, question_date, subsets, summary_json)
+    _run(ctx, data, predictions, data_dir, question_date, subsets, summary_json, reader)
 
 
 @eval_group.command("rgb")
@@ -99,10 +123,11 @@ def realtimeqa(
 @click.option("--predictions", required=True, type=_OUT, help=_PREDICTIONS_HELP)
 @click.option("--data-dir", type=_DIR, default=None, help=_DATA_DIR_HELP)
 @click.option("--summary-json", type=_OUT, default=None, help="Also write the metrics as JSON.")
+@_READER
 @click.pass_context
 def rgb(
     ctx: click.Context, data_file: Path, predictions: Path, data_dir: Path | None,
-    summary_json: Path | None,
+    summary_json: Path | None, reader: str | None,
 ) -> None:
     """RGB: a store of every question's positive and negative snippets; score the answers."""
-    _run(ctx, load_rgb(data_file), predictions, data_dir, False, {}, summary_json)
+    _run(ctx, load_rgb(data_file), predictions, data_dir, False, {}, summary_json, reader)

@@ -10,6 +10,7 @@ import dataclasses
 import json
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -46,6 +47,10 @@ class EvalReport:
     build: BuildReport
     scores: list[QuestionScore]
     summaries: dict[str, Summary]  # subset name -> summary; empty when nothing is scored
+    # which reader answered how many questions, and why the extractive answer was given
+    # although [reader] kind = "llm" (the reason's first clause -> how many)
+    readers: dict[str, int] = dataclasses.field(default_factory=dict)
+    fallbacks: dict[str, int] = dataclasses.field(default_factory=dict)
 
 
 @contextmanager
@@ -122,10 +127,15 @@ def run_eval(
     """Build the store, answer every question into `predictions`, score what has gold."""
     build = build_store(engine, data.articles, progress)
     scores: list[QuestionScore] = []
+    readers: Counter[str] = Counter()
+    fallbacks: Counter[str] = Counter()
     total = len(data.questions)
     for done, question in enumerate(data.questions, 1):
         started = time.perf_counter()
         answer = ask(engine, question, use_date)
+        readers[answer.get("reader", "extractive")] += 1
+        if answer.get("fallback"):
+            fallbacks[answer["fallback"].split(" (")[0]] += 1
         latency = (time.perf_counter() - started) * 1000
         line = json.dumps({"question_id": question.question_id, **answer}, ensure_ascii=False)
         try:
@@ -144,7 +154,10 @@ def run_eval(
         summaries["all"] = summarise(scores)
         for name, ids in (subsets or {}).items():
             summaries[name] = summarise([s for s in scores if s.question_id in ids])
-    return EvalReport(build=build, scores=scores, summaries=summaries)
+    return EvalReport(
+        build=build, scores=scores, summaries=summaries, readers=dict(readers),
+        fallbacks=dict(fallbacks.most_common()),
+    )
 
 
 def evidence_present(
@@ -171,6 +184,11 @@ def format_report(report: EvalReport) -> str:
         f" = {b.passages_per_s:.1f} passages/s ({b.embedded} embedded now,"
         f" {max(b.passages - b.embedded, 0)} from the embedding cache)"
     ]
+    if report.fallbacks or set(report.readers) - {"extractive"}:
+        answered_by = ", ".join(f"{kind} {n}" for kind, n in sorted(report.readers.items()))
+        lines.append(f"answered by: {answered_by}")
+        for reason, n in report.fallbacks.items():
+            lines.append(f"  extractive instead ({n}): {reason}")
     if not report.summaries:
         lines.append("no gold answers in the questions file: predictions written, nothing scored")
         return "\n".join(lines)

@@ -1,0 +1,210 @@
+"""The optional LLM reader: an OpenAI-compatible chat model writes the answer, checked.
+
+It runs after the extractive reader, on the passages that reader's answer shows as sources
+(so the extractive answer is always at hand): the passages and the question go to the
+endpoint (bot/llm_prompt.py), the reply's sentences are checked against the passages they cite
+(bot/citation_check.py), and the ones that pass become the answer, with the same Citation
+records the extractive reader makes. The extractive answer is given instead, with the reason
+in `Answer.fallback`, when no passage is close enough to ask about, when no sentence passes,
+or when the endpoint times out, refuses (HTTP 429, 5xx, ...), cannot be reached or replies
+with something that is not a chat completion.
+
+Time: the whole call, including the wait for one of `max_concurrent` slots, is bounded by
+`timeout_s`. The request runs in a worker thread of this reader and the caller waits for it at
+most until the deadline; a call still running then is left to end on its own (the HTTP
+client's timeout ends it) and keeps its slot until it does, so the endpoint never sees more
+than `max_concurrent` calls at once.
+
+The API key is read from the environment variable named by `api_key_env`, given only to the
+client, and scrubbed from every message this module logs or returns.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+
+import openai
+from openai.types.chat import ChatCompletion
+
+from bot.answer_model import NOT_FOUND, Answer, Citation, Retrieved
+from bot.citation_check import Sentence, check_reply
+from bot.llm_prompt import build_messages, is_decline
+from bot.settings import LLMSettings
+from index.errors import ConfigError
+
+log = logging.getLogger("newsbot.llm")
+
+NO_KEY = "no-key"  # what the client sends when no key is configured (local servers need none)
+
+
+class EndpointError(Exception):
+    """The endpoint gave no usable reply; the message is one line, safe to log."""
+
+
+class LLMReader:
+    """Answers from an OpenAI-compatible chat-completions endpoint; thread-safe."""
+
+    def __init__(self, settings: LLMSettings, min_similarity: float) -> None:
+        self.settings = settings
+        self.min_similarity = min_similarity
+        key = None
+        if settings.api_key_env:
+            key = os.environ.get(settings.api_key_env)
+            if not key:
+                raise ConfigError(
+                    f"llm.api_key_env: the environment variable {settings.api_key_env}"
+                    " is not set (it should hold the endpoint's API key)"
+                )
+        self._key = key
+        # No retries: a retry after a 429 or a timeout would only spend the time the
+        # extractive answer is waiting on.
+        self._client = openai.OpenAI(
+            base_url=settings.base_url, api_key=key or NO_KEY, timeout=settings.timeout_s,
+            max_retries=0,
+        )
+        self._slots = threading.BoundedSemaphore(settings.max_concurrent)
+        self._pool = ThreadPoolExecutor(
+            max_workers=settings.max_concurrent, thread_name_prefix="newsbot-llm"
+        )
+
+    # -- answering --------------------------------------------------------------------------
+    def read(self, extractive: Answer) -> Answer:
+        """The LLM's checked answer to `extractive.question` from `extractive.retrieved`,
+        else `extractive` itself with the reason in `fallback`."""
+        started = time.perf_counter()
+        passages = extractive.retrieved
+        if not passages or max(p.score for p in passages) < self.min_similarity:
+            return self._fallback(extractive, "no passage close enough to ask about", started)
+        try:
+            reply = self._complete(build_messages(extractive.question, passages), started)
+        except EndpointError as exc:
+            return self._fallback(extractive, str(exc), started)
+        elapsed = (time.perf_counter() - started) * 1000
+        if is_decline(reply):
+            return dataclasses.replace(
+                extractive, answer=NOT_FOUND, answered=False, citations=[], reader="llm",
+                fallback=None, latency_ms=extractive.latency_ms + elapsed,
+            )
+        result = check_reply(reply, [p.text for p in passages])
+        for dropped in result.dropped:
+            log.info("dropped a sentence of the model's answer: %s", self._scrub(dropped.reason))
+        if not result.kept:
+            reason = result.dropped[0].reason if result.dropped else "the reply was empty"
+            return self._fallback(extractive, f"no sentence passed the check ({reason})", started)
+        text, citations = compose(result.kept, passages)
+        return dataclasses.replace(
+            extractive, answer=text, answered=True, citations=citations, reader="llm",
+            fallback=None, latency_ms=extractive.latency_ms + elapsed,
+        )
+
+    def _fallback(self, extractive: Answer, reason: str, started: float) -> Answer:
+        reason = self._scrub(reason)
+        log.warning("LLM reader: giving the extractive answer: %s", reason)
+        elapsed = (time.perf_counter() - started) * 1000
+        return dataclasses.replace(
+            extractive, reader="extractive", fallback=reason,
+            latency_ms=extractive.latency_ms + elapsed,
+        )
+
+    # -- the call ---------------------------------------------------------------------------
+    def _complete(self, messages: list[dict[str, str]], started: float) -> str:
+        """The reply's text, within timeout_s of `started`, else EndpointError."""
+        timeout = self.settings.timeout_s
+        deadline = started + timeout
+        if not self._slots.acquire(timeout=max(0.0, deadline - time.perf_counter())):
+            raise EndpointError(
+                f"all {self.settings.max_concurrent} LLM calls were busy for {timeout:g} s"
+            )
+        try:
+            future = self._pool.submit(self._call, messages)
+        except RuntimeError:  # the pool is shut down: the engine is closing
+            self._slots.release()
+            raise EndpointError("the LLM reader is closed") from None
+        future.add_done_callback(lambda _: self._slots.release())
+        try:
+            return future.result(timeout=max(0.0, deadline - time.perf_counter()))
+        except FutureTimeout:
+            raise EndpointError(f"no reply within {timeout:g} s") from None
+
+    def _call(self, messages: list[dict[str, str]]) -> str:
+        s = self.settings
+        try:
+            completion = self._client.chat.completions.create(
+                model=s.model, messages=messages,  # type: ignore[arg-type]
+                max_tokens=s.max_tokens, temperature=s.temperature,
+            )
+        except openai.APITimeoutError:
+            raise EndpointError(f"no reply within {s.timeout_s:g} s") from None
+        except openai.RateLimitError:
+            raise EndpointError("the endpoint is rate-limiting (HTTP 429)") from None
+        except openai.APIStatusError as exc:
+            raise EndpointError(f"the endpoint answered HTTP {exc.status_code}") from None
+        except openai.APIConnectionError:
+            raise EndpointError(f"cannot reach the endpoint at {s.base_url}") from None
+        except (openai.APIError, ValueError, TypeError, KeyError, AttributeError):
+            # APIResponseValidationError, or a body the client could not parse as JSON
+            raise EndpointError("the endpoint's reply is not a chat completion") from None
+        content = _content(completion)
+        if content is None:
+            raise EndpointError("the endpoint's reply is not a chat completion")
+        return content
+
+    def _scrub(self, text: str) -> str:
+        return text.replace(self._key, "***") if self._key else text
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        self._client.close()
+
+
+def _content(completion: object) -> str | None:
+    """The first choice's text, or None when `completion` is not a usable chat completion."""
+    if not isinstance(completion, ChatCompletion) or not completion.choices:
+        return None
+    message = completion.choices[0].message
+    content = getattr(message, "content", None)
+    return content if isinstance(content, str) and content.strip() else None
+
+
+def compose(kept: list[Sentence], passages: list[Retrieved]) -> tuple[str, list[Citation]]:
+    """The answer text and its citations, numbered like the extractive reader's: one number
+    per article, in the order the answer cites them, then the other articles shown. A cited
+    article's quote is the passages of it that the answer cites (joined by " … " when several),
+    an uncited one's its first passage shown."""
+    numbers: dict[str, int] = {}
+    first: dict[str, Retrieved] = {}
+    quoted: dict[str, list[str]] = {}
+
+    def number(passage: Retrieved) -> int:
+        if passage.article_id not in numbers:
+            numbers[passage.article_id] = len(numbers) + 1
+            first[passage.article_id] = passage
+        return numbers[passage.article_id]
+
+    parts = []
+    for sentence in kept:
+        marks: dict[int, None] = {}
+        for n in sentence.cites:
+            passage = passages[n - 1]
+            marks[number(passage)] = None
+            texts = quoted.setdefault(passage.article_id, [])
+            if passage.text not in texts:
+                texts.append(passage.text)
+        parts.append(sentence.text + " " + "".join(f"[{n}]" for n in marks))
+    for passage in passages:
+        number(passage)
+    citations = [
+        Citation(
+            n=numbers[article_id], title=p.title, source=p.source, published=p.published,
+            url=p.url, quote=" … ".join(quoted.get(article_id) or [p.text]),
+            article_id=article_id,
+        )
+        for article_id, p in first.items()
+    ]
+    return " ".join(parts), citations
