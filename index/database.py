@@ -315,7 +315,28 @@ class Database:
         return articles, passages
 
     # -- collections ------------------------------------------------------------------------
+    def members_version(self) -> int:
+        """A number that changes with every membership change (which need not write vectors,
+        so the generation may stay): what searches cache about collections is keyed by it."""
+        return int(self.get_meta("members_version") or 0)
+
+    def _bump_members(self, conn: sqlite3.Connection) -> None:
+        self.set_meta(
+            conn, "members_version", str(int(self.get_meta("members_version", conn) or 0) + 1)
+        )
+
+    def covers_every_article(self, collections: Sequence[str]) -> bool:
+        """Whether every stored article is in one of `collections` (then filtering by them
+        changes nothing, as in a store whose articles are all shared)."""
+        marks = ",".join("?" * len(collections))
+        return not self.connection().execute(
+            "SELECT 1 FROM articles a WHERE NOT EXISTS (SELECT 1 FROM article_collections ac"
+            f" WHERE ac.article_id = a.id AND ac.collection IN ({marks})) LIMIT 1",
+            list(collections),
+        ).fetchone()
+
     def add_members(self, conn: sqlite3.Connection, collection: str, ids: Iterable[str]) -> None:
+        self._bump_members(conn)
         stamp = now_iso()
         conn.executemany(
             "INSERT OR IGNORE INTO article_collections (collection, article_id, added_at)"
@@ -328,6 +349,7 @@ class Database:
     ) -> list[str]:
         """Take `ids` out of `collection`; returns those no collection holds any more."""
         ids = list(dict.fromkeys(ids))
+        self._bump_members(conn)
         conn.executemany(
             "DELETE FROM article_collections WHERE collection = ? AND article_id = ?",
             [(collection, i) for i in ids],

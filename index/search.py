@@ -73,6 +73,7 @@ COMMON_SHARE = 0.2
 COMMON_MAX_PASSAGES = 10_000
 COMMON_MIN_PASSAGES = 200  # ...once the store is big enough for shares to mean something
 
+SCOPES_KEPT = 256  # collection scopes kept per generation (one or two per server)
 ARTICLES_KEPT = 1000  # articles kept between searches, with their text (~11 KB each in news)
 
 # Lexical searches started ahead of a question's embedding run here; shared by all searchers.
@@ -117,6 +118,11 @@ class _GenerationCache:
     df: dict[str, int] = field(default_factory=dict)
     # articles read by earlier searches, with their text, by id
     articles: dict[str, Article] = field(default_factory=dict)
+    # (membership version, collections) -> the collections to filter by (None: they hold
+    # every article) and the ids of their passages
+    scopes: dict[tuple[int, tuple[str, ...]], tuple[tuple[str, ...] | None, list[int] | None]] = (
+        field(default_factory=dict)
+    )
 
     @property
     def common_limit(self) -> int:
@@ -200,15 +206,38 @@ class Searcher:
             return None
         return future
 
+    def _scope(
+        self, collections: tuple[str, ...] | None, cache: _GenerationCache
+    ) -> tuple[tuple[str, ...] | None, list[int] | None]:
+        """(the collections to filter by, their passages' ids); (None, None) when no filter
+        is needed because they hold every article. Kept per generation and membership
+        version, so repeated questions from one server read them once."""
+        if collections is None:
+            return None, None
+        db = self.store.db
+        key = (db.members_version(), collections)
+        found = cache.scopes.get(key)
+        if found is None:
+            if db.covers_every_article(collections):
+                found = (None, None)
+            else:
+                where = db.passage_filter(collections)
+                found = (collections, db.passage_ids(where))  # type: ignore[arg-type]
+            if len(cache.scopes) >= SCOPES_KEPT:
+                cache.scopes.clear()
+            cache.scopes[key] = found
+        return found
+
     def _lexical(self, query: str, collections: tuple[str, ...] | None = None) -> _Lexical:
         """The lexical search for `query` in `collections` (no source or date filter), with
         the rows of the passages found."""
         db = self.store.db
         generation = db.generation()
         cache = self._cache(generation)
+        scope, _ = self._scope(collections, cache)
         hits = db.lexical_search(
             self._query_terms(query, cache), self.settings.candidates,
-            db.passage_filter(collections),
+            db.passage_filter(scope),
         )
         return _Lexical(generation, hits, db.passages((pid for pid, _ in hits), cache.articles))
 
@@ -265,14 +294,14 @@ class Searcher:
         db = self.store.db
         index = self.store.vector_index()
         cache = self._cache(generation)
-        where = None
+        where, allowed = None, None
         if filters is not None:
-            where = db.passage_filter(
-                filters.collections, filters.source, filters.since, filters.until
-            )
-        # Both searches apply the filter inside: FAISS through an id selector (or, for a
-        # small share of the store, exactly over those vectors), FTS5 in its query.
-        allowed = None if where is None else db.passage_ids(where)
+            scope, allowed = self._scope(filters.collections, cache)
+            where = db.passage_filter(scope, filters.source, filters.since, filters.until)
+            if filters.active:
+                allowed = db.passage_ids(where)  # type: ignore[arg-type]
+        # Both searches apply the filter inside: FAISS through an id selector over the ids
+        # that pass, FTS5 in its query.
         n = self.settings.candidates
         dense = index.search(qvec, n, allowed)
         rows: dict[int, PassageRow] = {}

@@ -365,3 +365,37 @@ def test_asking_a_collection_that_does_not_exist_names_the_ones_that_do(tmp_path
     result = run("ask", "--collection", "nosuch", "Who won?")
     assert isinstance(result.exception, InputError)
     assert "no collection named 'nosuch' (collections: shared)" in str(result.exception)
+
+
+def test_a_membership_change_without_new_vectors_is_seen_by_the_next_question(fast_engine):
+    """Joining or leaving a collection writes no vectors (the generation stays), yet what
+    searches keep about collections must follow it."""
+    url = "https://a.example.com/bridge"
+    add(fast_engine, SHARED, item(STORY, url="https://e.com/shared"))
+    add(fast_engine, A, item("The harbour bridge reopened on Monday after repairs.", url=url))
+    query = "When did the harbour bridge reopen?"
+    assert urls_found(fast_engine, query, (B,)) == set()
+    generation = fast_engine.store.db.generation()
+    add(fast_engine, B, item("The harbour bridge reopened on Monday after repairs.", url=url))
+    assert fast_engine.store.db.generation() == generation
+    assert urls_found(fast_engine, query, (B,)) == {url}
+    db = fast_engine.store.db
+    passages = db.passage_ids_of(db.connection(), fast_engine.store.find(url).id)
+    # the ids the vector search is given, not only the full-text search's SQL
+    assert fast_engine.searcher._scope((B,), fast_engine.searcher._cache())[1] == passages
+    fast_engine.remove([url], collection=B)
+    assert urls_found(fast_engine, query, (B,)) == set()
+    assert fast_engine.searcher._scope((B,), fast_engine.searcher._cache())[1] == []
+
+
+def test_no_filter_is_applied_when_the_collections_hold_every_article(fast_engine):
+    """A store whose articles are all shared (every store made before collections) searches
+    exactly as before: no id selector, no FTS5 clause."""
+    add(fast_engine, SHARED, item(STORY, url="https://e.com/1"))
+    searcher = fast_engine.searcher
+    cache = searcher._cache()
+    assert searcher._scope((SHARED,), cache) == (None, None)
+    add(fast_engine, A, item("Floods closed the river road on Monday.", url="https://e.com/2"))
+    scope, ids = searcher._scope((SHARED,), searcher._cache())
+    assert scope == (SHARED,) and ids == fast_engine.store.db.passage_ids_of(
+        fast_engine.store.db.connection(), fast_engine.store.find("https://e.com/1").id)
