@@ -96,3 +96,15 @@ def ner_model():
     assert recogniser is not None
     recogniser.check()
     return recogniser
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """The Discord e2e suite's rate-limit tally (tests/discord_e2e_helpers.RATE_LIMITS)."""
+    import sys
+
+    helpers = sys.modules.get("tests.discord_e2e_helpers")
+    tally = getattr(helpers, "RATE_LIMITS", None)
+    if tally is not None and tally.tests:
+        terminalreporter.write_line(tally.summary())
+        for line in tally.provoked:
+            terminalreporter.write_line(f"  429: {line}")

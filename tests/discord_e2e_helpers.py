@@ -429,6 +429,39 @@ def rejected(emu: DiscordEmulator) -> list[str]:
     ]
 
 
+# --------------------------------------------------------------------------- rate limits
+
+
+@dataclass
+class RateLimitTally:
+    """The 429s the bot provoked across the whole e2e suite (the emulator's own rate limits,
+    not the ones a test injects with emu.rate_limit). Normal operation must provoke none."""
+
+    tests: int = 0
+    requests: int = 0
+    provoked: list[str] = field(default_factory=list)  # "test: METHOD path (scope)"
+    excused: list[str] = field(default_factory=list)  # from provokes_rate_limits tests
+
+    def add(self, test: str, emu: DiscordEmulator, *, excused: bool) -> None:
+        self.tests += 1
+        self.requests += len(emu.requests)
+        lines = [
+            f"{test}: {r.method} {r.path} ({r.response_headers.get('X-RateLimit-Scope')})"
+            for r in emu.rate_limiter.provoked
+        ]
+        (self.excused if excused else self.provoked).extend(lines)
+
+    def summary(self) -> str:
+        return (
+            f"Discord e2e: {self.tests} tests, {self.requests} REST requests, "
+            f"{len(self.provoked)} 429s provoked in normal operation"
+            + (f" ({len(self.excused)} more in provokes_rate_limits tests)" if self.excused else "")
+        )
+
+
+RATE_LIMITS = RateLimitTally()
+
+
 # --------------------------------------------------------------------------- a web server
 
 

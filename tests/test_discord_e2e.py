@@ -16,7 +16,7 @@ import json
 import logging
 import random
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
@@ -41,6 +41,7 @@ from tests.discord_e2e_helpers import (
     FINAL_TITLE,
     FLOODS_TITLE,
     FOLLOWUP,
+    RATE_LIMITS,
     RATES_TITLE,
     TALKS_QUESTION,
     TALKS_TITLE,
@@ -77,11 +78,33 @@ from tests.discord_emulator import (
     Message,
     MessageFlags,
     Permission,
-    fixtures,
+    point_discord_py_at,
 )
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
-emulator = fixtures.emulator  # a fresh emulator per test, discord.py pointed at it
+
+
+@pytest_asyncio.fixture
+async def emulator(request: pytest.FixtureRequest) -> AsyncIterator[DiscordEmulator]:
+    """A fresh emulator per test, discord.py pointed at it; the 429s the bot provoked go to
+    the suite's tally (RATE_LIMITS), which must stay at zero (no_rate_limits_provoked)."""
+    async with DiscordEmulator() as emu:
+        with point_discord_py_at(emu):
+            yield emu
+    emu.raise_for_errors()
+    excused = request.node.get_closest_marker("provokes_rate_limits") is not None
+    RATE_LIMITS.add(request.node.nodeid, emu, excused=excused)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def no_rate_limits_provoked() -> Iterator[None]:
+    """Fails the run if any test of this module made the bot hit a Discord rate limit in
+    normal operation (a test that does it on purpose is marked provokes_rate_limits)."""
+    before = len(RATE_LIMITS.provoked)
+    yield
+    provoked = RATE_LIMITS.provoked[before:]
+    assert provoked == [], f"the bot provoked {len(provoked)} 429(s): {provoked}"
+
 
 SOURCES_SPLIT = "\n\n**Sources**\n"
 NOT_HERE = (

@@ -7,11 +7,14 @@ A small bot (``SampleBot``) with slash commands, a subcommand group, a button vi
 
 from __future__ import annotations
 
+import asyncio
 import io
 import itertools
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
+import aiohttp
 import discord
 import pytest
 import pytest_asyncio
@@ -23,6 +26,7 @@ from tests.discord_emulator import (
     CommandInvocationError,
     DiscordEmulator,
     Guild,
+    Limit,
     Member,
     MessageFlags,
     Op,
@@ -535,3 +539,334 @@ async def test_heartbeat_gaps_are_measured() -> None:
             frames = emu.gateway.frames(Op.HEARTBEAT)
             assert all(a.at <= b.at for a, b in itertools.pairwise(frames))
         emu.raise_for_errors()
+
+
+# --------------------------------------------------------------------------- strict like Discord
+
+API_ME = "/users/@me"
+
+
+async def raw_request(
+    emu: DiscordEmulator,
+    method: str,
+    path: str,
+    *,
+    json: dict | None = None,
+    token: str | None = None,
+) -> tuple[int, dict[str, str], object]:
+    """A client that knows nothing of rate limits: plain aiohttp, no waiting, no retries."""
+    async with (
+        aiohttp.ClientSession() as session,
+        session.request(
+            method,
+            emu.api_base_url + path,
+            json=json,
+            headers={"Authorization": f"Bot {token or emu.token}"},
+        ) as resp,
+    ):
+        body = await resp.json() if resp.content_type == "application/json" else await resp.text()
+        return resp.status, dict(resp.headers), body
+
+
+async def test_rate_limit_headers_on_every_response_and_discord_py_paces_itself(
+    emulator: DiscordEmulator, world: Scenario, bot: SampleBot
+) -> None:
+    emulator.rate_limiter.route_limits[("POST", CHANNEL_MESSAGES)] = Limit(2, 0.4)
+    channel = bot.get_channel(world.general.id)
+    assert isinstance(channel, discord.TextChannel)
+    # discord.py reads the headers and waits for the window instead of provoking a 429
+    await asyncio.gather(*(channel.send(f"burst {i}") for i in range(5)))
+    posts = emulator.requests_to("POST", CHANNEL_MESSAGES)
+    assert [r.status for r in posts] == [200] * 5
+    assert emulator.rate_limiter.provoked == []
+    for record in posts:
+        headers = record.response_headers
+        assert headers["X-RateLimit-Limit"] == "2"
+        assert headers["X-RateLimit-Remaining"] in ("0", "1")
+        assert float(headers["X-RateLimit-Reset-After"]) <= 0.4
+        assert float(headers["X-RateLimit-Reset"]) > time.time() - 1
+        assert headers["X-RateLimit-Bucket"] == posts[0].response_headers["X-RateLimit-Bucket"]
+    # other routes have buckets (and headers) of their own
+    me = emulator.requests_to("GET", API_ME)
+    assert me and me[0].response_headers["X-RateLimit-Bucket"] != headers["X-RateLimit-Bucket"]
+
+
+async def test_a_client_that_ignores_the_headers_gets_429s(
+    emulator: DiscordEmulator, world: Scenario
+) -> None:
+    emulator.rate_limiter.route_limits[("POST", CHANNEL_MESSAGES)] = Limit(2, 5.0)
+    path = f"/channels/{world.general.id}/messages"
+    other = world.guild.channel("world-news")
+    answers = [
+        await raw_request(emulator, "POST", path, json={"content": f"m{i}"}) for i in range(3)
+    ]
+    assert [status for status, _, _ in answers] == [200, 200, 429]
+    status, headers, body = answers[2]
+    assert headers["X-RateLimit-Scope"] == "user" and int(headers["Retry-After"]) >= 1
+    assert headers["X-RateLimit-Remaining"] == "0" and "X-RateLimit-Global" not in headers
+    assert body["global"] is False and 0 < body["retry_after"] <= 5.0
+    assert [m.content for m in world.general.history()] == ["m0", "m1"]  # the 429 did nothing
+    # the limit counts per channel: another channel has its own window
+    status, _, _ = await raw_request(
+        emulator, "POST", f"/channels/{other.id}/messages", json={"content": "x"}
+    )
+    assert status == 200
+    assert len(emulator.rate_limiter.provoked) == 1
+
+
+async def test_global_limit_50_per_second(emulator: DiscordEmulator, world: Scenario) -> None:
+    emulator.rate_limiter.default_limit = Limit(1000, 1.0)  # only the global limit matters here
+    statuses = [(await raw_request(emulator, "GET", API_ME))[0] for _ in range(50)]
+    assert statuses == [200] * 50
+    status, headers, body = await raw_request(emulator, "GET", API_ME)
+    assert status == 429 and headers["X-RateLimit-Global"] == "true"
+    assert headers["X-RateLimit-Scope"] == "global" and body["global"] is True
+
+
+async def test_invalid_requests_end_in_a_cloudflare_ban(
+    emulator: DiscordEmulator, world: Scenario
+) -> None:
+    emulator.rate_limiter.invalid_limit = Limit(3, 600.0)
+    for _ in range(3):
+        status, _, _ = await raw_request(emulator, "GET", API_ME, token="wrong")
+        assert status == 401
+    status, headers, body = await raw_request(emulator, "GET", API_ME)  # a valid request now
+    assert status == 429 and "Via" not in headers and "1015" in str(body)
+    assert len(emulator.rate_limiter.banned) == 1
+
+
+async def test_reply_needs_read_message_history(
+    emulator: DiscordEmulator, world: Scenario, bot: SampleBot
+) -> None:
+    world.general.set_overwrite(world.guild.bot_member, deny=Permission.READ_MESSAGE_HISTORY)
+    asked = await emulator.send_message(world.general, world.alice, "hello")
+    channel = bot.get_channel(world.general.id)
+    assert isinstance(channel, discord.TextChannel)
+    with pytest.raises(discord.HTTPException) as refused:
+        await channel.get_partial_message(asked.id).reply("hi", allowed_mentions=NO_PINGS)
+    assert refused.value.code == 160002
+    sent = await channel.send("hi")  # a plain message is fine
+    assert (
+        world.general.history()[-1].id == sent.id and world.general.history()[-1].reference is None
+    )
+
+
+async def test_without_embed_links_embeds_are_dropped(
+    emulator: DiscordEmulator, world: Scenario, bot: SampleBot
+) -> None:
+    world.general.set_overwrite(world.guild.bot_member, deny=Permission.EMBED_LINKS)
+    channel = bot.get_channel(world.general.id)
+    assert isinstance(channel, discord.TextChannel)
+    with pytest.raises(discord.HTTPException) as empty:
+        await channel.send(embed=discord.Embed(description="only an embed"))
+    assert empty.value.code == 50006
+    await channel.send("text stays", embed=discord.Embed(description="dropped"))
+    shown = world.general.history()[-1]
+    assert shown.content == "text stays" and shown.embeds == []
+
+
+async def test_implicit_permissions_without_send_messages(
+    emulator: DiscordEmulator, world: Scenario
+) -> None:
+    world.general.set_overwrite(
+        world.alice,
+        allow=Permission.EMBED_LINKS | Permission.ATTACH_FILES,
+        deny=Permission.SEND_MESSAGES,
+    )
+    perms = world.alice.permissions_in(world.general)
+    assert perms & Permission.VIEW_CHANNEL
+    assert not perms & (Permission.EMBED_LINKS | Permission.ATTACH_FILES | Permission.SEND_MESSAGES)
+    with pytest.raises(PermissionError):
+        await emulator.send_message(world.general, world.alice, "hi")
+    world.general.set_overwrite(world.alice, deny=Permission.VIEW_CHANNEL)
+    assert world.alice.permissions_in(world.general) == 0  # no View Channel: nothing at all
+
+
+async def test_timed_out_members_keep_only_view_and_history(
+    emulator: DiscordEmulator, world: Scenario, bot: SampleBot
+) -> None:
+    world.guild.timeout_member(world.alice, 600)
+    perms = world.alice.permissions_in(world.general)
+    assert perms == Permission.VIEW_CHANNEL | Permission.READ_MESSAGE_HISTORY
+    assert world.alice.to_payload()["communication_disabled_until"] is not None
+    with pytest.raises(PermissionError):
+        await emulator.send_message(world.general, world.alice, "let me talk")
+    with pytest.raises(CommandInvocationError, match="application commands"):
+        await emulator.invoke_command(
+            "ask", user=world.alice, channel=world.general, options={"question": "x"}
+        )
+    world.guild.timeout_member(world.alice, None)
+    inter = await emulator.invoke_command(
+        "ask", user=world.alice, channel=world.general, options={"question": "x"}
+    )
+    await emulator.wait_for_response(inter)
+
+
+async def test_command_permission_overrides_from_server_settings(
+    emulator: DiscordEmulator, world: Scenario, bot: SampleBot
+) -> None:
+    editors = world.guild.role("editors")
+    news = world.guild.channel("world-news")
+    # the owner gives /news to alice, takes it from the editors role, and turns /ask off in
+    # #world-news (Server Settings → Integrations)
+    emulator.set_command_permissions(world.guild, "news", [(world.alice, True), (editors, False)])
+    emulator.set_command_permissions(world.guild, "ask", [(news, False)])
+    # alice (no Manage Server) now sees /news: the invocation reaches the bot
+    inter = await emulator.invoke_command(
+        "news channels allow", user=world.alice, channel=world.general, options={"channel": news}
+    )
+    assert inter.payload["member"]["user"]["id"] == str(world.alice.id)
+    with pytest.raises(CommandInvocationError, match="command settings"):
+        await emulator.invoke_command(
+            "news channels allow",
+            user=world.editor,
+            channel=world.general,
+            options={"channel": news},
+        )
+    with pytest.raises(CommandInvocationError, match="disabled in #world-news"):
+        await emulator.invoke_command(
+            "ask", user=world.editor, channel=news, options={"question": "x"}
+        )
+    listed = await bot.http.get_guild_application_command_permissions(
+        emulator.application_id, world.guild.id
+    )
+    assert {(p["id"], len(p["permissions"])) for p in listed} == {
+        (emulator.state.commands.get("news", None)["id"], 2),
+        (emulator.state.commands.get("ask", None)["id"], 1),
+    }
+
+
+async def test_missed_heartbeats_close_the_connection() -> None:
+    async with DiscordEmulator(heartbeat_interval_ms=100) as emu:
+        guild = emu.add_guild("Small")
+        general = guild.add_text_channel("general")
+        bob = guild.add_member("bob")
+        # a well-behaved client (discord.py) heartbeats on time and is never cut off
+        async with running_client(emu, SampleBot()):
+            await emu.wait_until(lambda: len(emu.gateway.frames(Op.HEARTBEAT)) >= 10)
+            assert emu.gateway.zombie_closes == 0
+            assert emu.gateway.largest_heartbeat_gap() < emu.gateway.heartbeat_allowed_s
+            asked = await emu.send_message(general, bob, f"{emu.bot_user.mention} ping")
+            await emu.wait_for_reply(asked)
+        # a client that identifies and then never heartbeats is closed as a zombie (4009)
+        url = emu.gateway_url + "?v=10&encoding=json"
+        async with aiohttp.ClientSession() as session, session.ws_connect(url) as ws:
+            hello = await ws.receive_json()
+            assert hello["op"] == Op.HELLO
+            await ws.send_json(
+                {"op": Op.IDENTIFY, "d": {"token": emu.token, "intents": 1, "properties": {}}}
+            )
+            started = time.monotonic()
+            async for msg in ws:
+                if msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED):
+                    break
+            assert ws.close_code == CloseCode.SESSION_TIMED_OUT
+            assert time.monotonic() - started < emu.gateway.heartbeat_allowed_s + 2
+        assert emu.gateway.zombie_closes == 1
+        emu.raise_for_errors()
+
+
+async def test_threads_follow_their_parent_channel(
+    emulator: DiscordEmulator, world: Scenario, bot: SampleBot
+) -> None:
+    thread = world.guild.add_thread(world.general, "talks", owner=world.alice)
+    await emulator.wait_until(lambda: bot.get_channel(thread.id) is not None)
+    cached = bot.get_channel(thread.id)
+    assert isinstance(cached, discord.Thread) and cached.parent_id == world.general.id
+    asked = await emulator.send_message(thread, world.alice, f"{emulator.bot_user.mention} hi")
+    assert (await emulator.wait_for_reply(asked)).channel is thread
+    # Send Messages in Threads, from the parent's overwrites, is what counts in a thread
+    world.general.set_overwrite(
+        world.guild.bot_member,
+        allow=Permission.SEND_MESSAGES,
+        deny=Permission.SEND_MESSAGES_IN_THREADS,
+    )
+    with pytest.raises(discord.Forbidden):
+        await cached.send("not here")
+    await bot.get_channel(world.general.id).send("but here")  # type: ignore[union-attr]
+
+
+async def test_thread_routes_and_forum_posts(
+    emulator: DiscordEmulator, world: Scenario, bot: SampleBot
+) -> None:
+    asked = await emulator.send_message(world.general, world.alice, "a question")
+    channel = bot.get_channel(world.general.id)
+    assert isinstance(channel, discord.TextChannel)
+    world.general.set_overwrite(world.guild.bot_member, deny=Permission.CREATE_PUBLIC_THREADS)
+    with pytest.raises(discord.Forbidden):
+        await channel.get_partial_message(asked.id).create_thread(name="about it")
+    world.general.set_overwrite(
+        world.guild.bot_member,
+        allow=Permission.CREATE_PUBLIC_THREADS | Permission.SEND_MESSAGES_IN_THREADS,
+    )
+    thread = await channel.get_partial_message(asked.id).create_thread(name="  about it  ")
+    assert thread.id == asked.id and thread.name == "about it"
+    assert asked.thread is not None and emulator.state.channels[thread.id].is_thread
+    await thread.send("inside")
+    assert [m.content for m in emulator.state.channels[thread.id].history()] == ["inside"]
+    with pytest.raises(discord.HTTPException) as twice:
+        await channel.get_partial_message(asked.id).create_thread(name="again")
+    assert twice.value.code == 160004
+    with pytest.raises(discord.HTTPException) as unnamed:
+        await channel.get_partial_message(
+            (await emulator.send_message(world.general, world.alice, "x")).id
+        ).create_thread(name="   ")
+    assert unnamed.value.code == 50035
+
+    forum = world.guild.add_forum_channel("ask-the-desk")
+    await emulator.wait_until(lambda: bot.get_channel(forum.id) is not None)
+    cached = bot.get_channel(forum.id)
+    assert isinstance(cached, discord.ForumChannel)
+    with pytest.raises(discord.HTTPException) as not_text:
+        await bot.http.send_message(forum.id, params=discord.http.handle_message_parameters("x"))
+    assert not_text.value.code == 50008
+    post = await cached.create_thread(name="Weekly digest", content="first post")
+    assert post.thread.parent_id == forum.id and post.message.id == post.thread.id
+    user_post, first = await emulator.create_forum_post(
+        forum, world.alice, "Question", f"{emulator.bot_user.mention} what happened?"
+    )
+    reply = await emulator.wait_for_reply(first)
+    assert reply.channel is user_post and user_post.parent is forum
+
+
+async def test_lengths_are_measured_after_trimming(
+    emulator: DiscordEmulator, world: Scenario, bot: SampleBot
+) -> None:
+    channel = bot.get_channel(world.general.id)
+    assert isinstance(channel, discord.TextChannel)
+    await channel.send("x" * 2000 + "\n\n  ")  # 2,000 characters once trimmed: fine
+    assert world.general.history()[-1].content == "x" * 2000
+    with pytest.raises(discord.HTTPException) as blank:
+        await channel.send("   \n ")
+    assert blank.value.code == 50006
+    bad_field = discord.Embed(title="t").add_field(name="name", value="  ")
+    with pytest.raises(discord.HTTPException) as empty_field:
+        await channel.send(embed=bad_field)
+    assert empty_field.value.code == 50035
+    await channel.send(embed=discord.Embed(title=" " + "t" * 256 + " "))
+
+
+@pytest.mark.parametrize(
+    ("body", "ok"),
+    [
+        ({"content": "hi", "allowed_mentions": {"parse": []}}, True),
+        ({"content": "hi", "allowed_mentions": {"parse": ["user"]}}, False),
+        ({"content": "hi", "allowed_mentions": {"parse": "users"}}, False),
+        ({"content": "hi", "allowed_mentions": {"users": ["alice"]}}, False),
+        ({"content": "hi", "allowed_mentions": {"replied_user": "no"}}, False),
+        ({"embeds": [{"description": "d", "color": 0xFFFFFF}]}, True),
+        ({"embeds": [{"description": "d", "color": 0x1000000}]}, False),
+        ({"embeds": [{"description": "d", "color": -1}]}, False),
+        ({"embeds": [{"description": "d", "color": "#ff0000"}]}, False),
+    ],
+)
+async def test_allowed_mentions_and_colours_are_validated(
+    emulator: DiscordEmulator, world: Scenario, bot: SampleBot, body: dict, ok: bool
+) -> None:
+    route = discord.http.Route("POST", CHANNEL_MESSAGES, channel_id=world.general.id)
+    if ok:
+        await bot.http.request(route, json=body)
+        return
+    with pytest.raises(discord.HTTPException) as refused:
+        await bot.http.request(route, json=body)
+    assert refused.value.code == 50035 and refused.value.status == 400

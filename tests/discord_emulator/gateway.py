@@ -7,6 +7,13 @@ session's buffer, so when a connection drops the events sent meanwhile are repla
 ends the session. Transport compression ``zlib-stream`` (what discord.py asks for by
 default) and ``zstd-stream`` (when the ``zstandard`` package is importable) are supported.
 
+Heartbeats are enforced, as on Discord: a connection that sends no heartbeat (op 1) for
+``heartbeat_timeout_factor`` × the HELLO interval (1.5 by default; None turns it off), plus
+``heartbeat_grace_s`` (0.5 s) of jitter, is a
+zombie and is closed with 4009 Session timed out, which also ends the session, so the client
+has to IDENTIFY again. ``Gateway.largest_heartbeat_gap()`` shows a bot that blocks its event
+loop long before it is disconnected.
+
 Test controls: ``reconnect()`` (op 7), ``invalidate_session(resumable)`` (op 9),
 ``drop()`` (abrupt TCP close, no close frame), ``close(code)``, ``request_heartbeat()`` (op 1)
 and ``ack_heartbeats = False`` to play a zombie connection.
@@ -111,6 +118,10 @@ class Connection:
         #: Set when the emulator closed the socket itself (``close()``, errors, shutdown).
         self.server_close_code: int | None = None
         self.aborted = False
+        #: When the connection last heard a heartbeat (or HELLO was sent), time.monotonic().
+        self.last_heartbeat = time.monotonic()
+        #: Set when the emulator closed this connection for missing heartbeats.
+        self.zombied = False
         self._compress = _make_compressor(compression)
         self._queue: asyncio.Queue[JSON | _CloseRequest] = asyncio.Queue()
         self._writer = asyncio.create_task(self._write_loop(), name=f"emulator-gw-writer-{conn_id}")
@@ -140,6 +151,9 @@ class Connection:
         self.close_after_flush(code, reason)
         with contextlib.suppress(TimeoutError, asyncio.CancelledError):
             await asyncio.wait_for(asyncio.shield(self._writer), timeout)
+
+    def heard_heartbeat(self) -> None:
+        self.last_heartbeat = time.monotonic()
 
     async def stop(self) -> None:
         self._writer.cancel()
@@ -205,8 +219,13 @@ class Gateway:
         base_url: Callable[[], str],
         heartbeat_interval_ms: int = 41_250,
         privileged_intents: int = int(PRIVILEGED_INTENTS),
+        heartbeat_timeout_factor: float | None = 1.5,
+        heartbeat_grace_s: float = 0.5,
     ) -> None:
         self.state = state
+        self.heartbeat_timeout_factor = heartbeat_timeout_factor
+        #: Added to the allowed gap: network and scheduling jitter, as Discord tolerates.
+        self.heartbeat_grace_s = heartbeat_grace_s
         self._notifier = notifier
         self._base_url = base_url
         self.heartbeat_interval_ms = heartbeat_interval_ms
@@ -263,6 +282,34 @@ class Gateway:
                 times = [*times, now]
             gap = max([gap, *(b - a for a, b in itertools.pairwise(times))])
         return gap
+
+    @property
+    def heartbeat_allowed_s(self) -> float:
+        """How long a connection may go without a heartbeat before it is closed as a zombie."""
+        factor = self.heartbeat_timeout_factor or float("inf")
+        return self.heartbeat_interval_ms / 1000 * factor + self.heartbeat_grace_s
+
+    @property
+    def zombie_closes(self) -> int:
+        """How many connections the emulator closed for missing heartbeats."""
+        return sum(1 for c in self.connections if c.zombied)
+
+    async def _watch_heartbeats(self, conn: Connection) -> None:
+        """Close ``conn`` with 4009 once it goes too long without a heartbeat."""
+        if self.heartbeat_timeout_factor is None:
+            return
+        allowed = self.heartbeat_allowed_s
+        while conn.open:
+            left = conn.last_heartbeat + allowed - time.monotonic()
+            if left > 0:
+                await asyncio.sleep(min(left, 1.0) + 0.001)
+                continue
+            conn.zombied = True
+            if conn.session is not None:
+                conn.session.invalidated = True
+            self._notifier.notify()
+            await conn.close_now(CloseCode.SESSION_TIMED_OUT, "Session timed out")
+            return
 
     # -- dispatching ---------------------------------------------------------------------
     def broadcast(
@@ -379,7 +426,14 @@ class Gateway:
                         "t": None,
                     }
                 )
-                await self._read_loop(conn)
+                conn.last_heartbeat = time.monotonic()
+                watchdog = asyncio.create_task(
+                    self._watch_heartbeats(conn), name=f"emulator-gw-heartbeats-{conn.id}"
+                )
+                try:
+                    await self._read_loop(conn)
+                finally:
+                    watchdog.cancel()
         finally:
             conn.close_code = ws.close_code
             if conn.session is not None and conn.session.connection is conn:
@@ -409,6 +463,7 @@ class Gateway:
 
     def _on_frame(self, conn: Connection, op: int, data: Any) -> None:
         if op == Op.HEARTBEAT:
+            conn.heard_heartbeat()
             if self.ack_heartbeats:
                 conn.send({"op": Op.HEARTBEAT_ACK, "d": None, "s": None, "t": None})
         elif op == Op.IDENTIFY:

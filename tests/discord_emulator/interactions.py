@@ -402,8 +402,48 @@ def context_menu_data(
     return data
 
 
-def check_can_use(command: JSON, user: User, channel: Channel) -> None:
-    """Discord hides commands whose default_member_permissions the user lacks."""
+def _member_verdict(overrides: list[JSON], member: Member) -> bool | None:
+    """What a command's (or the app's) user / role overrides say about ``member``: a user
+    override wins, then any of their roles (one allowing role is enough), then @everyone."""
+    guild = member.guild
+    mine = [o for o in overrides if o["type"] == 2 and int(o["id"]) == member.user.id]
+    if mine:
+        return bool(mine[0]["permission"])
+    role_ids = {r.id for r in member.roles}
+    roles = [o for o in overrides if o["type"] == 1 and int(o["id"]) in role_ids]
+    if roles:
+        return any(o["permission"] for o in roles)
+    everyone = [o for o in overrides if o["type"] == 1 and int(o["id"]) == guild.id]
+    if everyone:
+        return bool(everyone[0]["permission"])
+    return None
+
+
+def _channel_verdict(overrides: list[JSON], channel: Channel) -> bool | None:
+    """A channel override (a thread follows its parent), else the "all channels" one
+    (id = guild id - 1)."""
+    assert channel.guild is not None
+    target = channel.parent if channel.is_thread and channel.parent is not None else channel
+    for wanted in (target.id, channel.guild.id - 1):
+        found = [o for o in overrides if o["type"] == 3 and int(o["id"]) == wanted]
+        if found:
+            return bool(found[0]["permission"])
+    return None
+
+
+def check_can_use(
+    command: JSON,
+    user: User,
+    channel: Channel,
+    *,
+    overrides: list[JSON] | None = None,
+    app_overrides: list[JSON] | None = None,
+) -> None:
+    """Discord hides commands the user may not use here: default_member_permissions they
+    lack, or the overrides a server owner set in Server Settings → Integrations (command
+    level first, then the app level; a user/role override replaces
+    default_member_permissions; a channel override applies to everyone, administrators
+    too; the owner and administrators pass every user/role rule)."""
     guild = channel.guild
     required = command.get("default_member_permissions")
     if guild is None:
@@ -418,6 +458,26 @@ def check_can_use(command: JSON, user: User, channel: Channel) -> None:
     perms = member.permissions_in(channel)
     if not has(perms, Permission.USE_APPLICATION_COMMANDS):
         raise CommandInvocationError(f"{user.username} may not use application commands here")
+    overrides, app_overrides = overrides or [], app_overrides or []
+    for level in (overrides, app_overrides):
+        verdict = _channel_verdict(level, channel)
+        if verdict is not None:
+            if not verdict:
+                raise CommandInvocationError(
+                    f"/{command['name']} is disabled in #{channel.name} by the server's settings"
+                )
+            break
+    if perms == ALL_PERMISSIONS:
+        return
+    verdict = _member_verdict(overrides, member)
+    if verdict is None:
+        verdict = _member_verdict(app_overrides, member)
+    if verdict is not None:
+        if not verdict:
+            raise CommandInvocationError(
+                f"{user.username} cannot see /{command['name']} (the server's command settings)"
+            )
+        return
     if required is not None and not has(perms, int(required)):
         raise CommandInvocationError(
             f"{user.username} cannot see /{command['name']} (needs permissions {required})"

@@ -29,7 +29,7 @@ from .permissions import Permission
 from .recording import UploadedFile
 from .snowflake import now_iso
 from .state import EmulatorState
-from .validation import validate_message
+from .validation import discord_trim, validate_message
 
 #: Flags a bot may set itself when creating / editing a message.
 CREATE_FLAGS = (
@@ -158,7 +158,7 @@ def create_bot_message(
     if validate:
         validate_message(body, file_count=len(files))
     flags = (int(body.get("flags") or 0) & allowed_flags) | extra_flags
-    content = str(body.get("content") or "")
+    content = discord_trim(body.get("content"))  # Discord stores content trimmed
     allowed = body.get("allowed_mentions")
     users, roles, everyone = resolve_mentions(
         state, channel, content, allowed, author=state.bot_user, reply_to=reply_to
@@ -210,7 +210,7 @@ def edit_message(
     message.history.append(message.to_payload())
     was_loading = message.loading
     if "content" in body:
-        message.content = str(body["content"] or "")
+        message.content = discord_trim(body["content"])
     if "embeds" in body:
         message.embeds = [_rich(e) for e in body["embeds"] or []]
     if "components" in body:

@@ -9,8 +9,10 @@ when a bot is connected, those builders also emit the matching gateway event
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from .intents import Intent
@@ -29,10 +31,19 @@ class ChannelType:
     GUILD_VOICE = 2
     GUILD_CATEGORY = 4
     GUILD_ANNOUNCEMENT = 5
+    ANNOUNCEMENT_THREAD = 10
+    PUBLIC_THREAD = 11
+    PRIVATE_THREAD = 12
+    GUILD_FORUM = 15
+
+    THREADS = (ANNOUNCEMENT_THREAD, PUBLIC_THREAD, PRIVATE_THREAD)
+    #: Where messages can be posted (a forum holds only threads).
+    MESSAGEABLE = (GUILD_TEXT, DM, GUILD_ANNOUNCEMENT, *THREADS)
 
 
 class MessageFlags:
     SUPPRESS_EMBEDS = 1 << 2
+    HAS_THREAD = 1 << 5
     EPHEMERAL = 1 << 6
     LOADING = 1 << 7
     SUPPRESS_NOTIFICATIONS = 1 << 12
@@ -175,16 +186,36 @@ class Channel:
     overwrites: list[Overwrite] = field(default_factory=list, repr=False)
     recipients: list[User] = field(default_factory=list, repr=False)
     messages: dict[int, Message] = field(default_factory=dict, repr=False)
+    #: Threads only: who started it, its members, archived/locked state and archive timer.
+    owner_id: int | None = field(default=None, repr=False)
+    thread_members: set[int] = field(default_factory=set, repr=False)
+    archived: bool = field(default=False, repr=False)
+    locked: bool = field(default=False, repr=False)
+    auto_archive_duration: int = field(default=1440, repr=False)
+    created_at: str = field(default_factory=now_iso, repr=False)
 
     @property
     def mention(self) -> str:
         return f"<#{self.id}>"
 
     @property
+    def is_thread(self) -> bool:
+        return self.type in ChannelType.THREADS
+
+    @property
+    def parent(self) -> Channel | None:
+        if self.parent_id is None or self.guild is None:
+            return None
+        return self.guild.channels.get(self.parent_id)
+
+    @property
     def last_message_id(self) -> int | None:
         return next(reversed(self.messages), None)
 
     def effective_overwrites(self) -> list[Overwrite]:
+        """A thread has no overwrites of its own: it follows its parent channel's."""
+        if self.is_thread and self.parent is not None:
+            return self.parent.effective_overwrites()
         return list(self.overwrites)
 
     def set_overwrite(self, target: Role | Member | User, *, allow: int = 0, deny: int = 0) -> None:
@@ -212,7 +243,9 @@ class Channel:
                 "flags": 0,
             }
         assert self.guild is not None
-        return {
+        if self.is_thread:
+            return self.thread_payload()
+        payload: JSON = {
             "id": str(self.id),
             "type": self.type,
             "guild_id": str(self.guild.id),
@@ -226,6 +259,41 @@ class Channel:
             "rate_limit_per_user": 0,
             "flags": 0,
         }
+        if self.type == ChannelType.GUILD_FORUM:
+            payload.update(
+                available_tags=[],
+                default_reaction_emoji=None,
+                default_sort_order=None,
+                default_forum_layout=0,
+                default_thread_rate_limit_per_user=0,
+            )
+        return payload
+
+    def thread_payload(self) -> JSON:
+        """A thread channel object (THREAD_CREATE, GET /channels/{id}, GUILD_CREATE threads)."""
+        assert self.guild is not None
+        return {
+            "id": str(self.id),
+            "type": self.type,
+            "guild_id": str(self.guild.id),
+            "parent_id": _opt_str(self.parent_id),
+            "owner_id": _opt_str(self.owner_id),
+            "name": self.name,
+            "last_message_id": _opt_str(self.last_message_id),
+            "message_count": len(self.history()),
+            "total_message_sent": len(self.messages),
+            "member_count": min(50, len(self.thread_members)),
+            "rate_limit_per_user": 0,
+            "flags": 0,
+            "thread_metadata": {
+                "archived": self.archived,
+                "auto_archive_duration": self.auto_archive_duration,
+                "archive_timestamp": self.created_at,
+                "locked": self.locked,
+                "create_timestamp": self.created_at,
+                **({"invitable": True} if self.type == ChannelType.PRIVATE_THREAD else {}),
+            },
+        }
 
 
 @dataclass(eq=False)
@@ -235,10 +303,16 @@ class Member:
     roles: list[Role] = field(default_factory=list)
     nick: str | None = None
     joined_at: str = field(default_factory=now_iso)
+    #: Epoch seconds until which the member is timed out (None: not timed out).
+    timed_out_until: float | None = None
 
     @property
     def id(self) -> int:
         return self.user.id
+
+    @property
+    def timed_out(self) -> bool:
+        return self.timed_out_until is not None and self.timed_out_until > time.time()
 
     @property
     def mention(self) -> str:
@@ -260,7 +334,9 @@ class Member:
             "mute": False,
             "flags": 0,
             "pending": False,
-            "communication_disabled_until": None,
+            "communication_disabled_until": (
+                iso(datetime.fromtimestamp(self.timed_out_until, UTC)) if self.timed_out else None
+            ),
         }
         if with_user:
             payload["user"] = self.user.to_payload()
@@ -342,6 +418,71 @@ class Guild:
 
     def add_category(self, name: str, *, overwrites: Iterable[Overwrite] = ()) -> Channel:
         return self._add_channel(ChannelType.GUILD_CATEGORY, name, overwrites=overwrites)
+
+    def add_forum_channel(
+        self, name: str, *, category: Channel | None = None, overwrites: Iterable[Overwrite] = ()
+    ) -> Channel:
+        """A forum: it holds only threads (posts); messages go into the posts."""
+        return self._add_channel(
+            ChannelType.GUILD_FORUM, name, category=category, overwrites=overwrites
+        )
+
+    def add_thread(
+        self,
+        parent: Channel,
+        name: str,
+        *,
+        owner: User | Member | None = None,
+        private: bool = False,
+        thread_id: int | None = None,
+    ) -> Channel:
+        """A thread in ``parent`` (THREAD_CREATE to a connected bot); it follows the parent's
+        permission overwrites. ``thread_id``: the starter message's id (a thread from a
+        message shares its id)."""
+        if parent.type not in (
+            ChannelType.GUILD_TEXT,
+            ChannelType.GUILD_ANNOUNCEMENT,
+            ChannelType.GUILD_FORUM,
+        ):
+            raise ValueError(f"#{parent.name} cannot hold threads")
+        kind = (
+            ChannelType.PRIVATE_THREAD
+            if private
+            else ChannelType.ANNOUNCEMENT_THREAD
+            if parent.type == ChannelType.GUILD_ANNOUNCEMENT
+            else ChannelType.PUBLIC_THREAD
+        )
+        owner_user = owner.user if isinstance(owner, Member) else owner
+        thread = Channel(
+            id=thread_id if thread_id is not None else self.state.ids.next(),
+            type=kind,
+            name=name,
+            guild=self,
+            parent_id=parent.id,
+            owner_id=owner_user.id if owner_user is not None else None,
+        )
+        if owner_user is not None:
+            thread.thread_members.add(owner_user.id)
+        self.channels[thread.id] = thread
+        self.state.channels[thread.id] = thread
+        self.state.emit_guild_event(
+            "THREAD_CREATE", {**thread.thread_payload(), "newly_created": True}, self
+        )
+        return thread
+
+    @property
+    def threads(self) -> list[Channel]:
+        return [c for c in self.channels.values() if c.is_thread and not c.archived]
+
+    def timeout_member(self, member: Member, seconds: float | None) -> None:
+        """Time ``member`` out for ``seconds`` (None lifts it): communication_disabled_until."""
+        member.timed_out_until = None if seconds is None else time.time() + seconds
+        self.state.emit_guild_event(
+            "GUILD_MEMBER_UPDATE",
+            {**member.to_payload(), "guild_id": str(self.id)},
+            self,
+            intent=Intent.GUILD_MEMBERS,
+        )
 
     def _add_channel(
         self,
@@ -464,8 +605,9 @@ class Guild:
             "channels": [
                 {k: v for k, v in c.to_payload().items() if k != "guild_id"}
                 for c in self.channels.values()
+                if not c.is_thread
             ],
-            "threads": [],
+            "threads": [t.thread_payload() for t in self.threads],
             "voice_states": [],
             "presences": [],
             "stage_instances": [],
@@ -511,6 +653,8 @@ class Message:
     edited_at: str | None = field(default=None, repr=False)
     deleted: bool = False
     reactions: list[str] = field(default_factory=list, repr=False)
+    #: The thread started from this message, if any.
+    thread: Channel | None = field(default=None, repr=False)
     #: Payload snapshots taken before each edit, oldest first.
     history: list[JSON] = field(default_factory=list, repr=False)
 
@@ -600,8 +744,10 @@ class Message:
             "reactions": [],
             "pinned": False,
             "type": self.type,
-            "flags": self.flags,
+            "flags": self.flags | (MessageFlags.HAS_THREAD if self.thread is not None else 0),
         }
+        if self.thread is not None:
+            payload["thread"] = self.thread.thread_payload()
         if guild is not None:
             payload["guild_id"] = str(guild.id)
             member = guild.get_member(self.author)

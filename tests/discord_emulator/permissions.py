@@ -2,8 +2,12 @@
 
 ``compute_permissions`` follows the algorithm in Discord's documentation: guild owner and
 ADMINISTRATOR get everything; otherwise @everyone | member roles, then channel overwrites
-(@everyone overwrite, role overwrites combined, member overwrite); no VIEW_CHANNEL means no
-permissions at all in that channel.
+(@everyone overwrite, role overwrites combined, member overwrite; a thread uses its parent
+channel's), then the implicit rules: no VIEW_CHANNEL means no permissions at all in that
+channel, and without Send Messages (Send Messages in Threads, in a thread) the permissions that
+only matter when sending (Mention Everyone, TTS, Attach Files, Embed Links) go too. A member
+who is timed out (communication_disabled_until in the future) keeps only View Channel and
+Read Message History, unless they are the owner or an administrator.
 """
 
 from __future__ import annotations
@@ -41,6 +45,7 @@ class Permission(IntFlag):
     USE_APPLICATION_COMMANDS = 1 << 31
     MANAGE_THREADS = 1 << 34
     CREATE_PUBLIC_THREADS = 1 << 35
+    CREATE_PRIVATE_THREADS = 1 << 36
     SEND_MESSAGES_IN_THREADS = 1 << 38
     MODERATE_MEMBERS = 1 << 40
 
@@ -76,6 +81,17 @@ DEFAULT_BOT_PERMISSIONS = int(
 )
 
 
+#: Lost implicitly without the right to send (Discord's "implicit permissions").
+SEND_DEPENDENT = int(
+    Permission.MENTION_EVERYONE
+    | Permission.SEND_TTS_MESSAGES
+    | Permission.ATTACH_FILES
+    | Permission.EMBED_LINKS
+)
+#: What a timed-out member keeps.
+TIMED_OUT_KEEPS = int(Permission.VIEW_CHANNEL | Permission.READ_MESSAGE_HISTORY)
+
+
 def base_permissions(member: Member) -> int:
     """Guild-level permissions of a member (no channel overwrites)."""
     guild = member.guild
@@ -86,7 +102,17 @@ def base_permissions(member: Member) -> int:
         perms |= role.permissions
     if perms & Permission.ADMINISTRATOR:
         return ALL_PERMISSIONS
+    if member.timed_out:
+        return perms & TIMED_OUT_KEEPS
     return perms
+
+
+def send_permission(channel: Channel | None) -> Permission:
+    """The bit that allows posting in ``channel``: Send Messages, or in a thread Send
+    Messages in Threads."""
+    if channel is not None and channel.is_thread:
+        return Permission.SEND_MESSAGES_IN_THREADS
+    return Permission.SEND_MESSAGES
 
 
 def compute_permissions(member: Member, channel: Channel | None = None) -> int:
@@ -108,8 +134,12 @@ def compute_permissions(member: Member, channel: Channel | None = None) -> int:
     own = overwrites.get(member.user.id)
     if own is not None:
         perms = (perms & ~own.deny) | own.allow
+    if member.timed_out:
+        perms &= TIMED_OUT_KEEPS
     if not perms & Permission.VIEW_CHANNEL:
         return 0
+    if not perms & send_permission(channel):
+        perms &= ~SEND_DEPENDENT
     return perms
 
 

@@ -45,6 +45,8 @@ class RecordedRequest:
     headers: dict[str, str] = field(default_factory=dict, repr=False)
     status: int | None = None
     response: Any = field(default=None, repr=False)
+    #: The headers the emulator answered with (rate-limit headers included).
+    response_headers: dict[str, str] = field(default_factory=dict, repr=False)
     at: float = field(default_factory=time.monotonic, repr=False)
 
     def matches(self, method: str | None, route: str | None) -> bool:

@@ -6,8 +6,12 @@ Every HTTP request (except the gateway websocket) goes through ``RestServer.hand
 2. it is recorded as a ``RecordedRequest`` (unknown routes too, in ``unknown_requests``);
 3. bot routes need ``Authorization: Bot <token>`` (401 otherwise); webhook, interaction
    and attachment routes don't, as on Discord;
-4. an injected ``Fault`` for the route answers instead of the handler (429s, 5xx, 403...);
-5. the handler answers, or raises ``DiscordAPIError`` which becomes Discord's error JSON.
+4. the rate limiter (``ratelimits.py``) counts it against its route bucket, the global limit
+   and the invalid-request limit, and answers the 429 itself when one is spent;
+5. an injected ``Fault`` for the route answers instead of the handler (429s, 5xx, 403...);
+6. the handler answers, or raises ``DiscordAPIError`` which becomes Discord's error JSON;
+7. the bucket's ``X-RateLimit-*`` headers are added to the answer (as on every Discord
+   response of a rate-limited route), and 401/403/429 answers count as invalid requests.
 
 Routes are declared as templates (``/channels/{channel_id}/messages``) relative to
 ``/api/v10``; those with ``api=False`` live at the server root (attachment downloads).
@@ -24,6 +28,7 @@ from typing import Any
 
 from aiohttp import BodyPartReader, web
 
+from .ratelimits import RateLimiter
 from .recording import Fault, Notifier, RecordedRequest, UploadedFile
 from .validation import DiscordAPIError
 
@@ -38,6 +43,8 @@ class Reply:
     headers: dict[str, str] = field(default_factory=dict)
     raw: bytes | None = None
     content_type: str = "application/json"
+    #: Without the headers every Discord API response has (``Via``): a Cloudflare answer.
+    bare: bool = False
 
 
 Handler = Callable[[RecordedRequest], Awaitable[Reply]]
@@ -122,7 +129,7 @@ async def _read_body(request: web.Request) -> tuple[Any, list[UploadedFile]]:
 
 
 def _to_response(reply: Reply) -> web.Response:
-    headers = {**COMMON_HEADERS, **reply.headers}
+    headers = dict(reply.headers) if reply.bare else {**COMMON_HEADERS, **reply.headers}
     if reply.raw is not None:
         return web.Response(
             status=reply.status, body=reply.raw, headers=headers, content_type=reply.content_type
@@ -137,8 +144,15 @@ def _to_response(reply: Reply) -> web.Response:
 class RestServer:
     """Records and answers every REST call; see the module docstring for the pipeline."""
 
-    def __init__(self, router: Router, notifier: Notifier, token: Callable[[], str]) -> None:
+    def __init__(
+        self,
+        router: Router,
+        notifier: Notifier,
+        token: Callable[[], str],
+        limiter: RateLimiter | None = None,
+    ) -> None:
         self.router = router
+        self.limiter = limiter or RateLimiter()
         self._notifier = notifier
         self._token = token
         self.requests: list[RecordedRequest] = []
@@ -166,7 +180,10 @@ class RestServer:
         )
         self.requests.append(record)
         reply = await self._answer(spec, template, record, request)
+        if spec is not None and spec.api:
+            self.limiter.answered(reply.status, reply.headers)
         record.status, record.response = reply.status, reply.body
+        record.response_headers = dict(reply.headers)
         self._notifier.notify()
         return _to_response(reply)
 
@@ -184,16 +201,24 @@ class RestServer:
             return Reply(404, {"message": "404: Not Found", "code": 0})
         if spec.auth and request.headers.get("Authorization") != f"Bot {self._token()}":
             return Reply(401, {"message": "401: Unauthorized", "code": 0})
+        verdict = self.limiter.check(record) if spec.api else None
+        if verdict is not None and verdict.status is not None:
+            if verdict.raw is not None:  # a Cloudflare ban: no Discord headers, no JSON
+                return Reply(verdict.status, raw=verdict.raw, content_type="text/plain", bare=True)
+            return Reply(verdict.status, verdict.body, dict(verdict.headers))
+        limit_headers = verdict.headers if verdict is not None else {}
         for fault in self.faults:
             if fault.matches(record.method, template):
                 fault.remaining -= 1
                 fault.hits.append(record)
-                return Reply(fault.status, dict(fault.body), dict(fault.headers))
+                return Reply(fault.status, dict(fault.body), {**limit_headers, **fault.headers})
         try:
-            return await spec.handler(record)
+            reply = await spec.handler(record)
         except DiscordAPIError as exc:
-            return Reply(exc.status, exc.body())
+            reply = Reply(exc.status, exc.body())
         except Exception:
             # An emulator bug: answer a non-retried 4xx so the bot fails fast, and remember it.
             self.errors.append(f"{record.method} {record.path}\n{traceback.format_exc()}")
             return Reply(400, {"message": "[discord emulator internal error]", "code": 0})
+        reply.headers = {**limit_headers, **reply.headers}
+        return reply

@@ -2,8 +2,16 @@
 channels and messages, typing, reactions, guild reads, DMs and attachment downloads.
 
 Channel writes check the bot's computed permissions in that channel like Discord does
-(VIEW_CHANNEL → 50001 Missing Access; SEND_MESSAGES / ATTACH_FILES / ADD_REACTIONS /
-MANAGE_MESSAGES → 50013 Missing Permissions); a DM to a user who blocks them → 50007.
+(VIEW_CHANNEL → 50001 Missing Access; SEND_MESSAGES (in a thread: SEND_MESSAGES_IN_THREADS) /
+ATTACH_FILES / ADD_REACTIONS / MANAGE_MESSAGES / CREATE_PUBLIC_THREADS → 50013 Missing
+Permissions). A reply (``message_reference``) also needs READ_MESSAGE_HISTORY (160002), and
+without EMBED_LINKS a message's embeds are dropped, as Discord drops them (an embed-only
+message is then empty: 50006). A DM to a user who blocks them → 50007.
+
+Threads: ``POST /channels/{id}/messages/{id}/threads`` (a thread from a message, sharing its
+id), ``POST /channels/{id}/threads`` (a thread without a message, or a forum post with its
+first message), ``PUT /channels/{id}/thread-members/@me``. Application command permissions
+that a server owner set: ``GET .../commands/permissions`` and ``.../{command_id}/permissions``.
 """
 
 from __future__ import annotations
@@ -12,22 +20,28 @@ from typing import TYPE_CHECKING
 
 from .messages import create_bot_message, edit_message
 from .models import Channel, ChannelType, Guild, Message
-from .permissions import ALL_PERMISSIONS, Permission, has
+from .permissions import ALL_PERMISSIONS, Permission, has, send_permission
 from .recording import RecordedRequest
 from .rest import Reply, Router
 from .validation import (
     CANNOT_DM_USER,
     CANNOT_EDIT_OTHERS_MESSAGE,
+    CANNOT_REPLY_WITHOUT_HISTORY,
+    INVALID_CHANNEL_TYPE,
     INVALID_FORM_BODY,
     MISSING_ACCESS,
     MISSING_PERMISSIONS,
+    THREAD_ALREADY_CREATED,
     UNKNOWN_CHANNEL,
     UNKNOWN_GUILD,
     UNKNOWN_MESSAGE,
     UNKNOWN_USER,
     DiscordAPIError,
+    discord_trim,
+    form_error,
     not_found,
     validate_commands,
+    validate_message,
 )
 
 if TYPE_CHECKING:
@@ -69,6 +83,14 @@ class CoreRoutes:
         add("PATCH", "/channels/{channel_id}/messages/{message_id}", self.edit_message)
         add("DELETE", "/channels/{channel_id}/messages/{message_id}", self.delete_message)
         add("POST", "/channels/{channel_id}/typing", self.typing)
+        add(
+            "POST", "/channels/{channel_id}/messages/{message_id}/threads", self.thread_from_message
+        )
+        add("POST", "/channels/{channel_id}/threads", self.thread_without_message)
+        add("PUT", "/channels/{channel_id}/thread-members/@me", self.join_thread)
+        perms = "/applications/{application_id}/guilds/{guild_id}/commands"
+        add("GET", perms + "/permissions", self.list_command_permissions)
+        add("GET", perms + "/{command_id}/permissions", self.get_command_permissions)
         reaction = "/channels/{channel_id}/messages/{message_id}/reactions/{emoji}/@me"
         add("PUT", reaction, self.add_reaction)
         add("DELETE", reaction, self.remove_reaction)
@@ -205,21 +227,39 @@ class CoreRoutes:
 
     async def create_message(self, req: RecordedRequest) -> Reply:
         channel = self._channel(req)
-        if channel.type not in (
-            ChannelType.GUILD_TEXT,
-            ChannelType.DM,
-            ChannelType.GUILD_ANNOUNCEMENT,
-        ):
+        if channel.type not in ChannelType.MESSAGEABLE:
             raise DiscordAPIError(400, 50008, "Cannot send messages in a non-text channel")
         if channel.type == ChannelType.DM and not all(u.accepts_dms for u in channel.recipients):
             raise DiscordAPIError(403, CANNOT_DM_USER, "Cannot send messages to this user")
-        needed = Permission.SEND_MESSAGES | (Permission.ATTACH_FILES if req.files else 0)
-        self._require(channel, needed)
+        needed = send_permission(channel) | (Permission.ATTACH_FILES if req.files else 0)
+        perms = self._require(channel, needed)
         body = req.json if isinstance(req.json, dict) else {}
-        reply_to = self._reference(channel, body.get("message_reference"))
+        message = self._post(channel, perms, body, req)
+        return Reply(body=message.to_payload())
+
+    def _post(self, channel: Channel, perms: int, body: dict, req: RecordedRequest) -> Message:
+        """Validate, apply the permission rules on the body, store and announce a message."""
+        validate_message(body, file_count=len(req.files))
+        reference = body.get("message_reference")
+        replying = bool(reference) and reference.get("type", 0) == 0
+        if replying and not perms & Permission.READ_MESSAGE_HISTORY:
+            raise DiscordAPIError(
+                400,
+                CANNOT_REPLY_WITHOUT_HISTORY,
+                "Cannot reply without permission to read message history",
+            )
+        reply_to = self._reference(channel, reference)
+        body = self._without_forbidden_embeds(body, perms)
         message = create_bot_message(self.state, channel, body, req.files, reply_to=reply_to)
         self.emu.events.created(message)
-        return Reply(body=message.to_payload())
+        return message
+
+    @staticmethod
+    def _without_forbidden_embeds(body: dict, perms: int) -> dict:
+        """Discord drops the embeds of a message whose author lacks Embed Links."""
+        if body.get("embeds") and not perms & Permission.EMBED_LINKS:
+            return {**body, "embeds": []}
+        return body
 
     def _reference(self, channel: Channel, reference: dict | None) -> Message | None:
         if not reference or reference.get("type", 0) != 0:
@@ -258,7 +298,8 @@ class CoreRoutes:
             raise DiscordAPIError(
                 403, CANNOT_EDIT_OTHERS_MESSAGE, "Cannot edit a message authored by another user"
             )
-        edit_message(self.state, message, req.json or {}, req.files)
+        body = self._without_forbidden_embeds(req.json or {}, self._bot_perms(channel))
+        edit_message(self.state, message, body, req.files)
         self.emu.events.updated(message)
         return Reply(body=message.to_payload())
 
@@ -272,8 +313,115 @@ class CoreRoutes:
         return Reply(204)
 
     async def typing(self, req: RecordedRequest) -> Reply:
-        self._require(self._channel(req), Permission.SEND_MESSAGES)
+        channel = self._channel(req)
+        self._require(channel, send_permission(channel))
         return Reply(204)
+
+    # -- threads -------------------------------------------------------------------------
+    @staticmethod
+    def _thread_name(body: dict) -> str:
+        name = discord_trim(body.get("name"))
+        if not 1 <= len(name) <= 100:
+            raise form_error(
+                ["name"], "BASE_TYPE_BAD_LENGTH", "Must be between 1 and 100 in length."
+            )
+        duration = body.get("auto_archive_duration")
+        if duration is not None and duration not in (60, 1440, 4320, 10080):
+            raise form_error(
+                ["auto_archive_duration"],
+                "BASE_TYPE_CHOICES",
+                "Value must be one of {60, 1440, 4320, 10080}.",
+            )
+        return name
+
+    def _new_thread(
+        self, parent: Channel, name: str, body: dict, *, private: bool, thread_id: int | None = None
+    ) -> Channel:
+        assert parent.guild is not None
+        thread = parent.guild.add_thread(
+            parent, name, owner=self.state.bot_user, private=private, thread_id=thread_id
+        )
+        thread.auto_archive_duration = int(body.get("auto_archive_duration") or 1440)
+        return thread
+
+    async def thread_from_message(self, req: RecordedRequest) -> Reply:
+        channel = self._channel(req)
+        if channel.type not in (ChannelType.GUILD_TEXT, ChannelType.GUILD_ANNOUNCEMENT):
+            raise DiscordAPIError(
+                400, INVALID_CHANNEL_TYPE, "Cannot execute action on this channel type"
+            )
+        self._require(channel, Permission.CREATE_PUBLIC_THREADS | Permission.READ_MESSAGE_HISTORY)
+        message = self._message(req, channel)
+        body = req.json if isinstance(req.json, dict) else {}
+        name = self._thread_name(body)
+        if message.id in self.state.channels:
+            raise DiscordAPIError(
+                400, THREAD_ALREADY_CREATED, "A thread has already been created for this message"
+            )
+        thread = self._new_thread(channel, name, body, private=False, thread_id=message.id)
+        message.thread = thread
+        self.emu.events.updated(message)
+        return Reply(201, thread.thread_payload())
+
+    async def thread_without_message(self, req: RecordedRequest) -> Reply:
+        channel = self._channel(req)
+        body = req.json if isinstance(req.json, dict) else {}
+        if channel.type == ChannelType.GUILD_FORUM:
+            # a forum post: a thread and its first message, made in one request
+            perms = self._require(channel, Permission.SEND_MESSAGES)
+            name = self._thread_name(body)
+            first = body.get("message")
+            if not isinstance(first, dict):
+                raise form_error(["message"], "BASE_TYPE_REQUIRED", "This field is required")
+            validate_message(first, file_count=len(req.files))
+            thread = self._new_thread(channel, name, body, private=False)
+            starter = create_bot_message(
+                self.state, thread, self._without_forbidden_embeds(first, perms), req.files
+            )
+            # the starter message of a forum post shares the thread's id
+            del thread.messages[starter.id]
+            starter.id = thread.id
+            thread.messages[starter.id] = starter
+            self.emu.events.created(starter)
+            return Reply(201, {**thread.thread_payload(), "message": starter.to_payload()})
+        if channel.type not in (ChannelType.GUILD_TEXT, ChannelType.GUILD_ANNOUNCEMENT):
+            raise DiscordAPIError(
+                400, INVALID_CHANNEL_TYPE, "Cannot execute action on this channel type"
+            )
+        kind = int(body.get("type") or ChannelType.PRIVATE_THREAD)
+        private = kind == ChannelType.PRIVATE_THREAD
+        needed = Permission.CREATE_PRIVATE_THREADS if private else Permission.CREATE_PUBLIC_THREADS
+        self._require(channel, needed)
+        thread = self._new_thread(channel, self._thread_name(body), body, private=private)
+        return Reply(201, thread.thread_payload())
+
+    async def join_thread(self, req: RecordedRequest) -> Reply:
+        thread = self._channel(req)
+        if not thread.is_thread:
+            raise DiscordAPIError(
+                400, INVALID_CHANNEL_TYPE, "Cannot execute action on this channel type"
+            )
+        self._require(thread, 0)
+        thread.thread_members.add(self.state.bot_user.id)
+        return Reply(204)
+
+    # -- application command permissions (set by a server owner) ---------------------------
+    async def list_command_permissions(self, req: RecordedRequest) -> Reply:
+        self._check_app(req)
+        guild = self._guild(req)
+        return Reply(body=self.state.commands.permissions_payloads(guild.id))
+
+    async def get_command_permissions(self, req: RecordedRequest) -> Reply:
+        self._check_app(req)
+        guild = self._guild(req)
+        found = [
+            p
+            for p in self.state.commands.permissions_payloads(guild.id)
+            if p["id"] == req.params["command_id"]
+        ]
+        if not found:
+            raise DiscordAPIError(404, 10066, "Unknown application command permissions")
+        return Reply(body=found[0])
 
     async def add_reaction(self, req: RecordedRequest) -> Reply:
         channel = self._channel(req)

@@ -44,13 +44,16 @@ from .models import (
     JSON,
     Attachment,
     Channel,
+    ChannelType,
     Guild,
     Member,
     Message,
     MessageType,
+    Role,
     User,
 )
-from .permissions import Permission, has
+from .permissions import Permission, has, send_permission
+from .ratelimits import RateLimiter
 from .recording import Fault, Notifier, RecordedRequest, error_fault, rate_limit_fault
 from .rest import RestServer, Router
 from .routes_core import CoreRoutes
@@ -79,6 +82,8 @@ class DiscordEmulator:
         interaction_token_ttl: float | None = 15 * 60.0,
         privileged_intents: int = int(PRIVILEGED_INTENTS),
         host: str = "127.0.0.1",
+        rate_limits: bool = True,
+        heartbeat_timeout_factor: float | None = 1.5,
     ) -> None:
         self.host = host
         self.port: int | None = None
@@ -99,6 +104,7 @@ class DiscordEmulator:
             base_url=lambda: self.ws_base_url,
             heartbeat_interval_ms=heartbeat_interval_ms,
             privileged_intents=privileged_intents,
+            heartbeat_timeout_factor=heartbeat_timeout_factor,
         )
         self.events = MessageEvents(self.gateway)
         self.interactions: dict[int, Interaction] = {}
@@ -106,7 +112,12 @@ class DiscordEmulator:
         self.router = Router()
         CoreRoutes(self).register(self.router)
         InteractionRoutes(self).register(self.router)
-        self.rest = RestServer(self.router, self.notifier, lambda: self.state.token)
+        #: Discord's REST rate limits (ratelimits.py); ``rate_limiter.provoked`` lists the
+        #: 429s the bot brought on itself.
+        self.rate_limiter = RateLimiter(enabled=rate_limits)
+        self.rest = RestServer(
+            self.router, self.notifier, lambda: self.state.token, self.rate_limiter
+        )
         self.state.on_event = self._on_state_event
         self._runner: web.AppRunner | None = None
 
@@ -281,6 +292,53 @@ class DiscordEmulator:
         self.events.created(message)
         return message
 
+    async def start_thread(
+        self, message: Message, user: Who, name: str, *, private: bool = False
+    ) -> Channel:
+        """A user opens a thread on ``message`` (the thread shares the message's id)."""
+        plain = self.state.resolve_user(user)
+        channel, guild = message.channel, message.channel.guild
+        if guild is None:
+            raise PermissionError("no threads in DMs")
+        needed = Permission.CREATE_PRIVATE_THREADS if private else Permission.CREATE_PUBLIC_THREADS
+        if not has(guild.member(plain).permissions_in(channel), Permission.VIEW_CHANNEL | needed):
+            raise PermissionError(f"{plain.username} cannot create threads in #{channel.name}")
+        thread = guild.add_thread(
+            channel, name, owner=plain, private=private, thread_id=None if private else message.id
+        )
+        if not private:
+            message.thread = thread
+            self.events.updated(message)
+        return thread
+
+    async def create_forum_post(
+        self, forum: Channel, author: Who, title: str, content: str
+    ) -> tuple[Channel, Message]:
+        """A user creates a post in a forum: a thread plus its first message (same id)."""
+        plain = self.state.resolve_user(author)
+        guild = forum.guild
+        if guild is None or forum.type != ChannelType.GUILD_FORUM:
+            raise ValueError(f"#{forum.name} is not a forum")
+        if not has(
+            guild.member(plain).permissions_in(forum),
+            Permission.VIEW_CHANNEL | Permission.SEND_MESSAGES,
+        ):
+            raise PermissionError(f"{plain.username} cannot post in #{forum.name}")
+        thread = guild.add_thread(forum, title, owner=plain)
+        users, roles, everyone = resolve_mentions(self.state, thread, content, None, author=plain)
+        message = Message(
+            id=thread.id,
+            channel=thread,
+            author=plain,
+            content=content,
+            mentions=users,
+            mention_roles=roles,
+            mention_everyone=everyone,
+        )
+        thread.messages[message.id] = message
+        self.events.created(message)
+        return thread, message
+
     async def edit_user_message(self, message: Message, content: str) -> Message:
         message.history.append(message.to_payload())
         message.content = content
@@ -292,13 +350,67 @@ class DiscordEmulator:
         message.deleted = True
         self.events.deleted(message)
 
+    def _overrides(self, command: JSON, channel: Channel) -> dict[str, list[JSON]]:
+        if channel.guild is None:
+            return {}
+        registry, guild_id = self.state.commands, channel.guild.id
+        return {
+            "overrides": registry.permissions_for(guild_id, command["id"]),
+            "app_overrides": registry.permissions_for(guild_id, str(self.application_id)),
+        }
+
+    def set_command_permissions(
+        self,
+        guild: Guild,
+        command: str | None,
+        overrides: Iterable[tuple[Role | Member | User | Channel, bool]],
+        *,
+        kind: int = 1,
+    ) -> None:
+        """What a server owner does in Server Settings → Integrations: allow or deny the
+        command ``command`` (its top-level name; None = every command of the app) for roles,
+        members and channels. Replaces that command's earlier overrides."""
+        if command is None:
+            command_id = str(self.application_id)
+        else:
+            found = self.state.commands.get(command, guild.id, kind)
+            if found is None:
+                raise CommandInvocationError(f"command {command!r} is not registered")
+            command_id = found["id"]
+        entries: list[JSON] = []
+        for target, allowed in overrides:
+            if isinstance(target, Role):
+                entries.append({"id": target.id, "type": 1, "permission": allowed})
+            elif isinstance(target, Channel):
+                entries.append({"id": target.id, "type": 3, "permission": allowed})
+            else:
+                entries.append(
+                    {"id": self.state.resolve_user(target).id, "type": 2, "permission": allowed}
+                )
+        self.state.commands.set_permissions(guild.id, command_id, entries)
+        self.gateway.broadcast(
+            "APPLICATION_COMMAND_PERMISSIONS_UPDATE",
+            {
+                "id": command_id,
+                "application_id": str(self.application_id),
+                "guild_id": str(guild.id),
+                "permissions": [
+                    {"id": str(e["id"]), "type": e["type"], "permission": e["permission"]}
+                    for e in entries
+                ],
+            },
+            guild=guild,
+        )
+
     def _check_can_post(self, channel: Channel, user: User) -> None:
         if channel.guild is None:
             if user not in channel.recipients:
                 raise PermissionError(f"{user.username} is not in this DM")
             return
+        if channel.type not in ChannelType.MESSAGEABLE:
+            raise PermissionError(f"#{channel.name} takes no messages (a forum holds posts)")
         perms = channel.guild.member(user).permissions_in(channel)
-        if not has(perms, Permission.VIEW_CHANNEL | Permission.SEND_MESSAGES):
+        if not has(perms, Permission.VIEW_CHANNEL | send_permission(channel)):
             raise PermissionError(f"{user.username} cannot post in #{channel.name}")
 
     def _dispatch_interaction(self, inter: Interaction) -> Interaction:
@@ -346,7 +458,7 @@ class DiscordEmulator:
         plain = self.state.resolve_user(user)
         command = self._command(root, channel, 1)
         if check_permissions:
-            check_can_use(command, plain, channel)
+            check_can_use(command, plain, channel, **self._overrides(command, channel))
         data = command_data(self.state, command, path, options or {}, user=plain, channel=channel)
         return self._new_interaction(
             InteractionType.APPLICATION_COMMAND,
@@ -366,7 +478,7 @@ class DiscordEmulator:
         plain = self.state.resolve_user(user)
         kind = 3 if isinstance(target, Message) else 2
         command = self._command(name, channel, kind)
-        check_can_use(command, plain, channel)
+        check_can_use(command, plain, channel, **self._overrides(command, channel))
         data = context_menu_data(self.state, command, target, channel=channel)
         return self._new_interaction(
             InteractionType.APPLICATION_COMMAND, data, plain, channel, name=name

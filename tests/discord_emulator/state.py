@@ -29,6 +29,31 @@ class CommandRegistry:
         self._state = state
         self.global_commands: dict[tuple[str, int], JSON] = {}
         self.guild_commands: dict[int, dict[tuple[str, int], JSON]] = {}
+        #: Overrides a server owner set in Server Settings → Integrations:
+        #: {guild_id: {command id (or the application id for every command): [permission]}},
+        #: each permission ``{"id", "type" (1 role, 2 user, 3 channel), "permission": bool}``.
+        self.permissions: dict[int, dict[str, list[JSON]]] = {}
+
+    def set_permissions(self, guild_id: int, command_id: str, permissions: list[JSON]) -> None:
+        self.permissions.setdefault(guild_id, {})[command_id] = [dict(p) for p in permissions]
+
+    def permissions_for(self, guild_id: int, command_id: str) -> list[JSON]:
+        return list(self.permissions.get(guild_id, {}).get(command_id, []))
+
+    def permissions_payloads(self, guild_id: int) -> list[JSON]:
+        """GET .../commands/permissions: one entry per command (or app) with overrides."""
+        return [
+            {
+                "id": command_id,
+                "application_id": str(self._state.application_id),
+                "guild_id": str(guild_id),
+                "permissions": [
+                    {"id": str(p["id"]), "type": p["type"], "permission": p["permission"]}
+                    for p in perms
+                ],
+            }
+            for command_id, perms in self.permissions.get(guild_id, {}).items()
+        ]
 
     def overwrite(self, payloads: list[JSON], guild_id: int | None = None) -> list[JSON]:
         old = self.global_commands if guild_id is None else self.guild_commands.get(guild_id, {})

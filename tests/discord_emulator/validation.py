@@ -2,9 +2,11 @@
 
 ``DiscordAPIError`` is raised by REST handlers and rendered as Discord's JSON error body.
 ``validate_message`` applies the limits that bite real bots (2000-character content,
-embed sizes, component counts, empty messages, malformed allowed_mentions) and answers the
-same ``50035 Invalid Form Body`` / ``50006`` errors Discord does, so a bot that would be
-rejected in production is rejected here too.
+embed sizes, component counts, empty messages, malformed allowed_mentions, embed colours) and
+answers the same ``50035 Invalid Form Body`` / ``50006`` errors Discord does, so a bot that
+would be rejected in production is rejected here too. Like Discord, text is measured after
+trimming leading and trailing whitespace (``discord_trim``): a 2,000-character content with a
+trailing newline is accepted, and a whitespace-only field value or content counts as empty.
 """
 
 from __future__ import annotations
@@ -36,6 +38,13 @@ def not_found(code: int, what: str) -> DiscordAPIError:
     return DiscordAPIError(404, code, f"Unknown {what}")
 
 
+def form_error(path: list[str | int], code: str, message: str) -> DiscordAPIError:
+    """A 50035 Invalid Form Body naming one field."""
+    errors = _Errors()
+    errors.add(path, code, message)
+    return DiscordAPIError(400, INVALID_FORM_BODY, "Invalid Form Body", errors.tree)
+
+
 UNKNOWN_CHANNEL = 10003
 UNKNOWN_GUILD = 10004
 UNKNOWN_MESSAGE = 10008
@@ -50,6 +59,9 @@ EMPTY_MESSAGE = 50006
 MISSING_PERMISSIONS = 50013
 INVALID_FORM_BODY = 50035
 ALREADY_ACKNOWLEDGED = 40060
+INVALID_CHANNEL_TYPE = 50024
+CANNOT_REPLY_WITHOUT_HISTORY = 160002
+THREAD_ALREADY_CREATED = 160004
 
 CONTENT_MAX = 2000
 EMBEDS_MAX = 10
@@ -65,6 +77,8 @@ ROW_ITEMS_MAX = 5
 BUTTON_LABEL_MAX = 80
 CUSTOM_ID_MAX = 100
 COMPONENTS_V2_FLAG = 1 << 15
+COLOR_MAX = 0xFFFFFF
+MENTION_PARSE_TYPES = ("users", "roles", "everyone")
 
 
 class _Errors:
@@ -84,10 +98,16 @@ class _Errors:
             raise DiscordAPIError(400, INVALID_FORM_BODY, "Invalid Form Body", self.tree)
 
 
+def discord_trim(value: Any) -> str:
+    """The text as Discord stores and measures it: leading/trailing whitespace removed
+    (zero-width spaces are not whitespace and stay)."""
+    return "" if value is None else str(value).strip()
+
+
 def _max_len(errors: _Errors, path: list[str | int], value: Any, limit: int) -> int:
     if value is None:
         return 0
-    text = str(value)
+    text = discord_trim(value)
     if len(text) > limit:
         errors.add(path, "BASE_TYPE_MAX_LENGTH", f"Must be {limit} or fewer in length.")
     return len(text)
@@ -96,6 +116,19 @@ def _max_len(errors: _Errors, path: list[str | int], value: Any, limit: int) -> 
 def _check_url(errors: _Errors, path: list[str | int], value: Any) -> None:
     if value is not None and not str(value).startswith(("http://", "https://", "attachment://")):
         errors.add(path, "URL_TYPE_INVALID_URL", "Not a well formed URL.")
+
+
+def _check_color(errors: _Errors, path: list[str | int], value: Any) -> None:
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, int):
+        errors.add(path, "NUMBER_TYPE_COERCE", f'Value "{value}" is not int.')
+    elif value < 0:
+        errors.add(path, "NUMBER_TYPE_MIN", "int value should be greater than or equal to 0.")
+    elif value > COLOR_MAX:
+        errors.add(
+            path, "NUMBER_TYPE_MAX", f"int value should be less than or equal to {COLOR_MAX}."
+        )
 
 
 def _validate_embeds(errors: _Errors, embeds: list[JSON]) -> None:
@@ -107,6 +140,7 @@ def _validate_embeds(errors: _Errors, embeds: list[JSON]) -> None:
         for key, limit in EMBED_LIMITS.items():
             total += _max_len(errors, [*base, key], embed.get(key), limit)
         _check_url(errors, [*base, "url"], embed.get("url"))
+        _check_color(errors, [*base, "color"], embed.get("color"))
         fields = embed.get("fields") or []
         if len(fields) > FIELDS_MAX:
             errors.add(
@@ -116,7 +150,7 @@ def _validate_embeds(errors: _Errors, embeds: list[JSON]) -> None:
             )
         for j, fld in enumerate(fields):
             for key, limit in (("name", FIELD_NAME_MAX), ("value", FIELD_VALUE_MAX)):
-                if not str(fld.get(key) or ""):
+                if not discord_trim(fld.get(key)):
                     errors.add(
                         [*base, "fields", j, key], "BASE_TYPE_REQUIRED", "This field is required"
                     )
@@ -205,22 +239,55 @@ def _validate_custom_ids(errors: _Errors, components: list[JSON]) -> None:
 
 
 def _validate_allowed_mentions(errors: _Errors, allowed: JSON | None) -> None:
-    if not allowed:
+    if allowed is None:
+        return
+    if not isinstance(allowed, dict):
+        errors.add(["allowed_mentions"], "DICT_TYPE_CONVERT", "Only dictionaries may be used.")
         return
     parse = allowed.get("parse") or []
+    if not isinstance(parse, list):
+        errors.add(
+            ["allowed_mentions", "parse"], "LIST_TYPE_CONVERT", "Only iterables may be used."
+        )
+        parse = []
+    for i, kind in enumerate(parse):
+        if kind not in MENTION_PARSE_TYPES:
+            errors.add(
+                ["allowed_mentions", "parse", i],
+                "ENUM_TYPE_COERCE",
+                f'Value "{kind}" is not a valid enum value.',
+            )
     for kind in ("users", "roles"):
+        ids = allowed.get(kind) or []
+        if not isinstance(ids, list):
+            errors.add(
+                ["allowed_mentions", kind], "LIST_TYPE_CONVERT", "Only iterables may be used."
+            )
+            continue
+        for i, entry in enumerate(ids):
+            if not str(entry).isdigit():
+                errors.add(
+                    ["allowed_mentions", kind, i], "NUMBER_TYPE_COERCE", "Value is not snowflake."
+                )
         if kind in parse and allowed.get(kind):
             errors.add(
                 ["allowed_mentions", kind],
                 "MESSAGE_ALLOWED_MENTIONS_PARSE_EXCLUSIVE",
                 f'parse:["{kind}"] and {kind}: [ids...] are mutually exclusive.',
             )
-        if len(allowed.get(kind) or []) > 100:
+        if len(ids) > 100:
             errors.add(
                 ["allowed_mentions", kind],
                 "BASE_TYPE_MAX_LENGTH",
                 "Must be 100 or fewer in length.",
             )
+    replied = allowed.get("replied_user")
+    if replied is not None and not isinstance(replied, bool):
+        errors.add(
+            ["allowed_mentions", "replied_user"],
+            "BOOLEAN_TYPE_COERCE",
+            "Must be either true or false.",
+        )
 
 
 def validate_message(
@@ -239,7 +306,7 @@ def validate_message(
     errors.raise_if_any()
     if creating and not existing_has_content:
         has_something = (
-            bool(body.get("content"))
+            bool(discord_trim(body.get("content")))
             or bool(embeds)
             or bool(components)
             or file_count > 0
