@@ -21,6 +21,9 @@ class DiscordSettings:
     queue_wait_s: float = 5.0  # a question waits this long at most, then "busy, try again"
     max_attachment_bytes: int = 2_000_000
     test_guild_id: int | None = None  # `newsbot sync` without --guild syncs here if set
+    # the privileged Message Content intent (enable it in the developer portal too); only
+    # free-response channels need it
+    message_content: bool = False
 
 
 READER_KINDS = ("extractive", "llm")

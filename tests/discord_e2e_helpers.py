@@ -17,6 +17,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import numpy as np
+import pytest
+import pytest_asyncio
 
 from bot.discord_app.client import NewsBot, sync_commands_async
 from bot.engine import NewsEngine
@@ -32,6 +34,7 @@ from tests.discord_emulator import (
     Message,
     Permission,
     Role,
+    point_discord_py_at,
     running_client,
 )
 from tests.discord_emulator.validation import validate_message
@@ -460,6 +463,29 @@ class RateLimitTally:
 
 
 RATE_LIMITS = RateLimitTally()
+
+
+@pytest_asyncio.fixture(name="emulator")
+async def e2e_emulator(request: pytest.FixtureRequest) -> AsyncIterator[DiscordEmulator]:
+    """A fresh emulator per test, discord.py pointed at it; the 429s the bot provoked go to
+    the suite's tally (RATE_LIMITS). In an e2e module: ``emulator = e2e_emulator``."""
+    async with DiscordEmulator() as emu:
+        with point_discord_py_at(emu):
+            yield emu
+    emu.raise_for_errors()
+    excused = request.node.get_closest_marker("provokes_rate_limits") is not None
+    RATE_LIMITS.add(request.node.nodeid, emu, excused=excused)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def e2e_no_rate_limits_provoked() -> Iterator[None]:
+    """Fails the run if a test of the module made the bot hit a Discord rate limit in normal
+    operation (a test that does it on purpose is marked provokes_rate_limits). In an e2e
+    module: ``no_rate_limits_provoked = e2e_no_rate_limits_provoked``."""
+    before = len(RATE_LIMITS.provoked)
+    yield
+    provoked = RATE_LIMITS.provoked[before:]
+    assert provoked == [], f"the bot provoked {len(provoked)} 429(s): {provoked}"
 
 
 # --------------------------------------------------------------------------- a web server

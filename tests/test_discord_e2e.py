@@ -16,7 +16,7 @@ import json
 import logging
 import random
 import re
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -41,7 +41,6 @@ from tests.discord_e2e_helpers import (
     FINAL_TITLE,
     FLOODS_TITLE,
     FOLLOWUP,
-    RATE_LIMITS,
     RATES_TITLE,
     TALKS_QUESTION,
     TALKS_TITLE,
@@ -61,6 +60,8 @@ from tests.discord_e2e_helpers import (
     build_world,
     click,
     done_with,
+    e2e_emulator,
+    e2e_no_rate_limits_provoked,
     invoke,
     mention,
     news_page,
@@ -78,32 +79,13 @@ from tests.discord_emulator import (
     Message,
     MessageFlags,
     Permission,
-    point_discord_py_at,
 )
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
 
-@pytest_asyncio.fixture
-async def emulator(request: pytest.FixtureRequest) -> AsyncIterator[DiscordEmulator]:
-    """A fresh emulator per test, discord.py pointed at it; the 429s the bot provoked go to
-    the suite's tally (RATE_LIMITS), which must stay at zero (no_rate_limits_provoked)."""
-    async with DiscordEmulator() as emu:
-        with point_discord_py_at(emu):
-            yield emu
-    emu.raise_for_errors()
-    excused = request.node.get_closest_marker("provokes_rate_limits") is not None
-    RATE_LIMITS.add(request.node.nodeid, emu, excused=excused)
-
-
-@pytest.fixture(scope="module", autouse=True)
-def no_rate_limits_provoked() -> Iterator[None]:
-    """Fails the run if any test of this module made the bot hit a Discord rate limit in
-    normal operation (a test that does it on purpose is marked provokes_rate_limits)."""
-    before = len(RATE_LIMITS.provoked)
-    yield
-    provoked = RATE_LIMITS.provoked[before:]
-    assert provoked == [], f"the bot provoked {len(provoked)} 429(s): {provoked}"
+emulator = e2e_emulator  # a fresh emulator per test; its provoked 429s go to the tally
+no_rate_limits_provoked = e2e_no_rate_limits_provoked  # autouse: the module fails on any
 
 
 SOURCES_SPLIT = "\n\n**Sources**\n"
@@ -359,6 +341,8 @@ async def test_member_without_rights_is_refused_every_admin_command(
             store.list_channels(gid),
             store.list_asker_roles(gid),
             store.searches_shared(gid),
+            store.thread_per_question(gid),
+            store.list_free_channels(gid),
             [a.id for a in engine.store.db.all_articles()],
         )
 
@@ -389,6 +373,10 @@ async def test_member_without_rights_is_refused_every_admin_command(
             "news askers deny": {"role": world.readers},
             "news askers list": {},
             "news askers reset": {},
+            "news threads": {"enabled": True},
+            "news free-response add": {"channel": world.random},
+            "news free-response remove": {"channel": world.random},
+            "news free-response list": {},
         }
         assert sorted(_leaf_commands(news)) == sorted(options)  # every /news subcommand
         for name, opts in options.items():
@@ -950,9 +938,7 @@ async def test_news_stats_for_an_admin(world: World, bot: NewsBot, engine: NewsE
     # The server's own collection (empty) and the shared one it searches; no store-wide
     # counts, which would include other servers' articles.
     assert fields["This server"].startswith("0 articles, 0 passages")
-    assert fields["Shared"].startswith(
-        f"{len(ARTICLES)} articles, {stats.passages} passages"
-    )
+    assert fields["Shared"].startswith(f"{len(ARTICLES)} articles, {stats.passages} passages")
     assert "Articles" not in fields and "Passages" not in fields
     assert fields["Model"] == "hashing-test-embedder"
     assert fields["Index"] == "flat, 256 dims"

@@ -211,10 +211,14 @@ async def test_news_group_is_guild_only_and_hidden_from_non_admins(built_bot: Ne
         "news channels list",
         "news channels reset",
         "news feed",
+        "news free-response add",
+        "news free-response list",
+        "news free-response remove",
         "news rebuild",
         "news remove",
         "news shared",
         "news stats",
+        "news threads",
     ]
     # every /news command is also checked inside the bot (server owners can lift the default)
     for cmd in news.walk_commands():

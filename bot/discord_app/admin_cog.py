@@ -17,6 +17,10 @@ Command tree (all replies ephemeral):
   /news shared [include:]    whether questions here also search the shared articles
   /news channels allow channel: | deny channel: | list | reset
   /news askers allow role: | deny role: | list | reset
+  /news threads enabled:     thread per question: an answer opens a thread for follow-ups
+  /news free-response add channel: | remove channel: | list
+                             channels where every message is a question (needs the
+                             privileged Message Content intent: discord.message_content)
 
 Every index command acts on this server's own collection (`guild:<id>`): another server's
 articles cannot be listed, removed, rebuilt or cited here.
@@ -59,6 +63,12 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("newsbot.discord")
 
+FREE_RESPONSE_UNAVAILABLE = (
+    "Free-response channels are unavailable: they need Discord's privileged Message Content "
+    "intent, which is off. The bot's operator can turn it on in the developer portal (Bot → "
+    "Privileged Gateway Intents → Message Content Intent) and set discord.message_content = "
+    "true in the config. Until then, mention me or use /ask."
+)
 ALLOWED_SUFFIXES = (".txt", ".md", ".html", ".htm", ".json", ".jsonl")
 MAX_URLS = 20
 PROGRESS_INTERVAL_S = 2.0
@@ -179,6 +189,11 @@ class AdminCog(commands.Cog):
     askers = app_commands.Group(
         name="askers", description="Choose which roles may ask questions", parent=news
     )
+    free = app_commands.Group(
+        name="free-response",
+        description="Channels where every message is a question (no mention needed)",
+        parent=news,
+    )
 
     def __init__(self, bot: NewsBot) -> None:
         self.bot = bot
@@ -228,9 +243,7 @@ class AdminCog(commands.Cog):
             )
             started = time.monotonic()
             async with editor:
-                result = await self.bot.run_admin(
-                    job, *args, progress=editor.report, **kwargs
-                )
+                result = await self.bot.run_admin(job, *args, progress=editor.report, **kwargs)
             log.info(
                 "%s by user %s in guild %s took %.1fs",
                 getattr(job, "__name__", "job"),
@@ -250,7 +263,10 @@ class AdminCog(commands.Cog):
         parsed = parse_http_urls(urls)
         engine = self.bot.require_engine()
         await self._long_job(
-            interaction, engine.add_urls, parsed, render=lambda r: render_ingest(r),
+            interaction,
+            engine.add_urls,
+            parsed,
+            render=lambda r: render_ingest(r),
             collection=own_collection(interaction),
         )
 
@@ -271,7 +287,10 @@ class AdminCog(commands.Cog):
             )
             async with editor:
                 result = await self.bot.run_admin(
-                    engine.add_bytes, file.filename, data, progress=editor.report,
+                    engine.add_bytes,
+                    file.filename,
+                    data,
+                    progress=editor.report,
                     collection=own_collection(interaction),
                 )
         await self._finish(interaction, render_ingest(result))
@@ -284,7 +303,10 @@ class AdminCog(commands.Cog):
         (feed_url,) = parse_http_urls(url, limit=1)
         engine = self.bot.require_engine()
         await self._long_job(
-            interaction, engine.add_feed, feed_url, render=render_ingest,
+            interaction,
+            engine.add_feed,
+            feed_url,
+            render=render_ingest,
             collection=own_collection(interaction),
         )
 
@@ -349,7 +371,8 @@ class AdminCog(commands.Cog):
         now = await self.bot.db(self.bot.guild_store.searches_shared, guild_id)
         text = (
             "Questions here search this server's articles and the shared ones."
-            if now else "Questions here search this server's articles only."
+            if now
+            else "Questions here search this server's articles only."
         )
         await interaction.response.send_message(text, ephemeral=True)
 
@@ -448,4 +471,61 @@ class AdminCog(commands.Cog):
         await self.bot.db(self.bot.guild_store.reset_asker_roles, interaction.guild_id)
         await interaction.response.send_message(
             await self._roles_summary(interaction), ephemeral=True
+        )
+
+    # ------------------------------------------------------------------ ways of asking
+
+    @news.command(name="threads", description="Open a thread for every answer, for follow-ups")
+    @app_commands.describe(enabled="On: each answer opens a thread; follow-ups go inside it")
+    async def threads(self, interaction: discord.Interaction, enabled: bool) -> None:
+        await self.bot.db(
+            self.bot.guild_store.set_thread_per_question, interaction.guild_id, enabled
+        )
+        text = (
+            "Thread per question is on: each answer opens a thread, and questions asked in it "
+            "(mention me) are answered with the thread's earlier questions in mind. I need the "
+            "Create Public Threads and Send Messages in Threads permissions."
+            if enabled
+            else "Thread per question is off: answers stay in the channel."
+        )
+        await interaction.response.send_message(text, ephemeral=True)
+
+    def _require_message_content(self) -> None:
+        if not self.bot.config.discord.message_content:
+            raise Refusal(FREE_RESPONSE_UNAVAILABLE)
+
+    async def _free_summary(self, interaction: discord.Interaction) -> str:
+        ids = await self.bot.db(self.bot.guild_store.list_free_channels, interaction.guild_id)
+        if not ids:
+            return "No free-response channels: questions need a mention or /ask."
+        return "Every message is a question in: " + ", ".join(f"<#{i}>" for i in ids)
+
+    @free.command(name="add", description="Take every message in this channel as a question")
+    @app_commands.describe(channel="A channel where members ask without mentioning me")
+    async def free_add(self, interaction: discord.Interaction, channel: AnswerableChannel) -> None:
+        self._require_message_content()
+        self._same_guild(interaction, channel, "channel")
+        await self.bot.db(self.bot.guild_store.add_free_channel, interaction.guild_id, channel.id)
+        summary = await self._free_summary(interaction)
+        await interaction.response.send_message(trim(summary, 2000), ephemeral=True)
+
+    @free.command(name="remove", description="Stop taking every message here as a question")
+    @app_commands.describe(channel="The free-response channel to turn back to normal")
+    async def free_remove(
+        self, interaction: discord.Interaction, channel: AnswerableChannel
+    ) -> None:
+        self._require_message_content()
+        self._same_guild(interaction, channel, "channel")
+        removed = await self.bot.db(
+            self.bot.guild_store.remove_free_channel, interaction.guild_id, channel.id
+        )
+        head = "" if removed else f"{channel.mention} was not a free-response channel.\n"
+        summary = await self._free_summary(interaction)
+        await interaction.response.send_message(trim(head + summary, 2000), ephemeral=True)
+
+    @free.command(name="list", description="Show the free-response channels")
+    async def free_list(self, interaction: discord.Interaction) -> None:
+        self._require_message_content()
+        await interaction.response.send_message(
+            trim(await self._free_summary(interaction), 2000), ephemeral=True
         )

@@ -5,6 +5,14 @@ carry (`newsbot:<src|up|down>:<key>`), so "Show sources" and the feedback button
 for old messages and after a restart (AnswerButton is a DynamicItem registered in setup_hook).
 A reply to one of the bot's answers is a follow-up: the earlier question (looked up by the
 answer's message id) goes to the engine as `context=`.
+
+Ways of asking, all through the same checks, cooldown and engine gate: /ask, a mention, a
+reply to an answer, a DM (when allowed), any message in a free-response channel (needs the
+Message Content intent), and, with thread per question on, any question asked inside a
+thread one of our answers opened: its earlier questions are the context.
+
+Where Discord refuses a reply (the bot lacks Read Message History: error 160002), the answer
+is posted as a plain message instead (`reply_or_post`).
 """
 
 from __future__ import annotations
@@ -31,6 +39,7 @@ from bot.discord_app.errors import (
     log_error,
     user_line,
 )
+from bot.discord_app.guild_settings import THREAD_CONTEXT_QUESTIONS
 from bot.discord_app.render import render_answer, render_passages
 
 if TYPE_CHECKING:
@@ -40,6 +49,39 @@ log = logging.getLogger("newsbot.discord")
 
 REFUSAL_DELETE_AFTER = 30.0  # seconds a public refusal (mention path) stays up
 _UNESCAPE = re.compile(r"\\(.)")
+CANNOT_REPLY = 160002  # Discord: "Cannot reply without permission to read message history"
+THREAD_NAME_MAX = 100
+
+
+def can_reply_in(message: discord.Message) -> bool:
+    """False when the cache says the bot may not read this channel's history (Discord refuses
+    replies then); True when it may, or when the cache cannot tell (Discord will say)."""
+    guild, channel = message.guild, message.channel
+    if guild is None or guild.me is None or not hasattr(channel, "permissions_for"):
+        return True
+    return channel.permissions_for(guild.me).read_message_history
+
+
+async def reply_or_post(message: discord.Message, **kwargs: object) -> discord.Message:
+    """Reply to `message`; where a reply is refused (no Read Message History), the same
+    content as a plain message in its channel."""
+    if can_reply_in(message):
+        try:
+            return await message.reply(**kwargs)  # type: ignore[arg-type]
+        except discord.HTTPException as exc:
+            if exc.code != CANNOT_REPLY:
+                raise
+    kwargs.pop("mention_author", None)
+    return await message.channel.send(**kwargs)  # type: ignore[arg-type]
+
+
+def thread_name(question: str) -> str:
+    text = " ".join(question.split()) or "Question"
+    return text if len(text) <= THREAD_NAME_MAX else text[: THREAD_NAME_MAX - 1] + "…"
+
+
+def is_thread(channel: object) -> bool:
+    return isinstance(channel, discord.Thread)
 
 
 def new_answer_key() -> str:
@@ -158,7 +200,12 @@ class AskCog(commands.Cog):
         engine = self.bot.require_engine()
         collections = await self.bot.collections_for(guild)
         return await self.bot.run_engine(
-            engine.ask, question, context=context, source=source, since=since, until=until,
+            engine.ask,
+            question,
+            context=context,
+            source=source,
+            since=since,
+            until=until,
             collections=collections,
         )
 
@@ -218,15 +265,21 @@ class AskCog(commands.Cog):
             if not interaction.response.is_done():
                 await interaction.response.defer(thinking=True)
 
+        context = await self._thread_context(interaction.channel_id)
         async with self.bot.asking(interaction.user.id, on_wait=thinking):
             await thinking()
             answer = await self._answer(
-                question, guild=interaction.guild, source=source, since=since, until=until
+                question,
+                guild=interaction.guild,
+                context=context,
+                source=source,
+                since=since,
+                until=until,
             )
             # stored before it is sent, so its buttons work the moment they appear
             key = await self._store(
                 answer,
-                context=None,
+                context=context,
                 guild_id=interaction.guild_id,
                 channel_id=interaction.channel_id,
                 user_id=interaction.user.id,
@@ -237,6 +290,36 @@ class AskCog(commands.Cog):
             )
             interaction.extras[REPLIED] = True
         await self.bot.db(self.bot.guild_store.set_answer_message, key, message.id)
+        await self._open_thread(message, channel, question, interaction.guild_id)
+
+    # ------------------------------------------------------------------ threads
+
+    async def _thread_context(self, channel_id: int | None) -> str | None:
+        """The earlier questions of an answer thread, as one context; None elsewhere."""
+        if channel_id is None:
+            return None
+        questions = await self.bot.db(self.bot.guild_store.thread_questions, channel_id)
+        if not questions:
+            return None
+        return " ".join(questions[-THREAD_CONTEXT_QUESTIONS:])
+
+    async def _open_thread(
+        self,
+        answer: discord.Message,
+        channel: object,
+        question: str,
+        guild_id: int | None,
+    ) -> None:
+        """With thread per question on, open a thread on the answer for its follow-ups. A
+        refusal (no Create Public Threads) leaves the answer as it is."""
+        if guild_id is None or is_thread(channel) or not isinstance(channel, discord.TextChannel):
+            return
+        if not await self.bot.db(self.bot.guild_store.thread_per_question, guild_id):
+            return
+        try:  # the thread takes the answer's id, which thread_questions looks up
+            await channel.create_thread(name=thread_name(question), message=answer)
+        except discord.HTTPException as exc:
+            log.warning("could not open a thread on answer %s: %s", answer.id, exc)
 
     # ------------------------------------------------------------------ mentions and replies
 
@@ -273,8 +356,12 @@ class AskCog(commands.Cog):
             mentioned = any(u.id == me.id for u in message.mentions)
             # inside the error handling: a failing lookup still gets the asker a reply
             is_follow_up, context = await self._follow_up_context(message)
-            if not (mentioned or is_follow_up or is_dm):
+            free = not (mentioned or is_follow_up or is_dm) and await self._is_free(message)
+            if not (mentioned or is_follow_up or is_dm or free):
                 return
+            thread_context = await self._thread_context(message.channel.id)
+            if thread_context is not None:  # a question inside an answer thread
+                context = thread_context
             text = strip_bot_mentions(message.content, me.id)
             await self._handle_message(message, text, context, mentioned=mentioned)
         except Exception as exc:
@@ -291,8 +378,9 @@ class AskCog(commands.Cog):
             if isinstance(exc, NotAllowedHere):
                 return
             try:
-                await message.reply(
-                    user_line(line),
+                await reply_or_post(
+                    message,
+                    content=user_line(line),
                     mention_author=False,
                     delete_after=REFUSAL_DELETE_AFTER if eid is None else None,
                 )
@@ -333,10 +421,27 @@ class AskCog(commands.Cog):
                 channel_id=message.channel.id,
                 user_id=message.author.id,
             )
-            reply = await message.reply(
-                embed=to_embed(render_answer(answer)), view=answer_view(key), mention_author=False
+            reply = await reply_or_post(
+                message,
+                embed=to_embed(render_answer(answer)),
+                view=answer_view(key),
+                mention_author=False,
             )
         await self.bot.db(self.bot.guild_store.set_answer_message, key, reply.id)
+        guild_id = message.guild.id if message.guild else None
+        await self._open_thread(reply, message.channel, text, guild_id)
+
+    async def _is_free(self, message: discord.Message) -> bool:
+        """A message in a free-response channel (or a thread of one) is a question; only with
+        the Message Content intent, without which its text never reaches us."""
+        if message.guild is None or not self.bot.config.discord.message_content:
+            return False
+        return await self.bot.db(
+            self.bot.guild_store.is_free_channel,
+            message.guild.id,
+            message.channel.id,
+            parent_id=getattr(message.channel, "parent_id", None),
+        )
 
     def _where(self, message: discord.Message) -> dict:
         author = message.author

@@ -59,6 +59,11 @@ MAX_QUESTION_CHARS = 500
 ADMIN_QUEUE = 4
 ADMIN_WAIT_S = 12 * 60.0
 UNDELIVERED_KEPT = 5  # admin summaries kept per server for /news stats when no DM got through
+MESSAGE_CONTENT_REFUSED = (
+    "Discord refused the Message Content intent: turn on 'Message Content Intent' under "
+    "Bot → Privileged Gateway Intents in the developer portal, or set "
+    "discord.message_content = false (free-response channels need it)."
+)
 
 
 # --------------------------------------------------------------------------- endpoints, logging
@@ -104,16 +109,19 @@ def setup_logging(level: str = "INFO") -> None:
     discord.utils.setup_logging(level=numeric, root=True)
 
 
-def make_intents() -> discord.Intents:
+def make_intents(message_content: bool = False) -> discord.Intents:
     """Only the gateway intents the bot uses: GUILDS (the server, channel and role cache),
     GUILD_MESSAGES (mentions of the bot and replies to it) and DIRECT_MESSAGES (questions in
-    DMs, answered or refused per discord.allow_dms). No privileged intent: Discord still sends
-    the content of messages that mention the bot and of DMs, which is all the mention path
-    needs; typing, reactions, voice, presences, members and the rest are never subscribed."""
+    DMs, answered or refused per discord.allow_dms). Without the privileged Message Content
+    intent Discord still sends the content of messages that mention the bot and of DMs, which
+    is all the mention path needs; it is asked for only with config.discord.message_content
+    (free-response channels). Typing, reactions, voice, presences, members and the rest are
+    never subscribed."""
     intents = discord.Intents.none()
     intents.guilds = True
     intents.guild_messages = True
     intents.dm_messages = True
+    intents.message_content = message_content
     return intents
 
 
@@ -171,7 +179,7 @@ class NewsBot(commands.Bot):
     ) -> None:
         if api_base is not None or gateway_url is not None:
             configure_endpoints(api_base, gateway_url)
-        client_options.setdefault("intents", make_intents())
+        client_options.setdefault("intents", make_intents(config.discord.message_content))
         super().__init__(
             command_prefix=commands.when_mentioned,  # required by commands.Bot; unused
             help_command=None,
@@ -460,10 +468,8 @@ async def run_bot_async(
                 await bot.start(token)
             except discord.LoginFailure as exc:
                 raise LoginRejected() from exc
-            except discord.PrivilegedIntentsRequired as exc:  # pragma: no cover - none asked
-                raise NewsbotError(
-                    "Discord refused a privileged intent; this bot needs none."
-                ) from exc
+            except discord.PrivilegedIntentsRequired as exc:
+                raise NewsbotError(MESSAGE_CONTENT_REFUSED) from exc
     finally:
         if own_engine:
             await asyncio.to_thread(engine.close)

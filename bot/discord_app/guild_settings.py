@@ -10,6 +10,10 @@ Channel rules per server: a channel can be explicitly allowed or denied. When th
 least one allowed channel, only allowed channels are answered in; otherwise the bot's default
 applies (config.discord.channels when set, else every channel) minus denied channels. A thread
 follows its parent channel unless it has a rule of its own.
+
+Ways of asking per server: `thread_per_question` (an answer opens a thread; the thread's
+questions are the context of the follow-ups asked in it, see `thread_questions`) and
+free-response channels (every message there is a question; a thread follows its parent).
 """
 
 from __future__ import annotations
@@ -82,7 +86,27 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
         );
         """,
     ),
+    (
+        # Ways of asking: thread per question, free-response channels.
+        4,
+        """
+        CREATE TABLE guild_options (
+            guild_id            INTEGER PRIMARY KEY,
+            thread_per_question INTEGER NOT NULL DEFAULT 0
+                                CHECK (thread_per_question IN (0, 1))
+        );
+        CREATE TABLE free_response_channels (
+            guild_id   INTEGER NOT NULL,
+            channel_id INTEGER NOT NULL,
+            PRIMARY KEY (guild_id, channel_id)
+        );
+        CREATE INDEX answers_channel ON answers (channel_id);
+        """,
+    ),
 )
+
+#: How many of a thread's earlier questions go with a follow-up as its context.
+THREAD_CONTEXT_QUESTIONS = 3
 
 
 def _now() -> str:
@@ -311,6 +335,78 @@ class GuildSettings:
         """True when the server lists no asker roles, or the member has one of them."""
         roles = set(self.list_asker_roles(guild_id))
         return not roles or bool(roles & {int(r) for r in member_role_ids})
+
+    # ------------------------------------------------------------------ ways of asking
+
+    def set_thread_per_question(self, guild_id: int, enabled: bool) -> None:
+        with self._tx() as conn:
+            conn.execute(
+                "INSERT INTO guild_options (guild_id, thread_per_question) VALUES (?, ?) "
+                "ON CONFLICT (guild_id) DO UPDATE SET "
+                "thread_per_question = excluded.thread_per_question",
+                (int(guild_id), int(enabled)),
+            )
+
+    def thread_per_question(self, guild_id: int | None) -> bool:
+        if guild_id is None:
+            return False
+        with self._read() as conn:
+            row = conn.execute(
+                "SELECT thread_per_question FROM guild_options WHERE guild_id = ?",
+                (int(guild_id),),
+            ).fetchone()
+        return bool(row and row[0])
+
+    def add_free_channel(self, guild_id: int, channel_id: int) -> bool:
+        """Mark a free-response channel; False when it already was one."""
+        with self._tx() as conn:
+            cur = conn.execute(
+                "INSERT OR IGNORE INTO free_response_channels (guild_id, channel_id) VALUES (?, ?)",
+                (int(guild_id), int(channel_id)),
+            )
+            return cur.rowcount > 0
+
+    def remove_free_channel(self, guild_id: int, channel_id: int) -> bool:
+        with self._tx() as conn:
+            cur = conn.execute(
+                "DELETE FROM free_response_channels WHERE guild_id = ? AND channel_id = ?",
+                (int(guild_id), int(channel_id)),
+            )
+            return cur.rowcount > 0
+
+    def list_free_channels(self, guild_id: int) -> list[int]:
+        with self._read() as conn:
+            rows = conn.execute(
+                "SELECT channel_id FROM free_response_channels WHERE guild_id = ? "
+                "ORDER BY channel_id",
+                (int(guild_id),),
+            ).fetchall()
+        return [c for (c,) in rows]
+
+    def is_free_channel(
+        self, guild_id: int, channel_id: int, *, parent_id: int | None = None
+    ) -> bool:
+        """Whether every message in this channel is a question (a thread: its parent's)."""
+        free = set(self.list_free_channels(guild_id))
+        return channel_id in free or (parent_id is not None and parent_id in free)
+
+    def thread_questions(self, thread_id: int) -> list[str] | None:
+        """The questions asked so far in a thread opened on one of our answers, oldest first
+        (the answer's question, then those answered inside it); None for any other channel.
+        A thread started from a message shares its id, so the opening answer is the one
+        whose message id is the thread's."""
+        with self._read() as conn:
+            row = conn.execute(
+                "SELECT question FROM answers WHERE message_id = ? ORDER BY rowid LIMIT 1",
+                (int(thread_id),),
+            ).fetchone()
+            if row is None:
+                return None
+            inside = conn.execute(
+                "SELECT question FROM answers WHERE channel_id = ? ORDER BY rowid",
+                (int(thread_id),),
+            ).fetchall()
+        return [row[0], *(q for (q,) in inside)]
 
     # ------------------------------------------------------------------ answers
 
