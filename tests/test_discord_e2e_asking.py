@@ -31,6 +31,7 @@ from tests.conftest import make_fast_config
 from tests.discord_e2e_helpers import (
     CHANNEL_MESSAGES,
     TALKS_QUESTION,
+    TALKS_TITLE,
     WAIT_S,
     World,
     admin_command,
@@ -131,6 +132,19 @@ async def test_answer_is_a_plain_message_where_replies_are_refused(
     # and where replies are allowed, answers stay replies
     _, reply = await mention(emulator, world.general, world.alice, TALKS_QUESTION)
     assert reply.reference is not None
+
+
+async def test_answer_is_text_where_the_bot_may_not_embed(
+    emulator: DiscordEmulator, world: World, bot: NewsBot
+) -> None:
+    # without Embed Links Discord drops a message's embeds: only the buttons would be left
+    world.news.set_overwrite(world.guild.bot_member, deny=Permission.EMBED_LINKS)
+    asked, answer = await mention(emulator, world.news, world.alice, TALKS_QUESTION)
+    assert answer.embeds == [] and answer.reference is asked
+    title, _, body = answer.content.partition("\n")
+    assert title == f"**{TALKS_QUESTION}**"
+    assert "[1]" in body and TALKS_TITLE in body and len(answer.content) <= 2000
+    assert [b["label"] for b in answer.buttons] == ["Show sources", "Helpful", "Not helpful"]
 
 
 # --------------------------------------------------------------------------- thread per question

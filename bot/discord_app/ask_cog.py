@@ -12,7 +12,8 @@ Message Content intent), and, with thread per question on, any question asked in
 thread one of our answers opened: its earlier questions are the context.
 
 Where Discord refuses a reply (the bot lacks Read Message History: error 160002), the answer
-is posted as a plain message instead (`reply_or_post`).
+is posted as a plain message instead (`reply_or_post`); where the bot lacks Embed Links (Discord
+would drop the embed and leave only the buttons), the answer goes as text (`answer_as_text`).
 """
 
 from __future__ import annotations
@@ -40,7 +41,13 @@ from bot.discord_app.errors import (
     user_line,
 )
 from bot.discord_app.guild_settings import THREAD_CONTEXT_QUESTIONS
-from bot.discord_app.render import render_answer, render_passages
+from bot.discord_app.render import (
+    CONTENT_LIMIT,
+    EmbedSpec,
+    render_answer,
+    render_passages,
+    trim,
+)
 
 if TYPE_CHECKING:
     from bot.discord_app.client import NewsBot
@@ -53,13 +60,33 @@ CANNOT_REPLY = 160002  # Discord: "Cannot reply without permission to read messa
 THREAD_NAME_MAX = 100
 
 
+def _my_permissions(message: discord.Message) -> discord.Permissions | None:
+    """The bot's permissions where `message` was posted; None when the cache cannot tell."""
+    guild, channel = message.guild, message.channel
+    if guild is None or guild.me is None or not hasattr(channel, "permissions_for"):
+        return None
+    return channel.permissions_for(guild.me)
+
+
 def can_reply_in(message: discord.Message) -> bool:
     """False when the cache says the bot may not read this channel's history (Discord refuses
     replies then); True when it may, or when the cache cannot tell (Discord will say)."""
-    guild, channel = message.guild, message.channel
-    if guild is None or guild.me is None or not hasattr(channel, "permissions_for"):
-        return True
-    return channel.permissions_for(guild.me).read_message_history
+    perms = _my_permissions(message)
+    return perms is None or perms.read_message_history
+
+
+def can_embed_in(message: discord.Message) -> bool:
+    """False when the bot lacks Embed Links here: Discord would drop its embeds."""
+    perms = _my_permissions(message)
+    return perms is None or perms.embed_links
+
+
+def answer_as_text(spec: EmbedSpec) -> str:
+    """An answer embed as message content: the title in bold, then the body (lead and
+    sources), within Discord's 2,000 characters."""
+    parts = [f"**{spec.title}**" if spec.title else "", spec.description or ""]
+    parts += [f"**{f.name}**\n{f.value}" for f in spec.fields]
+    return trim("\n".join(p for p in parts if p), CONTENT_LIMIT)
 
 
 async def reply_or_post(message: discord.Message, **kwargs: object) -> discord.Message:
@@ -421,11 +448,14 @@ class AskCog(commands.Cog):
                 channel_id=message.channel.id,
                 user_id=message.author.id,
             )
+            spec = render_answer(answer)
+            body = (
+                {"embed": to_embed(spec)}
+                if can_embed_in(message)
+                else {"content": answer_as_text(spec)}
+            )
             reply = await reply_or_post(
-                message,
-                embed=to_embed(render_answer(answer)),
-                view=answer_view(key),
-                mention_author=False,
+                message, **body, view=answer_view(key), mention_author=False
             )
         await self.bot.db(self.bot.guild_store.set_answer_message, key, reply.id)
         guild_id = message.guild.id if message.guild else None

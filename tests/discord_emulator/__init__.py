@@ -34,6 +34,18 @@ Waiting and inspecting (never sleep):
   ``await emu.wait_for_request(...)``: every REST call with its JSON body and files;
   ``emu.unknown_requests`` for routes the emulator doesn't serve.
 
+Threads and forums: ``guild.add_thread(parent, name, owner=...)``, ``guild.add_forum_channel``,
+``await emu.start_thread(message, user, name)``, ``await emu.create_forum_post(forum, user,
+title, content)``; a thread follows its parent's overwrites and needs Send Messages in
+Threads. Moderation: ``guild.timeout_member(member, seconds)``; the owner's command
+permissions: ``emu.set_command_permissions(guild, "news", [(role_or_member_or_channel, True)])``.
+
+Discord's own limits, always on (``ratelimits.py``): per-route buckets with ``X-RateLimit-*``
+headers on every response, the global 50/s limit, the invalid-request ban
+(``emu.rate_limiter``; ``rate_limiter.provoked`` lists the 429s the bot brought on itself;
+``DiscordEmulator(rate_limits=False)`` turns them off); heartbeats (a connection silent for
+1.5 intervals is closed with 4009; ``gateway.largest_heartbeat_gap``).
+
 Faults: ``emu.rate_limit(method, route, times=1, retry_after=0.05)`` (429 + headers),
 ``emu.fail(method, route, status=403, code=50013)``; gateway: ``emu.gateway.reconnect()``
 (op 7), ``invalidate_session(resumable=...)`` (op 9), ``drop()``, ``close(code)``,
@@ -67,6 +79,7 @@ from .models import (
 )
 from .patching import point_discord_py_at
 from .permissions import ALL_PERMISSIONS, DEFAULT_BOT_PERMISSIONS, Permission
+from .ratelimits import Limit, RateLimiter
 from .recording import Fault, RecordedRequest, UploadedFile
 from .server import DiscordEmulator, EmulatorError
 from .validation import DiscordAPIError
@@ -89,12 +102,14 @@ __all__ = [
     "Intent",
     "Interaction",
     "InteractionType",
+    "Limit",
     "Member",
     "Message",
     "MessageFlags",
     "Op",
     "Overwrite",
     "Permission",
+    "RateLimiter",
     "RecordedRequest",
     "Role",
     "Session",
