@@ -29,6 +29,7 @@ from tests.discord_e2e_helpers import (
     CALLBACK,
     EDIT_ORIGINAL,
     FOLLOWUP,
+    RATE_LIMITS,
     TALKS_QUESTION,
     WAIT_S,
     GatedEmbedder,
@@ -42,6 +43,8 @@ from tests.discord_e2e_helpers import (
     build_world,
     click,
     done_with,
+    e2e_emulator,
+    e2e_no_rate_limits_provoked,
     initial_response_s,
     invoke,
     mention,
@@ -54,13 +57,13 @@ from tests.discord_e2e_helpers import (
 from tests.discord_emulator import (
     DiscordEmulator,
     Intent,
-    fixtures,
     point_discord_py_at,
     running_client,
 )
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
-emulator = fixtures.emulator
+emulator = e2e_emulator  # a fresh emulator per test; its provoked 429s go to the tally
+no_rate_limits_provoked = e2e_no_rate_limits_provoked  # autouse: the module fails on any
 
 NOT_HERE = (
     "I don't answer questions in this channel. A server admin can change that with /news channels."
@@ -422,6 +425,7 @@ async def test_twenty_questions_during_a_rebuild_are_all_answered(data_dir: Path
             embedder.release.set()
             engine.close()
         emu.raise_for_errors()
+        RATE_LIMITS.add(f"{__name__}::rebuild_with_20_askers", emu, excused=False)
         n_answered = sum(answered(a) for a in asks)
         slowest = max(initial_response_s(emu, a) for a in asks)
         print(
@@ -514,4 +518,3 @@ async def test_only_the_intents_the_bot_uses(
         assert session is not None
         intents = session.intents
     assert intents == Intent.GUILDS | Intent.GUILD_MESSAGES | Intent.DIRECT_MESSAGES
-

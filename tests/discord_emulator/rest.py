@@ -6,9 +6,10 @@ Every HTTP request (except the gateway websocket) goes through ``RestServer.hand
 2. it is recorded as a ``RecordedRequest`` (unknown routes too, in ``unknown_requests``);
 3. bot routes need ``Authorization: Bot <token>`` (401 otherwise); webhook, interaction
    and attachment routes don't, as on Discord;
-4. the rate limiter (``ratelimits.py``) counts it against its route bucket, the global limit
+4. an injected ``Fault`` for the route answers instead of the handler (an injected 429 stands
+   for Discord's own and spends nothing; 5xx, 403... count as requests);
+5. the rate limiter (``ratelimits.py``) counts it against its route bucket, the global limit
    and the invalid-request limit, and answers the 429 itself when one is spent;
-5. an injected ``Fault`` for the route answers instead of the handler (429s, 5xx, 403...);
 6. the handler answers, or raises ``DiscordAPIError`` which becomes Discord's error JSON;
 7. the bucket's ``X-RateLimit-*`` headers are added to the answer (as on every Discord
    response of a rate-limited route), and 401/403/429 answers count as invalid requests.
@@ -201,17 +202,21 @@ class RestServer:
             return Reply(404, {"message": "404: Not Found", "code": 0})
         if spec.auth and request.headers.get("Authorization") != f"Bot {self._token()}":
             return Reply(401, {"message": "401: Unauthorized", "code": 0})
+        fault = next((f for f in self.faults if f.matches(record.method, template)), None)
+        if fault is not None:
+            fault.remaining -= 1
+            fault.hits.append(record)
+            if fault.status == 429:
+                # an injected 429 stands for Discord's own: it spends none of the bucket
+                return Reply(fault.status, dict(fault.body), dict(fault.headers))
         verdict = self.limiter.check(record) if spec.api else None
         if verdict is not None and verdict.status is not None:
             if verdict.raw is not None:  # a Cloudflare ban: no Discord headers, no JSON
                 return Reply(verdict.status, raw=verdict.raw, content_type="text/plain", bare=True)
             return Reply(verdict.status, verdict.body, dict(verdict.headers))
         limit_headers = verdict.headers if verdict is not None else {}
-        for fault in self.faults:
-            if fault.matches(record.method, template):
-                fault.remaining -= 1
-                fault.hits.append(record)
-                return Reply(fault.status, dict(fault.body), {**limit_headers, **fault.headers})
+        if fault is not None:
+            return Reply(fault.status, dict(fault.body), {**limit_headers, **fault.headers})
         try:
             reply = await spec.handler(record)
         except DiscordAPIError as exc:
