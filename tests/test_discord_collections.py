@@ -24,16 +24,19 @@ from tests.discord_e2e_helpers import (
     bot_running,
     build_world,
     done_with,
+    e2e_emulator,
+    e2e_no_rate_limits_provoked,
     invoke,
     only_embed,
     rejected,
     seeded_engine,
     sync_commands,
 )
-from tests.discord_emulator import DiscordEmulator, Permission, fixtures
+from tests.discord_emulator import DiscordEmulator, Permission
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
-emulator = fixtures.emulator
+emulator = e2e_emulator  # a fresh emulator per test; its provoked 429s go to the tally
+no_rate_limits_provoked = e2e_no_rate_limits_provoked  # autouse: the module fails on any
 
 SECRET_TITLE = "Zyxcorp agrees to buy Quorbank for 40 billion"
 SECRET_URL = "https://news.example/business/zyxcorp-quorbank"
@@ -73,21 +76,29 @@ async def test_two_servers_never_see_each_others_articles(
         async with bot_running(emulator, engine, cfg):
             upload = emulator.add_attachment("zyxcorp.md", SECRET)
             added = await invoke(
-                emulator, "news add-file", user=b_admin, channel=b_general,
-                options={"file": upload}, until=done_with("Done."),
+                emulator,
+                "news add-file",
+                user=b_admin,
+                channel=b_general,
+                options={"file": upload},
+                until=done_with("Done."),
             )
             (secret_id,) = [x.id for x in engine.store.db.articles_in(b)]
             # Server A's admin: not in A's stats, cannot remove it, rebuild does not touch it.
-            stats_a = await invoke(
-                emulator, "news stats", user=world.admin, channel=world.general
-            )
+            stats_a = await invoke(emulator, "news stats", user=world.admin, channel=world.general)
             removed = await invoke(
-                emulator, "news remove", user=world.admin, channel=world.general,
+                emulator,
+                "news remove",
+                user=world.admin,
+                channel=world.general,
                 options={"articles": f"{SECRET_URL} {secret_id}"},
             )
             b_passages = engine.store.db.passage_ids_of(engine.store.db.connection(), secret_id)
             rebuilt = await invoke(
-                emulator, "news rebuild", user=world.admin, channel=world.general,
+                emulator,
+                "news rebuild",
+                user=world.admin,
+                channel=world.general,
                 until=done_with("Rebuilt"),
             )
             # Asked in A (by a member and by the admin), it is never the answer or a source.
@@ -98,11 +109,13 @@ async def test_two_servers_never_see_each_others_articles(
             # Asked in B, it is; and both servers still get the shared articles.
             asked_in_b = await ask(emulator, SECRET_QUESTION, user=b_reader, channel=b_general)
             shared_in_b = await ask(emulator, TALKS_QUESTION, user=b_reader, channel=b_general)
-            shared_in_a = await ask(emulator, TALKS_QUESTION, user=world.bob,
-                                    channel=world.general)
+            shared_in_a = await ask(emulator, TALKS_QUESTION, user=world.bob, channel=world.general)
             # B turns the shared articles off: its questions then see only its own.
             off = await invoke(
-                emulator, "news shared", user=b_admin, channel=b_general,
+                emulator,
+                "news shared",
+                user=b_admin,
+                channel=b_general,
                 options={"include": False},
             )
             own_only_b = await ask(emulator, TALKS_QUESTION, user=b_reader, channel=b_general)
