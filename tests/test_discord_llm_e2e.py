@@ -19,16 +19,19 @@ from tests.discord_e2e_helpers import (
     assert_asks_no_pings,
     assert_within_limits,
     build_world,
+    e2e_emulator,
+    e2e_no_rate_limits_provoked,
     only_embed,
     rejected,
     seeded_bot,
 )
-from tests.discord_emulator import DiscordEmulator, fixtures
+from tests.discord_emulator import DiscordEmulator
 from tests.llm_server import MODEL_NAME, FaultProxy, LlamaServer, llama_server
 from tests.test_llm_reader import RATES_QUESTION, REAL_TIMEOUT_S
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
-emulator = fixtures.emulator
+emulator = e2e_emulator  # a fresh emulator per test; its provoked 429s go to the tally
+no_rate_limits_provoked = e2e_no_rate_limits_provoked  # autouse: the module fails on any
 
 SOURCES_SPLIT = "\n\n**Sources**\n"
 
