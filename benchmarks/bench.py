@@ -68,11 +68,15 @@ def questions(path: Path | None) -> list[tuple[str, str | None]]:
             ("school", "road", "park", "library", "water", "police", "hospital", "bridge")] * 25
 
 
-def engine_for(data_dir: Path, embedder, index_type: str = "flat", **index):  # type: ignore[no-untyped-def]
+def engine_for(data_dir: Path, embedder, index_type: str = "flat", ner: str | None = None,  # type: ignore[no-untyped-def]
+               **index):
     from bot.config import config_from_dict
     from bot.engine import NewsEngine
 
-    config = config_from_dict({"index": {"type": index_type, **index}}, data_dir=str(data_dir))
+    raw: dict = {"index": {"type": index_type, **index}}
+    if ner is not None:
+        raw["ner"] = {"model": ner}
+    config = config_from_dict(raw, data_dir=str(data_dir))
     return NewsEngine(config, embedder=embedder)
 
 
@@ -99,28 +103,39 @@ def phase_index(args: argparse.Namespace) -> dict:
     warm = texts[:batch]
     bare_model.encode(warm, batch_size=batch, normalize_embeddings=True)
     embedder.embed(warm, batch_size=batch, progress=lambda d, t: None)
-    bare, end_to_end = [], []
+    from index.entities import make_recogniser
+    from index.settings import NerSettings
+
+    recogniser = make_recogniser(NerSettings())
+    recogniser.find(texts[:batch])  # type: ignore[union-attr]  # load and warm the pipeline
+    bare: list[float] = []
+    end_to_end: dict[str, list[float]] = {"with_entities": [], "without_entities": []}
     for _ in range(args.rounds):
         started = time.perf_counter()
         bare_model.encode(texts, batch_size=batch, normalize_embeddings=True,
                           convert_to_numpy=True, show_progress_bar=False)
         bare.append(len(texts) / (time.perf_counter() - started))
-        with tempfile.TemporaryDirectory(prefix="newsbot-bench-") as tmp:
-            engine = engine_for(Path(tmp), embedder)
-            started = time.perf_counter()
-            engine.add_articles(ReadResult(articles=chosen), progress=lambda *a: None)
-            seconds = time.perf_counter() - started
-            stored = engine.store.db.counts()[1]
-            engine.close()
-        end_to_end.append(stored / seconds)
-    return {
-        "articles": len(chosen), "passages": len(texts), "batch_size": batch,
-        "bare_encode_pps": [round(x, 1) for x in bare],
-        "end_to_end_pps": [round(x, 1) for x in end_to_end],
-        "ratio_best": round(max(end_to_end) / max(bare), 3),
-        "ratio_median": round(statistics.median(end_to_end) / statistics.median(bare), 3),
-        "peak_rss_mb": round(peak_rss_mb()),
-    }
+        # End to end as the product indexes: with the default named-entity model, and with
+        # [ner] model = "none".
+        for kind, ner in (("with_entities", None), ("without_entities", "none")):
+            with tempfile.TemporaryDirectory(prefix="newsbot-bench-") as tmp:
+                engine = engine_for(Path(tmp), embedder, ner=ner)
+                started = time.perf_counter()
+                engine.add_articles(ReadResult(articles=chosen), progress=lambda *a: None)
+                seconds = time.perf_counter() - started
+                stored = engine.store.db.counts()[1]
+                engine.close()
+            end_to_end[kind].append(stored / seconds)
+    out: dict = {"articles": len(chosen), "passages": len(texts), "batch_size": batch,
+                 "bare_encode_pps": [round(x, 1) for x in bare]}
+    for kind, pps in end_to_end.items():
+        out[kind] = {
+            "end_to_end_pps": [round(x, 1) for x in pps],
+            "ratio_best": round(max(pps) / max(bare), 3),
+            "ratio_median": round(statistics.median(pps) / statistics.median(bare), 3),
+        }
+    out["peak_rss_mb"] = round(peak_rss_mb())
+    return out
 
 
 # -- query on a real store -----------------------------------------------------------------
@@ -400,13 +415,15 @@ def phase_cold(args: argparse.Namespace) -> dict:
         engine = engine_for(tmp, SentenceTransformerEmbedder(ModelSettings()))
         engine.add_articles(ReadResult(articles=load_articles(args.articles).articles[:20]))
         engine.close()
-        exe = Path(sys.executable).parent / "newsbot"
-        command = [str(exe), "--data-dir", str(tmp), "ask", "--json",
-                   "What did the president announce this week?"]
+        # This checkout's code, as the `newsbot` script would run it (which an editable
+        # install may point at another checkout).
+        command = [sys.executable, "-c", "from bot.cli import main; main()", "--data-dir",
+                   str(tmp), "ask", "--json", "What did the president announce this week?"]
         runs = []
         for _ in range(args.cold_runs):
             started = time.perf_counter()
-            done = subprocess.run(command, capture_output=True, text=True, timeout=300)
+            done = subprocess.run(command, capture_output=True, text=True, timeout=300,
+                                  cwd=ROOT)
             runs.append(time.perf_counter() - started)
             if done.returncode != 0:
                 raise SystemExit(f"newsbot ask failed: {done.stderr[-500:]}")

@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass, field
 NOT_FOUND = "I couldn't find that in the indexed articles."
 # shown beside answers of the LLM reader ([reader] kind = "llm"), in Discord and the terminal
 LLM_NOTE = "Written by a language model from the sources below; every citation was checked."
+SHORT_ANSWER_SEPARATOR = " — "  # between the bold short answer and the sentence that says it
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,17 @@ class Answer:
     # why the extractive answer was given although [reader] kind = "llm" (one line; None when
     # the configured reader answered)
     fallback: str | None = None
+    # The name, date or number the lead begins with, in bold ("**Apple** — Apple said ..."),
+    # when the question asks for one and a candidate wins clearly; None otherwise.
+    short_answer: str | None = None
+
+    def lead_parts(self) -> tuple[str | None, str]:
+        """(short answer, the rest of the lead): how a front door shows the short answer in
+        its own bold. (None, the whole text) when there is no short answer."""
+        prefix = f"**{self.short_answer}**{SHORT_ANSWER_SEPARATOR}"
+        if self.short_answer and self.answer.startswith(prefix):
+            return self.short_answer, self.answer[len(prefix) :]
+        return None, self.answer
 
     def to_json(self) -> dict:
         """The object `newsbot ask --json` prints (and `newsbot eval` writes per question)."""
@@ -51,6 +63,7 @@ class Answer:
             "question": self.question,
             "answer": self.answer,
             "answered": self.answered,
+            "short_answer": self.short_answer,
             "citations": [
                 {k: v for k, v in asdict(c).items() if k != "article_id"} for c in self.citations
             ],

@@ -18,13 +18,23 @@ from __future__ import annotations
 import time
 from datetime import UTC, date, datetime
 
-from bot.answer_model import NOT_FOUND, Answer, Citation, Retrieved
-from bot.questions import Kind, analyse
-from bot.ranking import Scored, rank, recency
+from bot.answer_model import NOT_FOUND, SHORT_ANSWER_SEPARATOR, Answer, Citation, Retrieved
+from bot.questions import Kind, Question, analyse
+from bot.ranking import Scored, date_detail, rank, recency
 from index.search import Filters, Hit, Searcher
 from index.settings import AnswerSettings
 
 SECOND_SENTENCE_MARGIN = 0.5  # a second lead sentence may score at most this much less
+# A short answer needs a clear win: the lead sentence's best candidate ahead of its others by
+# this much strength (support, focus, kind), and of every sentence offering another candidate
+# by this much score.
+SHORT_WITHIN_MARGIN = 0.25
+SHORT_MARGIN = 0.25
+# A question asking for a name, date or number whose best sentence holds no entity of that
+# type is declined, when the passages carry entities (see benchmarks/README.md); like the
+# min_score check, answer.min_score = -100 turns this off.
+DECLINE_WITHOUT_CANDIDATE = True
+MIN_SCORE_OFF = -100.0
 SEARCH_RANK_WEIGHT = 0.1  # per place in the search results, when ordering the sources
 # The search returns RECENCY_POOL times the passages read; an article of the week before the
 # day asked moves up RECENCY_PLACES places among them (less as it ages, down if dated after).
@@ -67,6 +77,9 @@ class Answerer:
             not ranked or top_similarity < self.settings.min_similarity
             or (parsed.kind is not Kind.OPEN
                 and ranked[0].score - ranked[0].recency < self.settings.min_score)
+            or (DECLINE_WITHOUT_CANDIDATE and parsed.kind is not Kind.OPEN
+                and self.settings.min_score > MIN_SCORE_OFF
+                and not ranked[0].candidates and _has_entities(read))
         ):
             return Answer(
                 question=question, answer=NOT_FOUND, answered=False, retrieved=retrieved,
@@ -97,9 +110,14 @@ class Answerer:
             f"{s.sentence} [{numbers[h.passage.article.id]}]"
             for s, h in zip(lead, lead_hits, strict=True)
         ]
+        short = short_answer(ranked, parsed)
+        text = " ".join(parts)
+        if short:
+            text = f"**{short}**{SHORT_ANSWER_SEPARATOR}{text}"
         return Answer(
-            question=question, answer=" ".join(parts), answered=True, citations=citations,
+            question=question, answer=text, answered=True, citations=citations,
             retrieved=retrieved, latency_ms=(time.perf_counter() - started) * 1000,
+            short_answer=short,
         )
 
     def _lead(self, ranked: list[Scored]) -> list[Scored]:
@@ -112,6 +130,40 @@ class Answerer:
             if len(cand.sentence) <= room and cand.sentence not in best.sentence:
                 return [best, cand]
         return [best]
+
+
+def short_answer(ranked: list[Scored], question: Question) -> str | None:
+    """The lead sentence's answer candidate, as it writes it, when it wins clearly: ahead of the
+    sentence's other candidates, and that sentence ahead of every sentence that offers some
+    other candidate but not this one. It must be of the narrower kind asked when the question
+    names one ("who" wants a person), and a date must say more than a bare year or month.
+    None when nothing wins clearly."""
+    if not ranked or not ranked[0].candidates or question.kind is Kind.OPEN:
+        return None
+    top = ranked[0]
+    strength = sorted(
+        ((top.strength.get(c, 0.0), i) for i, c in enumerate(top.candidates)
+         if top.candidates.index(c) == i
+         and (not question.wanted_labels or c in top.wanted)
+         and (question.kind is not Kind.DATE or date_detail([top.spans[i]]) >= 0.5)),
+        reverse=True,
+    )
+    if not strength:
+        return None
+    if len(strength) > 1 and strength[0][0] - strength[1][0] < SHORT_WITHIN_MARGIN:
+        return None
+    best = top.candidates[strength[0][1]]
+    for other in ranked[1:]:
+        if top.score - other.score >= SHORT_MARGIN:
+            break
+        if other.candidates and best not in other.candidates:
+            return None
+    span = top.spans[strength[0][1]].strip(" ,;:")
+    return span or None
+
+
+def _has_entities(hits: list[Hit]) -> bool:
+    return any(h.passage.entities is not None for h in hits)
 
 
 def _day(as_of: str | date | None) -> date:

@@ -387,7 +387,12 @@ def index_stats(state: State, as_json: bool, collection: str | None) -> None:
 # ---------------------------------------------------------------------------------------------
 def render_answer(answer: Answer) -> None:
     if answer.answered:
-        out.print(answer.answer, highlight=False)
+        short, rest = answer.lead_parts()
+        if short:  # the short answer in bold, then the sentence that says it
+            out.print(f"[bold]{escape(short)}[/bold] — {escape(rest)}", highlight=False,
+                      markup=True)
+        else:
+            out.print(answer.answer, highlight=False)
         if answer.reader == "llm":
             out.print(LLM_NOTE, highlight=False, style="dim")
         out.print()

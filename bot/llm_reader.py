@@ -89,7 +89,7 @@ class LLMReader:
         if is_decline(reply):
             return dataclasses.replace(
                 extractive, answer=NOT_FOUND, answered=False, citations=[], reader="llm",
-                fallback=None, latency_ms=extractive.latency_ms + elapsed,
+                fallback=None, latency_ms=extractive.latency_ms + elapsed, short_answer=None,
             )
         result = check_reply(reply, [p.text for p in passages])
         for dropped in result.dropped:
@@ -100,7 +100,8 @@ class LLMReader:
         text, citations = compose(result.kept, passages)
         return dataclasses.replace(
             extractive, answer=text, answered=True, citations=citations, reader="llm",
-            fallback=None, latency_ms=extractive.latency_ms + elapsed,
+            # the extractive reader's short answer belongs to its own lead, not this one
+            fallback=None, latency_ms=extractive.latency_ms + elapsed, short_answer=None,
         )
 
     def _fallback(self, extractive: Answer, reason: str, started: float) -> Answer:

@@ -102,6 +102,10 @@ class Question:
     focus: frozenset[str] = frozenset()
     # Narrower than the kind: "percent" or "money" for a number, "person" for a name ("who").
     wants: str | None = None
+    # Entity labels (spaCy's OntoNotes set) an answer may have, and the narrower ones the
+    # question names ("which country" -> GPE, "who" -> PERSON); see `entity_labels`.
+    labels: frozenset[str] = frozenset()
+    wanted_labels: frozenset[str] = frozenset()
 
 
 def numerals(text: str) -> frozenset[str]:
@@ -115,11 +119,74 @@ def analyse(text: str) -> Question:
         if word not in QUESTION_WORDS:
             terms.setdefault(stem(word), word)
     kind = kind_of(text)
+    focus = focus_of(text)
+    wants = _wants(text, kind)
+    labels, wanted = entity_labels(text, kind, focus, wants)
     return Question(
         text=text, kind=kind, terms=terms,
         numerals=numerals(text),
-        focus=focus_of(text), wants=_wants(text, kind),
+        focus=focus, wants=wants, labels=labels, wanted_labels=wanted,
     )
+
+
+# The entity labels an answer of each kind may carry (OntoNotes, as spaCy's English pipelines
+# label). A date question also takes TIME; a name question every label that names something.
+NAME_LABELS = frozenset(
+    "PERSON ORG GPE LOC NORP FAC EVENT WORK_OF_ART PRODUCT LAW LANGUAGE".split()
+)
+_KIND_LABELS = {
+    Kind.NUMBER: frozenset("CARDINAL QUANTITY MONEY PERCENT".split()),
+    Kind.DATE: frozenset("DATE TIME".split()),
+    Kind.NAMED: NAME_LABELS,
+}
+# What the noun of "which X" / "what X" says about the label of X (stems, as focus_of gives).
+_FOCUS_LABELS = {
+    "PERSON": "person people man woman player actor actress singer rapper star ceo chief"
+              " executive president leader minister senator governor mayor judge official"
+              " coach founder author writer director artist musician athlete candidate"
+              " secretary spokesperson pope king queen prince princess winner host"
+              " chairman journalist",
+    "ORG": "company firm brand team organization organisation agency group party club"
+           " university college network retailer airline bank maker manufacturer giant startup"
+           " business corporation union league network channel newspaper outlet publication"
+           " carrier automaker insurer platform service school",
+    "GPE": "country nation city state town capital county province region territory"
+           " village island",
+    "LOC": "region continent river mountain ocean sea lake island area",
+    "FAC": "airport building stadium bridge venue arena",
+    "WORK_OF_ART": "film movie book song show album series novel play title documentary"
+                   " episode game painting",
+    "EVENT": "event tournament festival championship race storm hurricane war",
+    "PRODUCT": "product device app phone model car vehicle drug vaccine software chatbot",
+    "LAW": "law bill act legislation treaty",
+    "NORP": "nationality religion",
+    "LANGUAGE": "language",
+}
+_FOCUS_LABEL = {
+    stem(noun): label for label, nouns in _FOCUS_LABELS.items() for noun in nouns.split()
+}
+_HOW_LONG = re.compile(r"\bhow (long|old|often)\b")
+
+
+def entity_labels(
+    text: str, kind: Kind, focus: frozenset[str], wants: str | None
+) -> tuple[frozenset[str], frozenset[str]]:
+    """(labels an answer may have, narrower labels the question names), from its words."""
+    labels = _KIND_LABELS.get(kind, frozenset())
+    if kind is Kind.NUMBER and _HOW_LONG.search(text.lower()):
+        labels = labels | {"DATE", "TIME"}  # "59 years old", "three weeks" are DATE in OntoNotes
+    wanted: set[str] = set()
+    if wants == "percent":
+        wanted.add("PERCENT")
+    elif wants == "money":
+        wanted.add("MONEY")
+    elif wants == "person":
+        wanted.add("PERSON")
+    if kind is Kind.NAMED:
+        wanted.update(_FOCUS_LABEL[w] for w in focus if w in _FOCUS_LABEL)
+        if re.search(r"\bwhere\b", text.lower()):
+            wanted.update(("GPE", "LOC", "FAC"))
+    return labels, frozenset(wanted)
 
 
 _PERCENT_Q = re.compile(r"\b(percent|percentage|proportion)\b")

@@ -25,10 +25,11 @@ import functools
 import math
 import re
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 
 from bot.questions import Kind, Question, numerals, stem
+from index.entities import Entity
 from index.search import Hit
 from index.sentences import split_sentences
 from index.text import content_words
@@ -97,6 +98,11 @@ class Scored:
     score: float
     candidates: list[str]  # answer candidates it holds, normalised
     recency: float = 0.0  # the part of `score` that its article's date gave
+    spans: list[str] = field(default_factory=list)  # the candidates as the sentence writes them
+    # Per candidate (normalised): the parts of its strength the ranking gave (support across
+    # articles, named next to what is asked, of the narrower kind asked), for the short answer.
+    strength: dict[str, float] = field(default_factory=dict)
+    wanted: frozenset[str] = frozenset()  # its candidates of the narrower kind asked
 
 
 @functools.cache
@@ -139,6 +145,35 @@ def candidates(sentence: str, kind: Kind, names: frozenset[str] = frozenset()) -
     if kind is Kind.NAMED:
         return _names(sentence, names)
     return []
+
+
+# How the answer candidates of a name question are found when the passages carry entities:
+# "entities" uses the model's entities only; "union" adds the capitalised-word rules' names.
+NAMED_CANDIDATES = "entities"
+
+
+def entity_candidates(
+    sentence_entities: list[tuple[str, str]], labels: frozenset[str]
+) -> list[tuple[str, str]]:
+    """(text, label) of the sentence's entities whose label an answer may have."""
+    return [(text, label) for text, label in sentence_entities if label in labels]
+
+
+def _sentence_entities(
+    text: str, sentences: tuple[str, ...], entities: tuple[Entity, ...]
+) -> list[list[tuple[str, str]]]:
+    """The (text, label) entities inside each sentence of a passage, by character offsets."""
+    out: list[list[tuple[str, str]]] = []
+    at = 0
+    for sentence in sentences:
+        start = text.find(sentence, at)
+        if start < 0:  # split_sentences strips; it never rewrites, but stay safe
+            out.append([])
+            continue
+        end = start + len(sentence)
+        at = end
+        out.append([(text[s:e], label) for s, e, label in entities if s >= start and e <= end])
+    return out
 
 
 def names_inside(sentences: list[str]) -> frozenset[str]:
@@ -220,6 +255,7 @@ def rank(
     seen: set[str] = set()
     split = [_sentences(hit.passage.text) for hit in hits]
     names = names_inside([s for ss in split for s in ss]) if question.kind is Kind.NAMED else None
+    use_entities = question.kind is not Kind.OPEN and bool(question.labels)
     for i, hit in enumerate(hits):
         article = hit.passage.article
         sentences = [(s, _stems(s)) for s in split[i]]
@@ -229,15 +265,29 @@ def rank(
             W_PASSAGE_WORDS * coverage(passage_stems) + W_PASSAGE_SIMILARITY * hit.similarity
             + W_RECENCY * fresh
         )
-        for sentence, stems in sentences:
+        ents = hit.passage.entities if use_entities else None
+        per_sentence = (
+            _sentence_entities(hit.passage.text, split[i], ents) if ents is not None else None
+        )
+        for j, (sentence, stems) in enumerate(sentences):
             norm = normalise(sentence)
             if len(sentence.split()) < MIN_WORDS or norm in seen:
                 continue
             seen.add(norm)  # passages overlap: a sentence is scored once, in its best passage
-            spans = [
-                c for c in candidates(sentence, question.kind, names or frozenset())
-                if _is_new(c, question, question_norm)
-            ]
+            if per_sentence is not None:
+                typed = entity_candidates(per_sentence[j], question.labels)
+                found_spans = [t for t, _ in typed]
+                wanted = {t for t, label in typed if label in question.wanted_labels}
+                if question.kind is Kind.NAMED and NAMED_CANDIDATES == "union":
+                    found_spans += [c for c in candidates(sentence, question.kind, names or
+                                                          frozenset()) if c not in found_spans]
+            else:
+                found_spans = candidates(sentence, question.kind, names or frozenset())
+                wanted = (
+                    {c for c in found_spans if _is_wanted(c, question.wants)}
+                    if question.wants else set()
+                )
+            spans = [c for c in found_spans if _is_new(c, question, question_norm)]
             score = (
                 passage_evidence
                 + W_WORDS * coverage(stems)
@@ -245,14 +295,15 @@ def rank(
                 - W_RANK * i
             )
             if question.kind is Kind.DATE:
-                score += W_DATE_DETAIL * _date_detail(spans)
-            if question.wants and any(_is_wanted(c, question.wants) for c in spans):
+                score += W_DATE_DETAIL * date_detail(spans)
+            wanted_here = {normalise(c) for c in spans if c in wanted}
+            if wanted_here:
                 score += W_WANTED
             found = [normalise(c) for c in spans]
-            rows.append((
-                Scored(sentence, i, score, found, W_RECENCY * fresh), passage_evidence,
-                article.id, norm,
-            ))
+            scored = Scored(sentence, i, score, found, W_RECENCY * fresh, spans,
+                            {c: W_WANTED if c in wanted_here else 0.0 for c in found},
+                            frozenset(wanted_here))
+            rows.append((scored, passage_evidence, article.id, norm))
     if question.kind is not Kind.OPEN:
         _add_support(rows)
         if question.focus and question.kind is Kind.NAMED:
@@ -288,6 +339,8 @@ def _add_support(rows: list[tuple[Scored, float, str, str]]) -> None:
     for scored, *_ in rows:
         if scored.candidates:
             scored.score += W_SUPPORT * max(support[c] for c in scored.candidates) / best
+            for c in scored.candidates:
+                scored.strength[c] = scored.strength.get(c, 0.0) + W_SUPPORT * support[c] / best
 
 
 def _add_focus(rows: list[tuple[Scored, float, str, str]], focus: frozenset[str]) -> None:
@@ -311,6 +364,8 @@ def _add_focus(rows: list[tuple[Scored, float, str, str]], focus: frozenset[str]
     for scored, *_ in rows:
         if scored.candidates:
             scored.score += W_FOCUS * max(best.get(c, 0.0) for c in scored.candidates)
+            for c in scored.candidates:
+                scored.strength[c] = scored.strength.get(c, 0.0) + W_FOCUS * best.get(c, 0.0)
 
 
 _PERSON = re.compile(r"[A-Z][\w’'.-]+(?: [A-Z][\w’'.-]+){1,2}")
@@ -331,7 +386,7 @@ def _numerals_shared(question: Question, sentence: str) -> float:
     return len(question.numerals & numerals(sentence)) / len(question.numerals)
 
 
-def _date_detail(dates: list[str]) -> float:
+def date_detail(dates: list[str]) -> float:
     """1 for a full date ("July 21, 2017"), 0.5 for a month and day or year, 0 for a year."""
     best = 0.0
     for d in dates:

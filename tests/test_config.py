@@ -16,6 +16,7 @@ def test_example_config_is_valid_and_equals_the_defaults(monkeypatch, tmp_path):
     example = load_config(ROOT / "config.example.toml")
     defaults = config_from_dict({})
     assert example.store.model == defaults.store.model
+    assert example.store.ner == defaults.store.ner
     assert example.store.chunk == defaults.store.chunk
     assert example.store.index == defaults.store.index
     assert example.store.fetch == defaults.store.fetch

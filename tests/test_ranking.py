@@ -189,7 +189,7 @@ def test_the_lead_source_is_shown_first(lenient_engine):
     answer = lenient_engine.answerer.answer(
         "Which restaurant chain added a surcharge to egg dishes?"
     )
-    assert answer.answered and answer.answer.startswith("Denny's")
+    assert answer.answered and answer.lead_parts()[1].startswith("Denny's")
     assert answer.retrieved[0].text in answer.answer
     assert answer.citations[0].n == 1 and "Denny's" in answer.citations[0].quote
 

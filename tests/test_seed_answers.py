@@ -61,7 +61,7 @@ def test_boilerplate_headlines_are_not_passages(seeded):
 def test_json_shape(seeded):
     data = seeded.ask("How many refugees have fled Ukraine?").to_json()
     assert set(data) == {"question", "answer", "answered", "citations", "retrieved", "latency_ms",
-                         "reader", "fallback"}
+                         "reader", "fallback", "short_answer"}
     assert (data["reader"], data["fallback"]) == ("extractive", None)
     assert "500,000" in data["answer"]
     assert set(data["citations"][0]) == {"n", "title", "source", "published", "url", "quote"}

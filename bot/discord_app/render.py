@@ -329,7 +329,10 @@ def render_answer(answer: Answer, *, footer: str | None = FOLLOW_UP_HINT) -> Emb
     Declined answers get the NOT_FOUND line and the closest articles instead.
     """
     if answer.answered:
-        lead = safe_answer_text(answer.answer.strip()) or safe_text(NOT_FOUND)
+        short, rest = answer.lead_parts()
+        lead = safe_answer_text(rest.strip()) or safe_text(NOT_FOUND)
+        if short:  # the short answer in Discord's bold, then the sentence that says it
+            lead = f"**{safe_text(one_line(short))}** — {lead}"
         lines = [citation_line(c) for c in sorted(answer.citations, key=lambda c: c.n)]
         body = _body_with_list(lead, "**Sources**", lines)
         color = COLOR_ANSWERED
