@@ -63,7 +63,8 @@ def test_a_folder_of_another_layout_is_left_to_sentence_transformers(tmp_path):
 
 
 def test_answering_a_question_never_imports_torch(tmp_path, real_embedder):
-    """`newsbot ask` starts in under a second: ONNX Runtime, not torch, embeds the question."""
+    """`newsbot ask` starts in under a second: ONNX Runtime, not torch, embeds the question,
+    and the passages' named entities were found when they were indexed: no spaCy either."""
     from bot.engine import NewsEngine
     from index.models import ArticleInput, ReadResult
     from tests.conftest import make_config
@@ -78,13 +79,14 @@ def test_answering_a_question_never_imports_torch(tmp_path, real_embedder):
         "import sys; from bot.cli import main; sys.argv = ['newsbot', '--data-dir', "
         f"{str(data)!r}, 'ask', '--json', 'How much was the budget?']\n"
         "try:\n    main()\nexcept SystemExit:\n    pass\n"
+        "print('SPACY' if 'spacy' in sys.modules else 'NO-SPACY')\n"
         "print('TORCH' if 'torch' in sys.modules else 'NO-TORCH')"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           cwd=ROOT, timeout=120)
     assert done.returncode == 0, done.stderr
     assert "4.2 million" in done.stdout
-    assert done.stdout.strip().endswith("NO-TORCH")
+    assert done.stdout.strip().endswith("NO-SPACY\nNO-TORCH")
 
 
 def test_one_encoder_serves_several_threads_at_once():
