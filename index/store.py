@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from index import stories
 from index.chunking import chunk_text, embedding_text
 from index.collections import SHARED, check_name
 from index.database import Database, now_iso
@@ -357,6 +358,12 @@ class Store:
                 progress,
             )
             progress("saving", 0, 1)
+            # New texts join their story groups (index/stories.py); computed before the
+            # transaction, which then only compares and writes.
+            signatures = {
+                p.article.id: stories.signature(p.article.text)
+                for p in plans if p.passages is not None
+            }
 
             def write_rows(tx):  # type: ignore[no-untyped-def]
                 removed: list[int] = []
@@ -373,6 +380,7 @@ class Store:
                         )
                         at += n
                 self.db.add_members(tx, collection, members)
+                stories.assign(self.db, tx, signatures)
                 return removed, (new_ids, vectors)
 
             self._commit(write_rows, fresh, base, fresh_entities=fresh_entities)
@@ -414,6 +422,7 @@ class Store:
                 removed: list[int] = []
                 for article_id in gone:
                     removed += self.db.delete_article(tx, article_id)
+                stories.assign(self.db, tx, {})  # groups what an older store left ungrouped
                 return removed, ([], np.zeros((0, self.embedder.dimension), dtype=np.float32))
 
             self._commit(write_rows, [], base)
@@ -452,6 +461,8 @@ class Store:
             vectors, fresh = self._embed(texts, progress)
             plain = [p for ps in chunks for p in ps]
             entities, fresh_entities = self._entities(plain, progress)
+            progress("grouping copies", 0, len(articles))
+            signatures = {a.id: stories.signature(a.text) for a in articles}
             progress("saving", 0, 1)
 
             def write_rows(tx):  # type: ignore[no-untyped-def]
@@ -468,6 +479,10 @@ class Store:
                         tx, article, passages, entities[at : at + n]
                     )
                     at += n
+                if whole:
+                    stories.regroup(self.db, tx, signatures)
+                else:  # one collection's articles: regrouped among all the others
+                    stories.assign(self.db, tx, dict(signatures))
                 return removed, (new_ids, vectors)
 
             self._commit(
