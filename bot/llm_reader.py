@@ -89,8 +89,7 @@ class LLMReader:
         if is_decline(reply):
             return dataclasses.replace(
                 extractive, answer=NOT_FOUND, answered=False, citations=[], reader="llm",
-                fallback=None, short_answer=None,
-                latency_ms=extractive.latency_ms + elapsed, short_answer=None,
+                fallback=None, latency_ms=extractive.latency_ms + elapsed, short_answer=None,
             )
         result = check_reply(reply, [p.text for p in passages])
         for dropped in result.dropped:
