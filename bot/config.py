@@ -15,7 +15,14 @@ import typing
 from pathlib import Path
 from typing import Any
 
-from bot.settings import READER_KINDS, Config, DiscordSettings, LLMSettings, ReaderSettings
+from bot.settings import (
+    READER_KINDS,
+    Config,
+    DiscordSettings,
+    FollowSettings,
+    LLMSettings,
+    ReaderSettings,
+)
 from index.errors import ConfigError
 from index.settings import (
     AnswerSettings,
@@ -43,6 +50,7 @@ SECTIONS: dict[str, type] = {
     "discord": DiscordSettings,
     "reader": ReaderSettings,
     "llm": LLMSettings,
+    "follow": FollowSettings,
 }
 
 # Extra rules beyond the type: key -> (check, what is allowed)
@@ -65,6 +73,17 @@ _RULES: dict[str, tuple[typing.Callable[[Any], bool], str]] = {
     "fetch.feed_timeout_s": (lambda v: 0 < v <= 3600, "a number of seconds above 0, at most 3600"),
     "fetch.max_file_bytes": (lambda v: v > 0, "a positive number of bytes"),
     "discord.cooldown_s": (lambda v: 0 <= v <= 3600, "seconds from 0 to 3600"),
+    "index.max_age_days": (lambda v: 0 <= v <= 100_000, "a whole number of days (0: keep all)"),
+    "index.max_articles_per_collection": (
+        lambda v: 0 <= v <= 100_000_000, "a whole number of articles (0: no cap)"
+    ),
+    "follow.interval_minutes": (lambda v: 5 <= v <= 10_080, "minutes from 5 to 10080 (a week)"),
+    "follow.max_backoff_minutes": (lambda v: 5 <= v <= 10_080, "minutes from 5 to 10080"),
+    "follow.jitter": (lambda v: 0 <= v <= 0.5, "a fraction from 0 to 0.5"),
+    "follow.failing_after": (lambda v: 1 <= v <= 100, "a whole number from 1 to 100"),
+    "follow.max_feeds_per_cycle": (lambda v: 1 <= v <= 1000, "a whole number from 1 to 1000"),
+    "follow.max_entries_per_poll": (lambda v: 1 <= v <= 1000, "a whole number from 1 to 1000"),
+    "follow.check_every_s": (lambda v: 1 <= v <= 3600, "seconds from 1 to 3600"),
     "discord.max_concurrent": (lambda v: 1 <= v <= 64, "a whole number from 1 to 64"),
     "discord.queue_size": (lambda v: 0 <= v <= 1000, "a whole number from 0 to 1000"),
     "discord.queue_wait_s": (lambda v: 0 <= v <= 60, "seconds from 0 to 60"),
@@ -174,7 +193,8 @@ def config_from_dict(raw: dict[str, Any], base_dir: Path | None = None, **overri
             if not getattr(llm, key):
                 raise ConfigError(f'llm.{key}: must be set when [reader] kind = "llm"')
     return Config(
-        store=store, discord=discord, log_level=log_level.upper(), reader=reader, llm=llm
+        store=store, discord=discord, log_level=log_level.upper(), reader=reader, llm=llm,
+        follow=sections["follow"],
     )
 
 

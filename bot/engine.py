@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -256,6 +256,18 @@ class NewsEngine:
         articles, passages = self.store.rebuild(progress, collection)
         return RebuildReport(articles=articles, passages=passages)
 
+    def expire(self, now: datetime | None = None) -> RemoveReport:
+        """Apply retention: articles older than index.max_age_days leave every collection, and
+        a collection over index.max_articles_per_collection keeps its newest. An article that
+        no collection holds any more leaves the store with its vectors; all of it is one
+        atomic write. `removed`: every article taken out of a collection; `deleted`: those
+        that left the store."""
+        index = self.config.store.index
+        removed, deleted = self.store.expire(
+            index.max_age_days, index.max_articles_per_collection, now or datetime.now(UTC)
+        )
+        return RemoveReport(removed=removed, deleted=deleted)
+
     # -- facts ------------------------------------------------------------------------------
     def collections(self) -> list[str]:
         """Collections that hold articles or have had something added (sorted)."""
@@ -291,9 +303,10 @@ class NewsEngine:
         )
 
     def feed_counts(self, collection: str) -> tuple[int, int] | None:
-        """(feeds followed, feeds failing) for `collection`, or None where feeds are not
-        followed. The hook for the followed-feeds module: it answers here once it exists."""
-        return None
+        """(feeds followed, feeds failing) for `collection` (bot/following.py's tables)."""
+        from index.feedstate import FeedBook
+
+        return FeedBook(self.store.db).counts(collection, self.config.follow.failing_after)
 
     def check(self) -> None:
         """Raise StoreMismatch when SQLite, FAISS and the model disagree."""

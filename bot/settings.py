@@ -51,9 +51,24 @@ class LLMSettings:
 
 
 @dataclass(frozen=True)
+class FollowSettings:
+    """How followed feeds are polled (bot/following.py)."""
+
+    interval_minutes: int = 60  # a feed followed without `every`; never under 5 minutes
+    max_backoff_minutes: int = 360  # the longest wait after failures in a row
+    jitter: float = 0.1  # each wait is stretched or shrunk by up to this fraction, at random
+    failing_after: int = 3  # failures in a row before a feed is reported as failing
+    max_feeds_per_cycle: int = 20  # feeds fetched in one polling cycle, at most
+    max_entries_per_poll: int = 50  # new entries read from one feed in one poll, at most
+    check_every_s: float = 30.0  # how often `newsbot run` / `newsbot follow` look for due feeds
+    in_run: bool = True  # poll inside `newsbot run` (off: leave it to `newsbot follow`)
+
+
+@dataclass(frozen=True)
 class Config:
     store: StoreSettings = field(default_factory=StoreSettings)
     discord: DiscordSettings = field(default_factory=DiscordSettings)
     log_level: str = "INFO"
     reader: ReaderSettings = field(default_factory=ReaderSettings)
     llm: LLMSettings = field(default_factory=LLMSettings)
+    follow: FollowSettings = field(default_factory=FollowSettings)

@@ -127,6 +127,42 @@ MIGRATIONS: list[tuple[str, str]] = [
         CREATE INDEX story_members_story ON story_members (story_id);
         """,
     ),
+    (
+        # Followed feeds (index/feedstate.py): one row per feed, its followers (collections),
+        # and the entries already read from it.
+        "007_followed_feeds",
+        """
+        CREATE TABLE feeds (
+            url TEXT PRIMARY KEY,
+            interval_s INTEGER NOT NULL,
+            next_due REAL NOT NULL,
+            etag TEXT,
+            last_modified TEXT,
+            last_fetch_at TEXT,
+            last_new_at TEXT,
+            last_error TEXT,
+            last_error_at TEXT,
+            failures INTEGER NOT NULL DEFAULT 0,
+            added_at TEXT NOT NULL
+        );
+        CREATE INDEX feeds_due ON feeds (next_due);
+        CREATE TABLE feed_followers (
+            url TEXT NOT NULL REFERENCES feeds (url) ON DELETE CASCADE,
+            collection TEXT NOT NULL,
+            interval_s INTEGER NOT NULL,
+            added_at TEXT NOT NULL,
+            PRIMARY KEY (url, collection)
+        );
+        CREATE INDEX feed_followers_collection ON feed_followers (collection);
+        CREATE TABLE feed_entries (
+            url TEXT NOT NULL REFERENCES feeds (url) ON DELETE CASCADE,
+            entry TEXT NOT NULL,
+            article_id TEXT,
+            seen_at TEXT NOT NULL,
+            PRIMARY KEY (url, entry)
+        ) WITHOUT ROWID
+        """,
+    ),
 ]
 
 _ARTICLE_COLUMNS = (
@@ -310,6 +346,26 @@ class Database:
     def all_articles(self) -> list[Article]:
         rows = self.connection().execute(
             f"SELECT {_ARTICLE_COLUMNS} FROM articles ORDER BY added_at, id"
+        ).fetchall()
+        return [_article(r) for r in rows]
+
+    def articles_dated_before(self, day: str) -> list[Article]:
+        """Articles whose date (published, else when added) is before `day` (YYYY-MM-DD)."""
+        rows = self.connection().execute(
+            f"SELECT {_ARTICLE_COLUMNS} FROM articles"
+            " WHERE substr(COALESCE(published, added_at), 1, 10) < ? ORDER BY id", (day,)
+        ).fetchall()
+        return [_article(r) for r in rows]
+
+    def articles_beyond_newest(self, collection: str, keep: int) -> list[Article]:
+        """Every article of `collection` but its `keep` newest (by date published, else
+        added)."""
+        cols = ", ".join(f"a.{c.strip()}" for c in _ARTICLE_COLUMNS.split(","))
+        rows = self.connection().execute(
+            f"SELECT {cols} FROM articles a JOIN article_collections ac ON ac.article_id = a.id"
+            " WHERE ac.collection = ? ORDER BY COALESCE(a.published, a.added_at) DESC,"
+            " a.added_at DESC, a.id LIMIT -1 OFFSET ?",
+            (collection, keep),
         ).fetchall()
         return [_article(r) for r in rows]
 

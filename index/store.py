@@ -18,6 +18,7 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -493,6 +494,55 @@ class Store:
             )
             progress("saving", 1, 1)
             return len(articles), len(texts)
+
+    def expire(
+        self, max_age_days: int, cap: int, now: datetime
+    ) -> tuple[list[Article], list[Article]]:
+        """Retention in one atomic write: articles published (or, undated, added) more than
+        `max_age_days` before `now` leave every collection (0: none); each collection keeps
+        only its newest `cap` (0: no cap). Returns (every article taken out of a collection,
+        those of them that left the store with their passages and vectors)."""
+        if max_age_days <= 0 and cap <= 0:
+            return [], []
+        with self._writing():
+            aged: dict[str, Article] = {}
+            if max_age_days > 0:
+                cutoff = (now - timedelta(days=max_age_days)).date().isoformat()
+                aged = {a.id: a for a in self.db.articles_dated_before(cutoff)}
+            dropped: dict[str, list[str]] = {}  # collection -> ids it lets go
+            over: dict[str, Article] = {}
+            if cap > 0:
+                for collection in self.db.collection_names():
+                    extra = [a for a in self.db.articles_beyond_newest(collection, cap)
+                             if a.id not in aged]
+                    if extra:
+                        dropped[collection] = [a.id for a in extra]
+                        over.update((a.id, a) for a in extra)
+            if not aged and not dropped:
+                return [], []
+            # Under the write lock memberships do not change: what leaves is known up front.
+            gone = set(aged)
+            for article_id in over:
+                holders = self.db.collections_of(article_id)
+                if all(article_id in dropped.get(c, ()) for c in holders):
+                    gone.add(article_id)
+            removed = list(aged.values()) + [a for i, a in over.items() if i not in aged]
+            deleted = [a for a in removed if a.id in gone]
+
+            def write_rows(tx):  # type: ignore[no-untyped-def]
+                for collection, ids in dropped.items():
+                    self.db.remove_members(tx, collection, ids)
+                ids: list[int] = []
+                for article_id in gone:
+                    ids += self.db.delete_article(tx, article_id)
+                return ids, ([], np.zeros((0, self.embedder.dimension), dtype=np.float32))
+
+            if gone:
+                self._commit(write_rows, [], self.vector_index())
+            else:
+                with self.db.transaction() as tx:
+                    write_rows(tx)
+            return removed, deleted
 
     # -- facts ------------------------------------------------------------------------------
     def size_on_disk(self) -> int:

@@ -24,6 +24,7 @@ def test_example_config_is_valid_and_equals_the_defaults(monkeypatch, tmp_path):
     assert example.store.answer == defaults.store.answer
     assert example.discord == defaults.discord
     assert example.reader == defaults.reader and example.llm == defaults.llm
+    assert example.follow == defaults.follow
     # A relative data_dir in a file is beside that file.
     assert example.store.data_dir == ROOT / "data"
 

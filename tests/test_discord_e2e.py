@@ -32,6 +32,7 @@ from bot.engine import NewsEngine
 from bot.settings import Config
 from index.collections import guild_collection
 from index.embedding import HashingEmbedder
+from index.feedstate import FeedBook
 from tests.conftest import make_config, make_fast_config
 from tests.discord_e2e_helpers import (
     ARTICLES,
@@ -344,6 +345,7 @@ async def test_member_without_rights_is_refused_every_admin_command(
             store.thread_per_question(gid),
             store.list_free_channels(gid),
             [a.id for a in engine.store.db.all_articles()],
+            FeedBook(engine.store.db).feeds(),
         )
 
     before = snapshot()
@@ -361,6 +363,9 @@ async def test_member_without_rights_is_refused_every_admin_command(
             "news add-url": {"urls": site.url("/story")},
             "news add-file": {"file": upload},
             "news feed": {"url": site.url("/feed.xml")},
+            "news follow": {"url": site.url("/feed.xml"), "every": "5m"},
+            "news unfollow": {"url": site.url("/feed.xml")},
+            "news feeds": {},
             "news remove": {"articles": TALKS_URL},
             "news rebuild": {},
             "news stats": {},

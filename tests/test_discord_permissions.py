@@ -211,6 +211,8 @@ async def test_news_group_is_guild_only_and_hidden_from_non_admins(built_bot: Ne
         "news channels list",
         "news channels reset",
         "news feed",
+        "news feeds",
+        "news follow",
         "news free-response add",
         "news free-response list",
         "news free-response remove",
@@ -219,6 +221,7 @@ async def test_news_group_is_guild_only_and_hidden_from_non_admins(built_bot: Ne
         "news shared",
         "news stats",
         "news threads",
+        "news unfollow",
     ]
     # every /news command is also checked inside the bot (server owners can lift the default)
     for cmd in news.walk_commands():

@@ -69,6 +69,21 @@ def test_invalid_utf8_arguments_are_refused_in_one_line(tmp_path, args):
     assert not (tmp_path / "data" / "news.sqlite3").exists()  # refused before any store work
 
 
+def test_no_exception_escapes_main_as_a_traceback(tmp_path):
+    """An error no command expects (here a damaged bot database) is one line, not a trace."""
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "bot.sqlite3").write_bytes(b"not a database " * 20)
+    result = run_cli(data, "feedback")
+    err = stderr_of(result)
+    assert result.returncode == 1 and "Traceback" not in err
+    assert err.strip().splitlines() == [
+        "error: unexpected DatabaseError: file is not a database (a bug: please report it;"
+        " --debug shows the traceback)"
+    ]
+    assert "Traceback" in stderr_of(run_cli(data, "--debug", "feedback"))
+
+
 def test_the_engine_refuses_text_that_is_not_unicode(fast_engine):
     for call in (lambda: fast_engine.ask("Who won\udcff?"),
                  lambda: fast_engine.ask("Who won?", source="\udcff"),

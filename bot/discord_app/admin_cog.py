@@ -15,6 +15,9 @@ Command tree (all replies ephemeral):
   /news rebuild              re-cut and re-embed this server's articles
   /news stats                this server's collection (and the shared one it searches)
   /news shared [include:]    whether questions here also search the shared articles
+  /news follow url: [every:] follow a feed: its new entries are added as they appear
+  /news unfollow url:        stop following a feed
+  /news feeds                this server's feeds: interval, last fetch, last new article, error
   /news channels allow channel: | deny channel: | list | reset
   /news askers allow role: | deny role: | list | reset
   /news threads enabled:     thread per question: an answer opens a thread for follow-ups
@@ -44,6 +47,7 @@ from discord.ext import commands
 from bot.discord_app.client import role_ids
 from bot.discord_app.embeds import to_embed
 from bot.discord_app.errors import REPLIED, NotAdmin, Refusal
+from bot.discord_app.feeds_render import link, render_feeds, render_followed
 from bot.discord_app.render import (
     human_bytes,
     render_channel_rules,
@@ -56,7 +60,9 @@ from bot.discord_app.render import (
     safe_text,
     trim,
 )
+from bot.following import feed_url, parse_every
 from index.collections import guild_collection
+from index.errors import InputError
 
 if TYPE_CHECKING:
     from bot.discord_app.client import NewsBot
@@ -375,6 +381,59 @@ class AdminCog(commands.Cog):
             else "Questions here search this server's articles only."
         )
         await interaction.response.send_message(text, ephemeral=True)
+
+
+    # ------------------------------------------------------------------ followed feeds
+
+    @news.command(name="follow", description="Follow a feed: new articles are added as they appear")
+    @app_commands.describe(
+        url="The RSS or Atom feed's URL",
+        every="How often to check it: 30m, 2h, 1d (default 1h, at least 5m)",
+    )
+    async def follow(
+        self, interaction: discord.Interaction, url: app_commands.Range[str, 8, 2000],
+        every: app_commands.Range[str, 1, 20] | None = None,
+    ) -> None:
+        (raw,) = parse_http_urls(url, limit=1)
+        poller = self.bot.require_poller()
+        collection = own_collection(interaction)
+        try:
+            parse_every(every, self.bot.config.follow.interval_minutes)
+            feed = feed_url(raw)
+        except InputError as exc:
+            raise Refusal(f"{exc}.") from exc
+        await self._defer(interaction)
+        async with self.bot.admin_job():
+            row = await self.bot.run_admin(poller.follow, feed, collection, every)
+            # The first fetch now, so the admin sees at once whether the feed works.
+            report = await self.bot.run_admin(poller.poll_due, urls=[feed], expire=False)
+            poll = next((p for p in report.polls if p.url == feed), None)
+            row = await self.bot.run_admin(poller.book.get, feed) or row
+        await self._finish(interaction, render_followed(row, collection, poll))
+
+    @news.command(name="unfollow", description="Stop following a feed")
+    @app_commands.describe(url="The feed's URL, as /news feeds lists it")
+    async def unfollow(
+        self, interaction: discord.Interaction, url: app_commands.Range[str, 8, 2000]
+    ) -> None:
+        poller = self.bot.require_poller()
+        try:
+            feed = feed_url(url.strip("<>"))
+        except InputError as exc:
+            raise Refusal(f"{exc}.") from exc
+        done = await self.bot.db(poller.unfollow, feed, own_collection(interaction))
+        text = (f"No longer following {link(feed)}; the articles it brought stay."
+                if done else f"This server does not follow {link(feed)}.")
+        await interaction.response.send_message(text, ephemeral=True)
+
+    @news.command(name="feeds", description="The feeds this server follows and how they are doing")
+    async def feeds(self, interaction: discord.Interaction) -> None:
+        poller = self.bot.require_poller()
+        collection = own_collection(interaction)
+        rows = await self.bot.db(poller.feeds, collection)
+        await interaction.response.send_message(
+            render_feeds(rows, collection, self.bot.config.follow.failing_after), ephemeral=True
+        )
 
     # ------------------------------------------------------------------ channels
 

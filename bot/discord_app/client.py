@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import threading
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
@@ -40,6 +41,7 @@ from bot.discord_app.errors import (
 from bot.discord_app.guild_settings import GuildSettings
 from bot.discord_app.permissions import Cooldown, Lane, LaneFull, is_admin
 from bot.discord_app.render import CONTENT_LIMIT, retry_phrase, trim
+from bot.following import FeedPoller
 from bot.settings import Config
 from index.collections import SHARED, guild_collection
 from index.errors import NewsbotError
@@ -175,6 +177,7 @@ class NewsBot(commands.Bot):
         guild_store: GuildSettings | None = None,
         api_base: str | None = None,
         gateway_url: str | None = None,
+        poll_feeds: bool | None = None,
         **client_options: Any,
     ) -> None:
         if api_base is not None or gateway_url is not None:
@@ -201,6 +204,11 @@ class NewsBot(commands.Bot):
         )
         self._admin_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="newsbot-admin")
         self.undelivered: dict[int, deque[Undelivered]] = {}
+        # Followed feeds: polled in a thread of their own (follow.in_run), never on the loop.
+        self.poll_feeds = config.follow.in_run if poll_feeds is None else poll_feeds
+        self._poller: FeedPoller | None = None
+        self._polling_stop = threading.Event()
+        self._polling: threading.Thread | None = None
 
     # -- dependencies
 
@@ -214,6 +222,21 @@ class NewsBot(commands.Bot):
         if self.engine is None:
             raise RuntimeError("this NewsBot was built without an engine (sync only)")
         return self.engine
+
+    def require_poller(self) -> FeedPoller:
+        if self._poller is None:
+            self._poller = FeedPoller(self.require_engine(), self.config.follow)
+        return self._poller
+
+    def start_polling(self) -> None:
+        """Poll followed feeds in a daemon thread until close (what `newsbot run` does)."""
+        if self._polling is not None or self.engine is None:
+            return
+        poller = self.require_poller()
+        self._polling = threading.Thread(
+            target=poller.run, args=(self._polling_stop,), name="newsbot-feeds", daemon=True
+        )
+        self._polling.start()
 
     # -- lifecycle
 
@@ -232,6 +255,8 @@ class NewsBot(commands.Bot):
             )
         # the answer buttons work for any earlier message, also after a restart
         self.add_dynamic_items(AnswerButton)
+        if self.poll_feeds:
+            self.start_polling()
         # no tree.sync() here: `newsbot sync` does it once, on purpose
 
     async def on_ready(self) -> None:
@@ -248,6 +273,7 @@ class NewsBot(commands.Bot):
         return
 
     async def close(self) -> None:
+        self._polling_stop.set()  # a poll in progress finishes its feed; no new one starts
         try:
             await super().close()
         finally:

@@ -39,7 +39,7 @@ log = logging.getLogger(__name__)
 # Fewer words than this and an entry is taken for a teaser of the linked page.
 FULL_TEXT_MIN_WORDS = 80
 # Feeds are often served as plain text (raw files on code hosts, misconfigured servers).
-_FEED_ACCEPT = transport.FEED_TYPES | {"text/plain"}
+FEED_ACCEPT = transport.FEED_TYPES | {"text/plain"}
 _WORD = re.compile(r"\w+")
 # An entity declaration in the document type: feeds have no use for one, and it is how the
 # billion-laughs and quadratic-blowup attacks are built. Looked for in the prolog only.
@@ -196,7 +196,7 @@ def within(fetch: FetchSettings, deadline: float) -> FetchSettings:
 def _load(origin: str, fetch: FetchSettings, policy: AddressPolicy | None) -> tuple[bytes, str]:
     """The feed's bytes and the URL relative links resolve against ("" for a file)."""
     if _is_url(origin):
-        page = transport.get(origin, fetch, accept=_FEED_ACCEPT, policy=policy)
+        page = transport.get(origin, fetch, accept=FEED_ACCEPT, policy=policy)
         return page.body, page.url
     path = Path(origin).expanduser()
     if not path.is_file():

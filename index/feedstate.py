@@ -1,0 +1,208 @@
+"""Followed feeds, as the store's SQLite keeps them: which collections follow which feed, each
+feed's schedule and HTTP validators, how its last fetches went, and the entries already read.
+
+One row per feed URL however many collections follow it, so a feed is fetched once per
+interval (the shortest its followers asked for). Nothing here fetches or parses: the poller
+(bot/following.py) does, and records each outcome here. Times are Unix seconds (next_due) and
+ISO 8601 UTC strings (what people read).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from index.database import Database
+
+_COLUMNS = (
+    "url, interval_s, next_due, etag, last_modified, last_fetch_at, last_new_at, last_error,"
+    " last_error_at, failures, added_at"
+)
+
+
+def iso(at: float) -> str:
+    return datetime.fromtimestamp(at, UTC).replace(microsecond=0).isoformat()
+
+
+@dataclass(frozen=True)
+class FeedRow:
+    """One followed feed and how its fetches went."""
+
+    url: str
+    interval_s: int
+    next_due: float
+    etag: str | None
+    last_modified: str | None
+    last_fetch_at: str | None  # the last fetch that reached the feed (304 included)
+    last_new_at: str | None  # the last fetch that brought a new article
+    last_error: str | None
+    last_error_at: str | None
+    failures: int  # fetches failed in a row; 0 after a success
+    added_at: str
+    followers: dict[str, int] = field(default_factory=dict)  # collection -> its interval
+
+    def failing(self, after: int) -> bool:
+        return self.failures >= after
+
+
+class FeedBook:
+    """The followed-feed tables of one store database."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    # -- following --------------------------------------------------------------------------
+    def follow(self, url: str, collection: str, interval_s: int, now: float) -> FeedRow:
+        """`collection` follows `url` every `interval_s`; a new feed is due at once."""
+        stamp = iso(now)
+        with self.db.transaction() as tx:
+            tx.execute(
+                f"INSERT INTO feeds ({_COLUMNS}) VALUES (?, ?, ?, NULL, NULL, NULL, NULL, NULL,"
+                " NULL, 0, ?) ON CONFLICT (url) DO NOTHING",
+                (url, interval_s, now, stamp),
+            )
+            tx.execute(
+                "INSERT INTO feed_followers (url, collection, interval_s, added_at)"
+                " VALUES (?, ?, ?, ?) ON CONFLICT (url, collection)"
+                " DO UPDATE SET interval_s = excluded.interval_s",
+                (url, collection, interval_s, stamp),
+            )
+            self._set_interval(tx, url)
+        row = self.get(url)
+        assert row is not None
+        return row
+
+    def unfollow(self, url: str, collection: str) -> bool:
+        """Whether `collection` followed `url`; a feed nobody follows any more is forgotten
+        (its read entries too: following it again reads what it holds then)."""
+        with self.db.transaction() as tx:
+            gone = tx.execute(
+                "DELETE FROM feed_followers WHERE url = ? AND collection = ?", (url, collection)
+            ).rowcount
+            left = tx.execute(
+                "SELECT COUNT(*) FROM feed_followers WHERE url = ?", (url,)
+            ).fetchone()[0]
+            if not left:
+                tx.execute("DELETE FROM feed_entries WHERE url = ?", (url,))
+                tx.execute("DELETE FROM feeds WHERE url = ?", (url,))
+            elif gone:
+                self._set_interval(tx, url)
+        return bool(gone)
+
+    def _set_interval(self, tx: sqlite3.Connection, url: str) -> None:
+        # Fetched as often as its most eager follower asked, and not more.
+        tx.execute(
+            "UPDATE feeds SET interval_s = (SELECT MIN(interval_s) FROM feed_followers"
+            " WHERE url = ?) WHERE url = ?",
+            (url, url),
+        )
+
+    # -- reading ----------------------------------------------------------------------------
+    def get(self, url: str) -> FeedRow | None:
+        rows = self._rows("WHERE url = ?", (url,))
+        return rows[0] if rows else None
+
+    def feeds(self, collection: str | None = None) -> list[FeedRow]:
+        """Every followed feed (or those `collection` follows), by URL."""
+        if collection is None:
+            return self._rows("ORDER BY url", ())
+        return self._rows(
+            "WHERE url IN (SELECT url FROM feed_followers WHERE collection = ?) ORDER BY url",
+            (collection,),
+        )
+
+    def _rows(self, where: str, params: tuple) -> list[FeedRow]:
+        conn = self.db.connection()
+        rows = conn.execute(f"SELECT {_COLUMNS} FROM feeds {where}", params).fetchall()
+        out = []
+        for row in rows:
+            followers = dict(conn.execute(
+                "SELECT collection, interval_s FROM feed_followers WHERE url = ?"
+                " ORDER BY collection", (row[0],)
+            ).fetchall())
+            out.append(FeedRow(*row, followers=followers))
+        return out
+
+    def counts(self, collection: str, failing_after: int) -> tuple[int, int]:
+        """(feeds `collection` follows, how many of them are failing)."""
+        row = self.db.connection().execute(
+            "SELECT COUNT(*), COALESCE(SUM(f.failures >= ?), 0) FROM feeds f"
+            " JOIN feed_followers ff ON ff.url = f.url WHERE ff.collection = ?",
+            (failing_after, collection),
+        ).fetchone()
+        return int(row[0]), int(row[1])
+
+    def seen(self, url: str) -> set[str]:
+        return {r[0] for r in self.db.connection().execute(
+            "SELECT entry FROM feed_entries WHERE url = ?", (url,)
+        )}
+
+    def entry_articles(self, url: str) -> list[str]:
+        """Ids of the articles the feed's entries became (for a collection that joins later)."""
+        return [r[0] for r in self.db.connection().execute(
+            "SELECT DISTINCT article_id FROM feed_entries WHERE url = ? AND article_id IS NOT"
+            " NULL ORDER BY seen_at, article_id", (url,)
+        )]
+
+    # -- scheduling -------------------------------------------------------------------------
+    def claim_due(self, now: float, limit: int, lease_s: float,
+                  urls: Iterable[str] | None = None) -> list[FeedRow]:
+        """Up to `limit` feeds due by `now` (or exactly `urls`, due or not), earliest first,
+        each moved `lease_s` into the future in the same transaction: another process polling
+        the same store (`newsbot follow` from cron beside `newsbot run`) skips them meanwhile.
+        The outcome of the poll sets the real next time."""
+        with self.db.transaction() as tx:
+            if urls is None:
+                picked = [r[0] for r in tx.execute(
+                    "SELECT url FROM feeds WHERE next_due <= ? ORDER BY next_due, url LIMIT ?",
+                    (now, limit),
+                )]
+            else:
+                wanted = list(dict.fromkeys(urls))
+                picked = [u for u in wanted if tx.execute(
+                    "SELECT 1 FROM feeds WHERE url = ?", (u,)).fetchone()][:limit]
+            tx.executemany(
+                "UPDATE feeds SET next_due = ? WHERE url = ?", [(now + lease_s, u) for u in picked]
+            )
+        rows = {row.url: row for row in (self.get(u) for u in picked) if row is not None}
+        return [rows[u] for u in picked if u in rows]
+
+    def next_due(self) -> float | None:
+        row = self.db.connection().execute("SELECT MIN(next_due) FROM feeds").fetchone()
+        return row[0]
+
+    # -- outcomes ---------------------------------------------------------------------------
+    def record_fetched(
+        self, url: str, *, now: float, next_due: float, etag: str | None,
+        last_modified: str | None, new_articles: bool,
+        entries: Iterable[tuple[str, str | None]] = (),
+    ) -> None:
+        """A fetch that reached the feed (200 or 304): validators kept, failures cleared, the
+        entries that became stored articles remembered (entry key, article id) so they are
+        never read again."""
+        stamp = iso(now)
+        with self.db.transaction() as tx:
+            tx.execute(
+                "UPDATE feeds SET next_due = ?, etag = ?, last_modified = ?, last_fetch_at = ?,"
+                " last_new_at = CASE WHEN ? THEN ? ELSE last_new_at END, failures = 0"
+                " WHERE url = ?",
+                (next_due, etag, last_modified, stamp, new_articles, stamp, url),
+            )
+            tx.executemany(
+                "INSERT OR IGNORE INTO feed_entries (url, entry, article_id, seen_at)"
+                " SELECT ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM feeds WHERE url = ?)",
+                [(url, key, article_id, stamp, url) for key, article_id in entries],
+            )
+
+    def record_failure(self, url: str, *, now: float, next_due: float, error: str) -> int:
+        """A fetch that failed; returns the failures in a row, this one included."""
+        with self.db.transaction() as tx:
+            tx.execute(
+                "UPDATE feeds SET next_due = ?, last_error = ?, last_error_at = ?,"
+                " failures = failures + 1 WHERE url = ?",
+                (next_due, error, iso(now), url),
+            )
+            row = tx.execute("SELECT failures FROM feeds WHERE url = ?", (url,)).fetchone()
+        return int(row[0]) if row else 0
