@@ -4,6 +4,7 @@ and the migration of a store made before collections existed."""
 from __future__ import annotations
 
 import dataclasses
+import re
 import sqlite3
 
 import pytest
@@ -240,6 +241,12 @@ def _downgrade(path) -> None:
         "DROP TABLE article_collections; DROP TABLE ingests; DROP TABLE story_members;"
         f" DELETE FROM _migrations WHERE name IN ({later});"
     )
+    # ... nor the migrations that came after it (their tables, newest first).
+    for name, sql in reversed(MIGRATIONS[COLLECTIONS_MIGRATION + 1:]):
+        for table in reversed(re.findall(r"CREATE TABLE (\w+)", sql)):
+            conn.execute(f"DROP TABLE {table}")
+        conn.execute("DELETE FROM _migrations WHERE name = ?", (name,))
+    conn.commit()
     conn.close()
 
 

@@ -508,6 +508,8 @@ def test_feeds_commands(tmp_path, feed, config_file, monkeypatch):
     again = run("feeds", "poll", "--all")
     assert "not modified" in again.output
 
+    stats = run("index", "stats")
+    assert "Feeds:        1 followed, 0 failing" in stats.stdout
     listed = run("feeds", "list", "--json")
     [row] = [json.loads(line) for line in listed.stdout.splitlines()]
     assert row["url"] == feed.url and row["interval_s"] == 900 and not row["failing"]
