@@ -235,11 +235,9 @@ def _downgrade(path) -> None:
     """Make a store exactly as the code before collections left it: the migrations before
     the collections one, no collection tables, no record of that migration."""
     conn = sqlite3.connect(path)
-    # ...and none of the later ones (story groups, 006).
-    later = ", ".join(f"'{name}'" for name, _ in MIGRATIONS[COLLECTIONS_MIGRATION:])
     conn.executescript(
-        "DROP TABLE article_collections; DROP TABLE ingests; DROP TABLE story_members;"
-        f" DELETE FROM _migrations WHERE name IN ({later});"
+        "DROP TABLE article_collections; DROP TABLE ingests;"
+        f" DELETE FROM _migrations WHERE name = '{MIGRATIONS[COLLECTIONS_MIGRATION][0]}';"
     )
     # ... nor the migrations that came after it (their tables, newest first).
     for name, sql in reversed(MIGRATIONS[COLLECTIONS_MIGRATION + 1:]):
