@@ -28,6 +28,7 @@ from index.models import Article
 from index.settings import SearchSettings
 from index.store import Store
 from index.text import content_words
+from index.vectors import VectorIndex
 
 
 @dataclass(frozen=True)
@@ -74,6 +75,12 @@ COMMON_MAX_PASSAGES = 10_000
 COMMON_MIN_PASSAGES = 200  # ...once the store is big enough for shares to mean something
 
 SCOPES_KEPT = 256  # collection scopes kept per generation (one or two per server)
+# A scope of at most this many passages, and at most SUBSET_SHARE of the store, is searched
+# over a flat copy of its own vectors (built on its first question after a write) instead of
+# the whole index with an id selector: see "Collections" in benchmarks/README.md.
+SUBSET_MAX = 50_000
+SUBSET_SHARE = 0.25
+SUBSET_VECTORS_KEPT = 250_000  # vectors kept in such copies per generation (~380 MB at 384)
 ARTICLES_KEPT = 1000  # articles kept between searches, with their text (~11 KB each in news)
 
 # Lexical searches started ahead of a question's embedding run here; shared by all searchers.
@@ -122,6 +129,10 @@ class _GenerationCache:
     # every article) and the ids of their passages
     scopes: dict[tuple[int, tuple[str, ...]], tuple[tuple[str, ...] | None, list[int] | None]] = (
         field(default_factory=dict)
+    )
+    # the same key -> (the index it was copied from, the flat copy of the scope's vectors)
+    subsets: dict[tuple[int, tuple[str, ...]], tuple[VectorIndex, VectorIndex]] = field(
+        default_factory=dict
     )
 
     @property
@@ -228,6 +239,26 @@ class Searcher:
             cache.scopes[key] = found
         return found
 
+    def _dense_in_scope(
+        self, index: VectorIndex, qvec: np.ndarray, n: int, allowed: list[int],
+        filters: Filters, cache: _GenerationCache,
+    ) -> list[tuple[int, float]]:
+        """The dense search within a collection scope: over a flat copy of the scope's own
+        vectors when it is small (exact, and as fast as an index of its own), else over the
+        whole index with an id selector."""
+        if len(allowed) > min(SUBSET_MAX, SUBSET_SHARE * index.size):
+            return index.search(qvec, n, allowed)
+        key = (self.store.db.members_version(), filters.collections)
+        kept = cache.subsets.get(key)  # type: ignore[arg-type]
+        if kept is None or kept[0] is not index:
+            if sum(s.size for _, s in cache.subsets.values()) + len(allowed) > (
+                SUBSET_VECTORS_KEPT
+            ):
+                cache.subsets.clear()
+            kept = (index, index.subset(allowed))
+            cache.subsets[key] = kept  # type: ignore[index]
+        return kept[1].search(qvec, n)
+
     def _lexical(self, query: str, collections: tuple[str, ...] | None = None) -> _Lexical:
         """The lexical search for `query` in `collections` (no source or date filter), with
         the rows of the passages found."""
@@ -303,7 +334,10 @@ class Searcher:
         # Both searches apply the filter inside: FAISS through an id selector over the ids
         # that pass, FTS5 in its query.
         n = self.settings.candidates
-        dense = index.search(qvec, n, allowed)
+        if allowed is not None and not filters.active:  # type: ignore[union-attr]
+            dense = self._dense_in_scope(index, qvec, n, allowed, filters, cache)  # type: ignore[arg-type]
+        else:
+            dense = index.search(qvec, n, allowed)
         rows: dict[int, PassageRow] = {}
         ahead = self._finished(started, generation)
         if ahead is not None:

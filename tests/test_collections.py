@@ -406,3 +406,39 @@ def test_no_filter_is_applied_when_the_collections_hold_every_article(fast_engin
     scope, ids = searcher._scope((SHARED,), searcher._cache())
     assert scope == (SHARED,) and ids == fast_engine.store.db.passage_ids_of(
         fast_engine.store.db.connection(), fast_engine.store.find("https://e.com/1").id)
+
+
+def test_a_small_collection_in_an_approximate_index_is_searched_exactly(
+    tmp_path, hashing_embedder
+):
+    """IVF probes a few lists; with an id selector, a small collection's passages in the
+    other lists are never seen. Its own vectors are searched instead, so every one of its
+    passages can be found."""
+    from tests.conftest import make_fast_config
+
+    config = make_fast_config(
+        tmp_path / "data", index={"type": "ivf", "ivf_nlist": 16, "ivf_nprobe": 1}
+    )
+    engine = NewsEngine(config, embedder=hashing_embedder)
+    try:
+        topics = ["harbour", "budget", "floods", "election", "vaccine", "railway", "drought"]
+        add(engine, B, *[
+            item(f"Report {i} on the {topics[i % 7]} and the {topics[(i * 3) % 7]} today.",
+                 url=f"https://b.example.com/{i}")
+            for i in range(400)
+        ])
+        own = [item(f"A's note {i}: the {topics[i]} story, as this server saw it.",
+                    url=f"https://a.example.com/{i}") for i in range(7)]
+        add(engine, A, *own)
+        assert engine.store.vector_index().kind == "ivf"
+        db = engine.store.db
+        mine = set(db.passage_ids(db.passage_filter((A,))))
+        qvec = engine.embedder.embed(["the harbour story"])[0]
+        searcher = engine.searcher
+        dense = searcher._dense_in_scope(
+            engine.store.vector_index(), qvec, 50, sorted(mine), Filters(collections=(A,)),
+            searcher._cache(),
+        )
+        assert {pid for pid, _ in dense} == mine
+    finally:
+        engine.close()
