@@ -11,6 +11,16 @@ SHORT_ANSWER_SEPARATOR = " — "  # between the bold short answer and the senten
 
 
 @dataclass(frozen=True)
+class ReportedBy:
+    """Another copy of a cited story (bot/copies.py): who published it, when, where."""
+
+    publisher: str  # the article's source, else its URL's host
+    published: str | None
+    url: str | None
+    title: str | None
+
+
+@dataclass(frozen=True)
 class Citation:
     n: int  # the number used in the answer's [n] markers, 1-based
     title: str
@@ -19,6 +29,8 @@ class Citation:
     url: str | None
     quote: str  # the passage text the marker points to
     article_id: str
+    # the other copies of the same story the store holds (syndicated or earlier versions)
+    also_reported_by: list[ReportedBy] = field(default_factory=list)
 
 
 @dataclass(frozen=True)

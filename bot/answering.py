@@ -18,7 +18,9 @@ from __future__ import annotations
 import time
 from datetime import UTC, date, datetime
 
+from bot import dating
 from bot.answer_model import NOT_FOUND, SHORT_ANSWER_SEPARATOR, Answer, Citation, Retrieved
+from bot.copies import Stories
 from bot.questions import Kind, Question, analyse
 from bot.ranking import Scored, date_detail, rank, recency
 from index.search import Filters, Hit, Searcher
@@ -66,11 +68,18 @@ class Answerer:
             self.searcher.search(query, limit=RECENCY_POOL * limit, filters=filters),
             day,
         )[:limit]
+        # One copy per story among the sources (bot/copies.py); the others are named on it.
+        # A story's newest and previous versions join the passages read (the search keeps one).
+        stories = Stories(
+            self.searcher.store.db, (h.passage.article.id for h in hits),
+            filters.collections if filters else None,
+        )
+        hits = stories.with_versions(hits, day)
         read = hits[: self.settings.passages_read]
         parsed = analyse(question)
         idf = self.searcher.idf(parsed.terms.values())
         ranked = rank(parsed, read, {s: idf[w] for s, w in parsed.terms.items()}, day)
-        shown = _by_best_sentence(hits, ranked)[: self.top_k]
+        shown = stories.one_per_story(_by_best_sentence(hits, ranked))[: self.top_k]
         retrieved = [_retrieved(h) for h in shown]
         top_similarity = max((h.similarity for h in read), default=0.0)
         if (
@@ -85,39 +94,50 @@ class Answerer:
                 question=question, answer=NOT_FOUND, answered=False, retrieved=retrieved,
                 latency_ms=(time.perf_counter() - started) * 1000,
             )
-        lead = self._lead(ranked)
+        # Reports of different days that disagree: the newer leads (bot/dating.py).
+        conflict = dating.disagreement(parsed, ranked, read, day)
+        lead = [conflict.newer] if conflict else self._lead(ranked)
         lead_hits = [read[s.hit] for s in lead]
-        numbers: dict[str, int] = {}
+        quoted = lead_hits + ([read[conflict.older.hit]] if conflict else [])
+        numbers: dict[str, int] = {}  # by story: two copies of one story share a number
         citations: list[Citation] = []
-        # Cited sources first, in the order the lead cites them, then the other top articles.
-        for hit in lead_hits + shown:
+        # Cited sources first, in the order the answer cites them, then the other top articles.
+        for hit in quoted + shown:
             article = hit.passage.article
-            if article.id in numbers:
+            key = stories.key(article.id)
+            if key in numbers:
                 continue
-            numbers[article.id] = len(numbers) + 1
+            numbers[key] = len(numbers) + 1
             quote = next(
-                (h.passage.text for h in lead_hits if h.passage.article.id == article.id),
+                (h.passage.text for h in quoted if stories.key(h.passage.article.id) == key),
                 hit.passage.text,
             )
             citations.append(
                 Citation(
-                    n=numbers[article.id], title=article.display_title, source=article.source,
+                    n=numbers[key], title=article.display_title, source=article.source,
                     published=article.published, url=article.url, quote=quote,
                     article_id=article.id,
                 )
             )
         parts = [
-            f"{s.sentence} [{numbers[h.passage.article.id]}]"
+            f"{s.sentence} [{numbers[stories.key(h.passage.article.id)]}]"
             for s, h in zip(lead, lead_hits, strict=True)
         ]
-        short = short_answer(ranked, parsed)
+        if conflict:
+            older = read[conflict.older.hit].passage.article
+            parts.append(dating.earlier_note(
+                conflict.older, older, numbers[stories.key(older.id)], day
+            ))
+        # The short answer is the best sentence's; a newer report that overrules it has none.
+        short = short_answer(ranked, parsed) if lead[0] is ranked[0] else None
         text = " ".join(parts)
         if short:
             text = f"**{short}**{SHORT_ANSWER_SEPARATOR}{text}"
+        text = dating.as_of_prefix(lead_hits[0].passage.article, day) + text
         return Answer(
-            question=question, answer=text, answered=True, citations=citations,
-            retrieved=retrieved, latency_ms=(time.perf_counter() - started) * 1000,
-            short_answer=short,
+            question=question, answer=text, answered=True,
+            citations=stories.with_copies(citations), retrieved=retrieved,
+            latency_ms=(time.perf_counter() - started) * 1000, short_answer=short,
         )
 
     def _lead(self, ranked: list[Scored]) -> list[Scored]:

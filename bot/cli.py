@@ -24,6 +24,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from bot.answer_model import LLM_NOTE, Answer
 from bot.config import load_config
+from bot.copies import also_reported_by
+from bot.dating import shown_date
 from bot.engine import IngestReport, NewsEngine, as_of_day
 from bot.evaluation.commands import eval_group
 from bot.settings import Config
@@ -531,11 +533,15 @@ def render_answer(answer: Answer) -> None:
         out.print()
         out.print("Sources", style="bold")
         for c in answer.citations:
-            meta = " · ".join(x for x in (c.source, c.published) if x)
+            # Every source shows its date (bot/dating.py), "date unknown" when it has none.
+            meta = " · ".join(x for x in (c.source, shown_date(c.published)) if x)
             out.print(f"[bold][{c.n}][/bold] {escape(c.title)}"
                       + (f" — {escape(meta)}" if meta else ""), highlight=False, markup=True)
             if c.url:
                 out.print(f"    {c.url}", highlight=False, style="blue")
+            others = also_reported_by(c)
+            if others:
+                out.print(f"    {others}", highlight=False)
             quote = " ".join(c.quote.split())  # the passage's line breaks, as spaces
             out.print(f"    “{quote}”", highlight=False, style="dim")
     else:

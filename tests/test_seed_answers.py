@@ -64,5 +64,7 @@ def test_json_shape(seeded):
                          "reader", "fallback", "short_answer"}
     assert (data["reader"], data["fallback"]) == ("extractive", None)
     assert "500,000" in data["answer"]
-    assert set(data["citations"][0]) == {"n", "title", "source", "published", "url", "quote"}
+    assert set(data["citations"][0]) == {
+        "n", "title", "source", "published", "url", "quote", "also_reported_by"
+    }
     assert set(data["retrieved"][0]) == {"url", "title", "score", "text"}

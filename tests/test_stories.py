@@ -7,9 +7,14 @@ from __future__ import annotations
 import json
 import random
 
+from click.testing import CliRunner
+
+from bot.cli import cli
+from bot.discord_app.render import render_answer
 from bot.engine import NewsEngine
 from index import stories
 from index.database import Database
+from index.embedding import HashingEmbedder
 from index.models import ArticleInput, ReadResult
 
 WIRE = (
@@ -161,3 +166,80 @@ def test_the_migration_adds_the_table_to_an_old_database(tmp_path):
     assert "006_story_groups" in names
     assert db.stories_of(["x"]) == {}
     db.close()
+
+
+# -- answers ---------------------------------------------------------------------------------
+def answering_engine(tmp_path, embedder) -> NewsEngine:
+    """An engine on tmp_path/data that never declines (the test embedder's similarities are
+    not the real model's)."""
+    from tests.conftest import make_fast_config
+
+    return NewsEngine(make_fast_config(tmp_path / "data", answer={"min_similarity": 0.0}),
+                      embedder=embedder)
+
+
+QUESTION = "How many homes lost power when the storm hit the northern coast of Ireland?"
+
+
+def test_an_answer_cites_one_copy_and_names_the_others(tmp_path, hashing_embedder):
+    fast_engine = answering_engine(tmp_path, hashing_embedder)
+    add(fast_engine, AP, REUTERS, UPDATE, BANK)
+    answer = fast_engine.ask(QUESTION, as_of="2025-03-02")
+    assert answer.answered and "80,000" in answer.answer
+    storm = [c for c in answer.citations if c.url in (AP.url, REUTERS.url, UPDATE.url)]
+    assert len(storm) == 1  # never two copies of one story among the sources
+    cited = storm[0]
+    others = {r.url for r in cited.also_reported_by}
+    assert others == {AP.url, REUTERS.url, UPDATE.url} - {cited.url}
+    by = {r.publisher for r in cited.also_reported_by}
+    assert by <= {"AP", "Reuters", "localpaper.ie"} and len(by) == 2
+    # The passages listed (the closest ones) hold one copy per story too.
+    assert len({r.article_id for r in answer.retrieved} & {
+        fast_engine.store.find(u).id for u in (AP.url, REUTERS.url, UPDATE.url)
+    }) == 1
+
+
+def test_the_front_doors_show_the_other_copies(tmp_path, hashing_embedder, monkeypatch):
+    data = tmp_path / "data"
+    engine = answering_engine(tmp_path, hashing_embedder)
+    add(engine, AP, REUTERS, BANK)
+    answer = engine.ask(QUESTION, as_of="2025-03-02")
+    engine.close()
+    cited = next(c for c in answer.citations if c.url in (AP.url, REUTERS.url))
+    other = "Reuters" if cited.url == AP.url else "AP"
+    assert f"also reported by: {other}" in render_answer(answer).description  # Discord
+
+    monkeypatch.setattr("bot.engine.make_embedder", lambda settings: HashingEmbedder())
+    config = tmp_path / "fast.toml"
+    config.write_text("[answer]\nmin_similarity = 0.0\nmin_score = -100.0\n")
+    base = ["--config", str(config), "--data-dir", str(data), "ask", "--as-of", "2025-03-02"]
+    runner = CliRunner()
+    text = runner.invoke(cli, [*base, QUESTION])
+    assert text.exit_code == 0, text.output
+    assert f"also reported by: {other}" in text.output
+    data_json = runner.invoke(cli, [*base, "--json", QUESTION])
+    cited_json = next(
+        c for c in json.loads(data_json.output)["citations"] if c["url"] in (AP.url, REUTERS.url)
+    )
+    assert [r["publisher"] for r in cited_json["also_reported_by"]] == [other]
+    assert cited_json["also_reported_by"][0]["published"] == "2025-03-01"
+
+
+def test_a_copy_in_another_collection_is_never_named_or_read(tmp_path, hashing_embedder):
+    """A server's articles are never cited in another server: not as "also reported by"
+    either, nor read as a newer version of a story the other server holds."""
+    engine = answering_engine(tmp_path, hashing_embedder)
+    engine.add_articles(ReadResult(articles=[AP, BANK]), collection="guild:1")
+    engine.add_articles(ReadResult(articles=[REUTERS, UPDATE]), collection="guild:2")
+    groups = story_of(engine)
+    assert groups[AP.url] == groups[REUTERS.url] == groups[UPDATE.url]  # one story, stored once
+    for guild, mine in (("guild:1", {AP.url}), ("guild:2", {REUTERS.url, UPDATE.url})):
+        answer = engine.ask(QUESTION, as_of="2025-03-03", collections=[guild])
+        named = {c.url for c in answer.citations} | {
+            r.url for c in answer.citations for r in c.also_reported_by
+        } | {r.url for r in answer.retrieved}
+        assert named & {AP.url, REUTERS.url, UPDATE.url} == mine, guild
+    both = engine.ask(QUESTION, as_of="2025-03-03", collections=["guild:1", "guild:2"])
+    storm = [c for c in both.citations if c.url in (AP.url, REUTERS.url, UPDATE.url)]
+    assert len(storm) == 1 and len(storm[0].also_reported_by) == 2
+    engine.close()

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from urllib.parse import quote, urlsplit
 
 from bot.answer_model import LLM_NOTE, NOT_FOUND, Answer, Citation, Retrieved
+from bot.copies import also_reported_by
+from bot.dating import shown_date
 
 # Discord's limits (https://discord.com/developers/docs/resources/message#embed-object-embed-limits)
 CONTENT_LIMIT = 2000
@@ -265,14 +267,9 @@ def compose_lines(
 # --------------------------------------------------------------------------- answers
 
 
-def _date(published: str | None) -> str | None:
-    if not published:
-        return None
-    return published.strip()[:10] or None
-
-
 def _byline(source: str | None, published: str | None) -> str:
-    bits = [b for b in (one_line(source or ""), _date(published)) if b]
+    """"source, 2025-03-03": every source shows its date ("date unknown" when none)."""
+    bits = [b for b in (one_line(source or ""), one_line(shown_date(published))) if b]
     return ", ".join(bits)
 
 
@@ -290,7 +287,12 @@ def source_line(
 
 
 def citation_line(c: Citation) -> str:
-    return source_line(f"**[{c.n}]**", c.title, c.url, c.source, c.published)
+    """The source line; the other copies of its story follow, "also reported by: …"."""
+    line = source_line(f"**[{c.n}]**", c.title, c.url, c.source, c.published)
+    others = also_reported_by(c)
+    if others:
+        line += " · " + safe_text(trim(one_line(others), SOURCE_TITLE_LIMIT))
+    return line
 
 
 def _closest(retrieved: Iterable[Retrieved], limit: int = MAX_CLOSEST) -> list[Retrieved]:
