@@ -89,7 +89,7 @@ def disagreement(
         if other.score < best.score - DISAGREE_MARGIN:
             break
         if (
-            not other.candidates or set(other.candidates) & set(best.candidates)
+            not other.candidates or _tokens(other.candidates) & _tokens(best.candidates)
             or read[other.hit].passage.article.id == read[best.hit].passage.article.id
         ):
             continue
@@ -118,6 +118,11 @@ def _day(hit: Hit, as_of: date) -> date | None:
     if day is None or (day - as_of).days > FUTURE_SLACK_DAYS:
         return None
     return day
+
+
+def _tokens(candidates: list[str]) -> set[str]:
+    """The words of answer candidates: "30" and "at least 30 people" share one, so agree."""
+    return {w for c in candidates for w in content_words(c) or c.split()}
 
 
 def _words(sentence: str, candidates: list[str]) -> set[str]:
