@@ -25,7 +25,9 @@ from bot.settings import (
 )
 from index.errors import ConfigError
 from index.settings import (
+    BACKENDS,
     AnswerSettings,
+    BackendSettings,
     ChunkSettings,
     FetchSettings,
     IndexSettings,
@@ -40,6 +42,7 @@ LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
 # Section name -> settings class; the top level holds data_dir and log_level.
 SECTIONS: dict[str, type] = {
+    "store": BackendSettings,
     "model": ModelSettings,
     "ner": NerSettings,
     "chunking": ChunkSettings,
@@ -55,6 +58,12 @@ SECTIONS: dict[str, type] = {
 
 # Extra rules beyond the type: key -> (check, what is allowed)
 _RULES: dict[str, tuple[typing.Callable[[Any], bool], str]] = {
+    "store.backend": (lambda v: v in BACKENDS, f"one of {', '.join(BACKENDS)}"),
+    "store.url": (
+        lambda v: v == "" or re.fullmatch(r"postgres(ql)?://\S*", v) is not None,
+        "a PostgreSQL URL, e.g. postgresql://newsbot@db.example.org/newsbot",
+    ),
+    "store.pool_size": (lambda v: 1 <= v <= 100, "a whole number from 1 to 100"),
     "index.type": (lambda v: v in INDEX_TYPES, f"one of {', '.join(INDEX_TYPES)}"),
     "model.batch_size": (lambda v: 1 <= v <= 4096, "a whole number from 1 to 4096"),
     "ner.model": (lambda v: bool(v.strip()), 'a spaCy pipeline name or folder, or "none"'),
@@ -117,7 +126,7 @@ _HINTS: dict[str, str] = {
 }
 # Settings whose bad value is not repeated in the error: a key pasted where the NAME of its
 # environment variable belongs must not end up in a log.
-_SECRET_KEYS = frozenset({"llm.api_key_env"})
+_SECRET_KEYS = frozenset({"llm.api_key_env", "store.url"})  # a URL may hold a password
 
 
 def find_config_path(explicit: str | Path | None) -> Path | None:
@@ -176,8 +185,21 @@ def config_from_dict(raw: dict[str, Any], base_dir: Path | None = None, **overri
     discord: DiscordSettings = sections["discord"]
     token = os.environ.get("DISCORD_TOKEN") or discord.token
     discord = dataclasses.replace(discord, token=token or None)
+    backend: BackendSettings = sections["store"]
+    env_url = os.environ.get("NEWSBOT_DATABASE_URL")
+    if env_url:
+        if not re.fullmatch(r"postgres(ql)?://\S*", env_url):
+            raise ConfigError(
+                "NEWSBOT_DATABASE_URL: must be a PostgreSQL URL (postgresql://…)"
+            )
+        backend = dataclasses.replace(backend, url=env_url)
+    if backend.backend == "postgres" and not backend.url:
+        raise ConfigError(
+            '[store] url: must be set when backend = "postgres" (or set NEWSBOT_DATABASE_URL)'
+        )
     store = StoreSettings(
         data_dir=data_path,
+        backend=backend,
         model=sections["model"],
         ner=sections["ner"],
         chunk=sections["chunking"],

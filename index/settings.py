@@ -65,9 +65,24 @@ class SearchSettings:
     rrf_k: int = 60
 
 
+BACKENDS = ("sqlite", "postgres")
+
+
+@dataclass(frozen=True)
+class BackendSettings:
+    """[store]: where articles, passages and vectors live. "sqlite" keeps them in data_dir
+    (SQLite + FAISS files); "postgres" in the PostgreSQL database at `url` (pgvector), which
+    several processes can share. NEWSBOT_DATABASE_URL, when set, wins over `url`."""
+
+    backend: str = "sqlite"
+    url: str = ""
+    pool_size: int = 8  # connections one process keeps open to PostgreSQL
+
+
 @dataclass(frozen=True)
 class StoreSettings:
     data_dir: Path = field(default_factory=lambda: Path("data"))
+    backend: BackendSettings = field(default_factory=BackendSettings)
     model: ModelSettings = field(default_factory=ModelSettings)
     ner: NerSettings = field(default_factory=NerSettings)
     chunk: ChunkSettings = field(default_factory=ChunkSettings)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -108,3 +109,20 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         terminalreporter.write_line(tally.summary())
         for line in tally.provoked:
             terminalreporter.write_line(f"  429: {line}")
+
+
+@pytest.fixture(scope="session")
+def embedded_pg():
+    """One real PostgreSQL + pgvector server for the session (tests/pg_server.py)."""
+    from tests.pg_server import EmbeddedPostgres
+
+    server = EmbeddedPostgres()
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def pg_url(embedded_pg) -> Iterator[str]:
+    """The URL of a fresh PostgreSQL database of this test's own, with pgvector."""
+    with embedded_pg.database() as url:
+        yield url

@@ -148,8 +148,8 @@ class FaultProxy:
     upstream: str  # the real server's base, e.g. http://127.0.0.1:8080 (no /v1)
     fault: Fault = field(default_factory=Fault)
     seen: list[SeenRequest] = field(default_factory=list)
-    in_flight: int = 0
     max_in_flight: int = 0
+    _live: dict[int, socket.socket] = field(default_factory=dict)  # connections being handled
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _stopping: threading.Event = field(default_factory=threading.Event)
     _server: ThreadingHTTPServer | None = None
@@ -171,11 +171,11 @@ class FaultProxy:
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 raw = self.rfile.read(length)
-                proxy._enter()
+                proxy._enter(self.connection)
                 try:
                     proxy._handle(self, raw)
                 finally:
-                    proxy._leave()
+                    proxy._leave(self.connection)
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
@@ -188,14 +188,25 @@ class FaultProxy:
             self._server.shutdown()
             self._server.server_close()
 
-    def _enter(self) -> None:
-        with self._lock:
-            self.in_flight += 1
-            self.max_in_flight = max(self.max_in_flight, self.in_flight)
+    @property
+    def in_flight(self) -> int:
+        return len(self._live)
 
-    def _leave(self) -> None:
+    def _enter(self, conn: socket.socket) -> None:
+        # A request whose client has hung up is no longer in flight, even if its handler
+        # thread has not yet noticed: checking here, before counting the new request, keeps
+        # the count exact under any thread scheduling (a client closes one connection before
+        # it opens the next).
         with self._lock:
-            self.in_flight -= 1
+            for key, other in list(self._live.items()):
+                if _hung_up(other):
+                    del self._live[key]
+            self._live[id(conn)] = conn
+            self.max_in_flight = max(self.max_in_flight, len(self._live))
+
+    def _leave(self, conn: socket.socket) -> None:
+        with self._lock:
+            self._live.pop(id(conn), None)
 
     def _handle(self, h: BaseHTTPRequestHandler, raw: bytes) -> None:
         fault = self.fault
@@ -231,9 +242,8 @@ class FaultProxy:
         while time.monotonic() < deadline:
             if self._stopping.wait(0.05):
                 return False
-            readable, _, _ = select.select([h.connection], [], [], 0)
-            if readable and not h.connection.recv(1, socket.MSG_PEEK):
-                return False  # EOF: the client closed the connection
+            if _hung_up(h.connection):
+                return False
         return True
 
     def _forward(self, path: str, raw: bytes, headers: dict[str, str]) -> tuple[int, bytes]:
@@ -246,6 +256,15 @@ class FaultProxy:
             return exc.code, exc.read()
         except (urllib.error.URLError, OSError):
             return 502, b'{"error": {"message": "nothing behind the proxy"}}'
+
+
+def _hung_up(conn: socket.socket) -> bool:
+    """True when the client has closed `conn` (EOF waiting to be read)."""
+    try:
+        readable, _, _ = select.select([conn], [], [], 0)
+        return bool(readable) and not conn.recv(1, socket.MSG_PEEK)
+    except (OSError, ValueError):
+        return True  # closed or reset
 
 
 def _send(h: BaseHTTPRequestHandler, status: int, payload: bytes) -> None:

@@ -132,3 +132,26 @@ def test_a_key_pasted_where_its_variable_name_belongs_is_not_repeated(pasted):
         config_from_dict({"llm": {"api_key_env": pasted}})
     assert str(info.value).startswith("llm.api_key_env: must be")
     assert str(pasted) not in str(info.value)
+
+
+def test_the_store_backend_is_read_and_the_environment_url_wins(monkeypatch):
+    monkeypatch.delenv("NEWSBOT_DATABASE_URL", raising=False)
+    assert config_from_dict({}).store.backend.backend == "sqlite"
+    raw = {"store": {"backend": "postgres", "url": "postgresql://bot@db.example.org/news"}}
+    assert config_from_dict(raw).store.backend.url == "postgresql://bot@db.example.org/news"
+    monkeypatch.setenv("NEWSBOT_DATABASE_URL", "postgresql://bot:pw@other/news")
+    assert config_from_dict(raw).store.backend.url == "postgresql://bot:pw@other/news"
+    monkeypatch.setenv("NEWSBOT_DATABASE_URL", "mysql://x")
+    with pytest.raises(ConfigError, match="NEWSBOT_DATABASE_URL: must be a PostgreSQL URL"):
+        config_from_dict(raw)
+
+
+def test_postgres_needs_a_url_and_a_bad_url_is_not_repeated(monkeypatch):
+    monkeypatch.delenv("NEWSBOT_DATABASE_URL", raising=False)
+    with pytest.raises(ConfigError, match=r"\[store\] url: must be set"):
+        config_from_dict({"store": {"backend": "postgres"}})
+    with pytest.raises(ConfigError, match=r"store\.backend: must be one of sqlite, postgres"):
+        config_from_dict({"store": {"backend": "mongo"}})
+    with pytest.raises(ConfigError) as caught:
+        config_from_dict({"store": {"url": "http://user:hunter2@db/news"}})
+    assert "store.url" in str(caught.value) and "hunter2" not in str(caught.value)

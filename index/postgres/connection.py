@@ -1,0 +1,80 @@
+"""Connections to PostgreSQL and numbered migrations, shared by everything kept there.
+
+`open_pool` turns an unreachable or refusing server into one StoreError line (no password in
+it). `migrate` applies a namespace's migrations in order, each in its own transaction, under
+an advisory lock, so that processes starting together never apply one twice.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+import psycopg
+from psycopg_pool import ConnectionPool
+
+from index.errors import StoreError
+
+# Every newsbot advisory lock is (this, n): the first key keeps ours apart from other
+# applications' locks in the same database.
+LOCK_SPACE = 0x6E657773  # "news"
+MIGRATION_LOCK = 1
+
+
+def redact(url: str) -> str:
+    """`url` with any password replaced by ***, for messages and logs."""
+    return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", url)
+
+
+def open_pool(url: str, *, max_size: int = 8, timeout_s: float = 10.0) -> ConnectionPool:
+    """An open pool of autocommit connections to `url`, checked with one connection."""
+    pool = ConnectionPool(
+        url, min_size=1, max_size=max_size, open=False, timeout=timeout_s,
+        kwargs={"autocommit": True}, name="newsbot",
+    )
+    try:
+        pool.open(wait=True, timeout=timeout_s)
+    except Exception as exc:  # PoolTimeout: the reason is in the server's reply or the log
+        pool.close()
+        reason = _first_line(exc)
+        try:  # one direct try says why (the pool only says it timed out)
+            psycopg.connect(url, connect_timeout=max(1, int(timeout_s))).close()
+        except psycopg.Error as direct:
+            reason = _first_line(direct)
+        raise StoreError(f"cannot connect to PostgreSQL at {redact(url)}: {reason}") from exc
+    return pool
+
+
+def migrate(
+    conn: psycopg.Connection, namespace: str, migrations: Sequence[tuple[str, str]]
+) -> list[str]:
+    """Apply `migrations` ((name, SQL) in order) of `namespace` not yet applied; their names."""
+    applied: list[str] = []
+    conn.execute("SELECT pg_advisory_lock(%s, %s)", (LOCK_SPACE, MIGRATION_LOCK))
+    try:
+        conn.execute(
+            "CREATE TABLE IF NOT EXISTS _migrations (namespace TEXT NOT NULL, name TEXT NOT NULL,"
+            " at TIMESTAMPTZ NOT NULL DEFAULT now(), PRIMARY KEY (namespace, name))"
+        )
+        done = {
+            row[0] for row in conn.execute(
+                "SELECT name FROM _migrations WHERE namespace = %s", (namespace,)
+            )
+        }
+        for name, sql in migrations:
+            if name in done:
+                continue
+            with conn.transaction():
+                conn.execute(sql)  # several statements: psycopg sends them as one query
+                conn.execute(
+                    "INSERT INTO _migrations (namespace, name) VALUES (%s, %s)", (namespace, name)
+                )
+            applied.append(name)
+    finally:
+        conn.execute("SELECT pg_advisory_unlock(%s, %s)", (LOCK_SPACE, MIGRATION_LOCK))
+    return applied
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    return text.splitlines()[0]
