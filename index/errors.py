@@ -23,3 +23,8 @@ class StoreMismatch(StoreError):
 
 class ConfigError(NewsbotError):
     """A config value is invalid; the message names the key and what is allowed."""
+
+
+class StoreUnavailable(StoreError):
+    """The store's database server cannot be reached just now (connection lost or refused);
+    the same call works again once it is back. The message is short and names no password."""
