@@ -30,22 +30,6 @@ from index.settings import IndexSettings
 from index.vectors import VectorIndex, vector_file
 
 
-def components(ids: list[str], pairs: list[tuple[str, str]]) -> dict[str, str]:
-    parent = {i: i for i in ids}
-
-    def root(x: str) -> str:
-        while parent[x] != x:
-            parent[x] = parent[parent[x]]
-            x = parent[x]
-        return x
-
-    for a, b in pairs:
-        ra, rb = root(a), root(b)
-        if ra != rb:
-            parent[max(ra, rb)] = min(ra, rb)
-    return {i: root(i) for i in ids}
-
-
 def multi(story_of: dict[str, str]) -> list[frozenset[str]]:
     return [frozenset(m) for m in stories.members(story_of).values() if len(m) > 1]
 
@@ -64,7 +48,7 @@ def embedding_groups(db: Database, data_dir: Path, threshold: float) -> dict[str
     vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
     sims = vecs @ vecs.T
     i, j = np.nonzero(np.triu(sims, 1) >= threshold)
-    return components(ids, [(ids[a], ids[b]) for a, b in zip(i, j, strict=True)])
+    return stories.components(ids, [(ids[a], ids[b]) for a, b in zip(i, j, strict=True)])
 
 
 def main() -> None:

@@ -127,7 +127,13 @@ def group(signatures: dict[str, Signature]) -> dict[str, str]:
     index = StoryIndex()
     for aid, sig in signatures.items():
         index.add(aid, sig)
-    parent = {aid: aid for aid in signatures}
+    pairs = [(aid, other) for aid, sig in signatures.items() for other in index.copies_of(aid, sig)]
+    return components(list(signatures), pairs)
+
+
+def components(ids: list[str], pairs: list[tuple[str, str]]) -> dict[str, str]:
+    """id -> the smallest id of its connected set, the sets joined by `pairs` (union-find)."""
+    parent = {i: i for i in ids}
 
     def root(x: str) -> str:
         while parent[x] != x:
@@ -135,12 +141,11 @@ def group(signatures: dict[str, Signature]) -> dict[str, str]:
             x = parent[x]
         return x
 
-    for aid, sig in signatures.items():
-        for other in index.copies_of(aid, sig):
-            ra, rb = root(aid), root(other)
-            if ra != rb:
-                parent[max(ra, rb)] = min(ra, rb)
-    return {aid: root(aid) for aid in signatures}
+    for a, b in pairs:
+        ra, rb = root(a), root(b)
+        if ra != rb:
+            parent[max(ra, rb)] = min(ra, rb)
+    return {i: root(i) for i in ids}
 
 
 def members(story_of: dict[str, str]) -> dict[str, list[str]]:
