@@ -618,12 +618,20 @@ def feedback(state: State, limit: int, as_json: bool) -> None:
 
 
 @cli.command("run")
+@click.option("--shards", "shard_spec", default=None, metavar="IDS", type=TEXT,
+              help="Run these gateway shards in this process: ids and ranges like 0-3 or"
+                   " 0-1,4 (needs --shard-count). Discord requires sharding past 2,500 servers.")
+@click.option("--shard-count", type=int, default=None, metavar="N",
+              help="The bot's total number of shards, the same in every process (alone: run"
+                   " all N shards here).")
 @pass_state
-def run(state: State) -> None:
+def run(state: State, shard_spec: str | None, shard_count: int | None) -> None:
     """Run the Discord bot (token from DISCORD_TOKEN or the config)."""
     from bot.discord_app.client import run_bot
+    from bot.discord_app.sharding import parse_shards
 
-    run_bot(state.config, state.engine)
+    shards = parse_shards(shard_spec, shard_count)  # a bad range fails before the model loads
+    run_bot(state.config, state.engine, shards=shards)
 
 
 @cli.command("sync")

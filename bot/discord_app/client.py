@@ -41,6 +41,7 @@ from bot.discord_app.errors import (
 from bot.discord_app.guild_settings import GuildSettings
 from bot.discord_app.permissions import Cooldown, Lane, LaneFull, is_admin
 from bot.discord_app.render import CONTENT_LIMIT, retry_phrase, trim
+from bot.discord_app.sharding import ShardPlan
 from bot.following import FeedPoller
 from bot.settings import Config
 from index.collections import SHARED, guild_collection
@@ -157,6 +158,23 @@ def require_token(config: Config) -> str:
     return token
 
 
+@asynccontextmanager
+async def lane_turn(
+    lane: Lane, busy: str, on_wait: Callable[[], Awaitable[object]] | None = None
+) -> AsyncIterator[None]:
+    """A slot of `lane` for the block (released with its run time, whatever happens); a full
+    queue or a wait past the lane's bound is a Busy refusal: `busy`, and when to come back."""
+    try:
+        await lane.acquire(on_wait)
+    except LaneFull as full:
+        raise Busy(f"{busy}; try again in {retry_phrase(full.retry_after)}.") from None
+    started = time.monotonic()
+    try:
+        yield
+    finally:
+        lane.release(time.monotonic() - started)
+
+
 # --------------------------------------------------------------------------- the bot
 
 
@@ -261,11 +279,13 @@ class NewsBot(commands.Bot):
 
     async def on_ready(self) -> None:
         user = self.user
+        ids = getattr(self, "shard_ids", None)
         log.info(
-            "logged in as %s (id %s) in %d server(s)",
+            "logged in as %s (id %s) in %d server(s)%s",
             user,
             user.id if user else "?",
             len(self.guilds),
+            f" on {ShardPlan(tuple(ids), self.shard_count or 0).describe()}" if ids else "",
         )
 
     async def on_message(self, message: discord.Message, /) -> None:
@@ -314,18 +334,10 @@ class NewsBot(commands.Bot):
         if wait > 0:
             raise Refusal(f"One question at a time: try again in {retry_phrase(wait)}.")
         try:
-            try:
-                await self.questions.acquire(on_wait)
-            except LaneFull as full:
-                raise Busy(
-                    "I'm busy with other questions right now; try again in "
-                    f"{retry_phrase(full.retry_after)}."
-                ) from None
-            started = time.monotonic()
-            try:
+            async with lane_turn(
+                self.questions, "I'm busy with other questions right now", on_wait
+            ):
                 yield
-            finally:
-                self.questions.release(time.monotonic() - started)
         except BaseException:
             self.cooldown.reset(user_id)
             raise
@@ -335,18 +347,8 @@ class NewsBot(commands.Bot):
         self, *, on_wait: Callable[[], Awaitable[object]] | None = None
     ) -> AsyncIterator[None]:
         """The admin lane's one slot (the next jobs wait their turn); never a question slot."""
-        try:
-            await self.admin_jobs.acquire(on_wait)
-        except LaneFull as full:
-            raise Busy(
-                "Another admin job is still running; try again in "
-                f"{retry_phrase(full.retry_after)}."
-            ) from None
-        started = time.monotonic()
-        try:
+        async with lane_turn(self.admin_jobs, "Another admin job is still running", on_wait):
             yield
-        finally:
-            self.admin_jobs.release(time.monotonic() - started)
 
     # -- admin summaries that outlived their reply
 
@@ -461,6 +463,40 @@ class NewsBot(commands.Bot):
             raise Refusal(f"One question at a time: try again in {retry_phrase(wait)}.")
 
 
+class ShardedNewsBot(NewsBot, commands.AutoShardedBot):
+    """NewsBot over several gateway shards in one process (discord.py's AutoShardedClient):
+    pass `shard_ids` and `shard_count`; each shard is its own connection, and Discord sends
+    a server's events and interactions only on the server's shard."""
+
+
+def make_bot(
+    engine: NewsEngine | None, config: Config, *, shards: ShardPlan | None = None, **kwargs: Any
+) -> NewsBot:
+    """A NewsBot, or a ShardedNewsBot running `shards` when given."""
+    if shards is None:
+        return NewsBot(engine, config, **kwargs)
+    return ShardedNewsBot(
+        engine, config, shard_ids=list(shards.ids), shard_count=shards.count, **kwargs
+    )
+
+
+def gateway_refusal(exc: discord.ConnectionClosed, shards: ShardPlan | None) -> NewsbotError:
+    """One line for the gateway's refusals of a session; the rest stay as they are."""
+    if exc.code == 4010:
+        which = shards.describe() if shards else "the shard"
+        return NewsbotError(
+            f"Discord refused {which} (4010 invalid shard): shard ids must be below "
+            "--shard-count, and every process must use the same --shard-count"
+        )
+    if exc.code == 4011:
+        return NewsbotError(
+            "Discord requires sharding for this bot (4011: too many servers for one connection)"
+            ": run with --shard-count N (about one shard per 1,000 servers; each process "
+            "takes its own --shards)"
+        )
+    raise exc
+
+
 # --------------------------------------------------------------------------- entry points
 
 
@@ -482,30 +518,40 @@ async def run_bot_async(
     *,
     api_base: str | None = None,
     gateway_url: str | None = None,
+    shards: ShardPlan | None = None,
 ) -> None:
-    """Log in, connect, serve until closed. Raises MissingToken / LoginRejected (NewsbotErrors
-    with one clear line) for a missing or rejected token."""
+    """Log in, connect, serve until closed (`shards`: those shards, in this process).
+    Raises MissingToken / LoginRejected (NewsbotErrors with one clear line) for a missing or
+    rejected token, and a NewsbotError for a shard the gateway refuses."""
     token = require_token(config)  # before loading the model: fail fast
     setup_logging(config.log_level)
     engine, own_engine = await _get_engine(engine, config)
     try:
-        async with NewsBot(engine, config, api_base=api_base, gateway_url=gateway_url) as bot:
+        bot = make_bot(engine, config, shards=shards, api_base=api_base, gateway_url=gateway_url)
+        async with bot:
             try:
                 await bot.start(token)
             except discord.LoginFailure as exc:
                 raise LoginRejected() from exc
             except discord.PrivilegedIntentsRequired as exc:
                 raise NewsbotError(MESSAGE_CONTENT_REFUSED) from exc
+            except discord.ConnectionClosed as exc:
+                raise gateway_refusal(exc, shards) from exc
     finally:
         if own_engine:
             await asyncio.to_thread(engine.close)
 
 
-def run_bot(config: Config, engine: NewsEngine | Callable[[], NewsEngine] | None = None) -> None:
+def run_bot(
+    config: Config,
+    engine: NewsEngine | Callable[[], NewsEngine] | None = None,
+    *,
+    shards: ShardPlan | None = None,
+) -> None:
     """`newsbot run` (blocking): `engine` is a NewsEngine, a factory for one, or None (made
-    from config). Ctrl-C stops cleanly."""
+    from config); `shards`: run those gateway shards. Ctrl-C stops cleanly."""
     try:
-        asyncio.run(run_bot_async(config, engine))
+        asyncio.run(run_bot_async(config, engine, shards=shards))
     except KeyboardInterrupt:
         log.info("stopped")
 

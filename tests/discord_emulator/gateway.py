@@ -14,6 +14,13 @@ zombie and is closed with 4009 Session timed out, which also ends the session, s
 has to IDENTIFY again. ``Gateway.largest_heartbeat_gap()`` shows a bot that blocks its event
 loop long before it is disconnected.
 
+Sharding, as on Discord: IDENTIFY's ``shard`` is ``[shard_id, num_shards]`` (0 <= id <
+num_shards; anything else is closed with 4010 Invalid shard); a server belongs to shard
+``(guild_id >> 22) % num_shards``, whose session alone gets its READY entry, GUILD_CREATE,
+events and interactions; DMs go to shard 0. A session that would hold more than
+``max_guilds_per_shard`` servers (2,500 on Discord) is closed with 4011 Sharding required.
+``identify_count`` counts session starts (GET /gateway/bot's ``session_start_limit``).
+
 Test controls: ``reconnect()`` (op 7), ``invalidate_session(resumable)`` (op 9),
 ``drop()`` (abrupt TCP close, no close frame), ``close(code)``, ``request_heartbeat()`` (op 1)
 and ``ack_heartbeats = False`` to play a zombie connection.
@@ -67,6 +74,8 @@ class CloseCode:
     INVALID_SEQ = 4007
     RATE_LIMITED = 4008
     SESSION_TIMED_OUT = 4009
+    INVALID_SHARD = 4010
+    SHARDING_REQUIRED = 4011
     INVALID_API_VERSION = 4012
     INVALID_INTENTS = 4013
     DISALLOWED_INTENTS = 4014
@@ -221,8 +230,13 @@ class Gateway:
         privileged_intents: int = int(PRIVILEGED_INTENTS),
         heartbeat_timeout_factor: float | None = 1.5,
         heartbeat_grace_s: float = 0.5,
+        max_guilds_per_shard: int = 2500,
     ) -> None:
         self.state = state
+        #: More servers than this on one session: closed with 4011 Sharding required.
+        self.max_guilds_per_shard = max_guilds_per_shard
+        #: Sessions started by IDENTIFY (each one counts against session_start_limit).
+        self.identify_count = 0
         self.heartbeat_timeout_factor = heartbeat_timeout_factor
         #: Added to the allowed gap: network and scheduling jitter, as Discord tolerates.
         self.heartbeat_grace_s = heartbeat_grace_s
@@ -500,21 +514,29 @@ class Gateway:
         if intents & PRIVILEGED_INTENTS & ~self.privileged_intents:
             conn.close_after_flush(CloseCode.DISALLOWED_INTENTS, "Disallowed intent(s).")
             return
-        shard = tuple(data.get("shard") or (0, 1))
+        raw_shard = data.get("shard")
+        shard = _valid_shard((0, 1) if raw_shard is None else raw_shard)
+        if shard is None:
+            conn.close_after_flush(CloseCode.INVALID_SHARD, "Invalid shard.")
+            return
         session = Session(
             id=secrets.token_hex(16),
             intents=intents,
             identify=data,
-            shard=(int(shard[0]), int(shard[1])),
+            shard=shard,
             presence=data.get("presence"),
         )
-        self.sessions.append(session)
-        conn.session, session.connection = session, conn
         guilds = [
             g
             for g in self.state.guilds.values()
             if session.owns(g) and g.get_member(self.state.bot_user) is not None
         ]
+        if len(guilds) > self.max_guilds_per_shard:
+            conn.close_after_flush(CloseCode.SHARDING_REQUIRED, "Sharding is required.")
+            return
+        self.identify_count += 1
+        self.sessions.append(session)
+        conn.session, session.connection = session, conn
         ready: JSON = {
             "v": 10,
             "user": self.state.bot_user_payload(),
@@ -541,6 +563,13 @@ class Gateway:
                 session.dispatch("GUILD_CREATE", self.guild_create_payload(session, guild))
             elif guild.outage_event is not None:
                 session.dispatch(guild.outage_event, guild.unavailable_payload())
+
+    def recommended_shards(self) -> int:
+        """GET /gateway/bot's ``shards``: about one per 1,000 servers, as Discord answers."""
+        joined = sum(
+            1 for g in self.state.guilds.values() if g.get_member(self.state.bot_user) is not None
+        )
+        return max(1, -(-joined // 1000))
 
     def guild_create_payload(self, session: Session, guild: Guild) -> JSON:
         """GUILD_CREATE as this session sees it: all members only with GUILD_MEMBERS intent."""
@@ -600,3 +629,15 @@ class Gateway:
             if data.get("nonce") is not None:
                 chunk["nonce"] = data["nonce"]
             conn.session.dispatch("GUILD_MEMBERS_CHUNK", chunk)
+
+
+def _valid_shard(value: Any) -> tuple[int, int] | None:
+    """IDENTIFY's ``shard`` as (id, count) when Discord would take it, else None (4010)."""
+    if not isinstance(value, list | tuple) or len(value) != 2:
+        return None
+    shard_id, count = value
+    if not all(isinstance(v, int) and not isinstance(v, bool) for v in (shard_id, count)):
+        return None
+    if count < 1 or not 0 <= shard_id < count:
+        return None
+    return shard_id, count

@@ -149,11 +149,11 @@ class CoreRoutes:
         return Reply(
             body={
                 "url": self.emu.gateway.url.rstrip("/"),
-                "shards": 1,
+                "shards": self.emu.gateway.recommended_shards(),
                 "session_start_limit": {
                     "total": 1000,
-                    "remaining": 999,
-                    "reset_after": 0,
+                    "remaining": max(0, 1000 - self.emu.gateway.identify_count),
+                    "reset_after": 24 * 3600 * 1000,  # ms; the emulator never resets it
                     "max_concurrency": 1,
                 },
             }

@@ -26,6 +26,15 @@ class SnowflakeGenerator:
         self._last = candidate
         return candidate
 
+    def next_on_shard(self, shard_id: int, count: int) -> int:
+        """The next id of a server that lands on shard ``shard_id`` of ``count``
+        (``(id >> 22) % count``): later milliseconds until it does, still increasing."""
+        candidate = self.next()
+        while (candidate >> 22) % count != shard_id:
+            candidate = ((candidate >> 22) + 1) << 22
+        self._last = candidate
+        return candidate
+
 
 def snowflake_datetime(snowflake: int) -> dt.datetime:
     """The creation time encoded in a snowflake (UTC)."""

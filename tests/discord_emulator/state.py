@@ -172,14 +172,17 @@ class EmulatorState:
         everyone_permissions: int = DEFAULT_EVERYONE_PERMISSIONS,
         bot_permissions: int = DEFAULT_BOT_PERMISSIONS,
         with_bot: bool = True,
+        shard: tuple[int, int] | None = None,
     ) -> Guild:
         """Create a guild (with @everyone, an owner member and, unless ``with_bot=False``,
-        the bot as a member holding a managed role with ``bot_permissions``).
+        the bot as a member holding a managed role with ``bot_permissions``); ``shard``
+        (id, count): with an id that lands on that shard.
 
         If a bot is connected, it receives GUILD_CREATE as if it had just been added.
         """
         owner = owner or self.add_user(f"{name}-owner")
-        guild = Guild(id=self.ids.next(), name=name, owner_id=owner.id, state=self)
+        gid = self.ids.next() if shard is None else self.ids.next_on_shard(*shard)
+        guild = Guild(id=gid, name=name, owner_id=owner.id, state=self)
         guild.roles[guild.id] = Role(
             id=guild.id, guild=guild, name="@everyone", permissions=everyone_permissions
         )
