@@ -515,8 +515,17 @@ def follow(state: State, once: bool) -> None:
     if once:
         poller.poll_due(on_poll=_print_poll)
         return
+    from bot.leader import hold_while, poller_lease
+
     err.print(f"Following {len(poller.feeds())} feeds; Ctrl-C stops.")
-    poller.run(threading.Event(), on_poll=_print_poll)
+    config = state.config
+    # one poller at a time over one store: another `newsbot follow` or `newsbot run` polling
+    # already means this one waits, and takes over when that one stops
+    hold_while(
+        poller_lease(config.store), threading.Event(),
+        lambda stop: poller.run(stop, on_poll=_print_poll),
+        retry_s=config.follow.check_every_s,
+    )
 
 
 # ---------------------------------------------------------------------------------------------

@@ -43,6 +43,7 @@ from bot.discord_app.permissions import Cooldown, Lane, LaneFull, is_admin
 from bot.discord_app.render import CONTENT_LIMIT, retry_phrase, trim
 from bot.discord_app.sharding import ShardPlan
 from bot.following import FeedPoller
+from bot.leader import hold_while, poller_lease
 from bot.settings import Config
 from index.collections import SHARED, guild_collection
 from index.errors import NewsbotError
@@ -61,6 +62,7 @@ MAX_QUESTION_CHARS = 500
 # wait, at most until shortly before their interaction token (15 minutes) runs out
 ADMIN_QUEUE = 4
 ADMIN_WAIT_S = 12 * 60.0
+POLLER_JOIN_S = 30.0  # close waits this long at most for the poller's feed in progress
 UNDELIVERED_KEPT = 5  # admin summaries kept per server for /news stats when no DM got through
 MESSAGE_CONTENT_REFUSED = (
     "Discord refused the Message Content intent: turn on 'Message Content Intent' under "
@@ -247,12 +249,17 @@ class NewsBot(commands.Bot):
         return self._poller
 
     def start_polling(self) -> None:
-        """Poll followed feeds in a daemon thread until close (what `newsbot run` does)."""
+        """Poll followed feeds in a daemon thread until close (what `newsbot run` does), in
+        one process at a time: the others wait for the poller's lease (bot/leader.py)."""
         if self._polling is not None or self.engine is None:
             return
         poller = self.require_poller()
         self._polling = threading.Thread(
-            target=poller.run, args=(self._polling_stop,), name="newsbot-feeds", daemon=True
+            target=hold_while,
+            args=(poller_lease(self.config.store), self._polling_stop, poller.run),
+            kwargs={"retry_s": self.config.follow.check_every_s},
+            name="newsbot-feeds",
+            daemon=True,
         )
         self._polling.start()
 
@@ -296,6 +303,9 @@ class NewsBot(commands.Bot):
         self._polling_stop.set()  # a poll in progress finishes its feed; no new one starts
         try:
             await super().close()
+            if self._polling is not None:
+                # the engine is closed after the bot: the poller must be done with it first
+                await asyncio.to_thread(self._polling.join, POLLER_JOIN_S)
         finally:
             self._executor.shutdown(wait=False, cancel_futures=True)
             self._admin_executor.shutdown(wait=False, cancel_futures=True)

@@ -14,7 +14,7 @@ import discord
 from discord import app_commands
 
 from bot.discord_app.render import CONTENT_LIMIT, neutralize_mentions, trim
-from index.errors import ConfigError, NewsbotError
+from index.errors import ConfigError, NewsbotError, StoreUnavailable
 
 log = logging.getLogger("newsbot.discord")
 
@@ -22,6 +22,10 @@ TOKEN_HELP = (
     "Get one in the Discord developer portal (https://discord.com/developers/applications) → "
     "your application → Bot → Reset Token, then set it as DISCORD_TOKEN."
 )
+
+# What an asker sees while the store's database cannot be reached: nothing of the internals
+# (no host, no driver message), and the bot gets on by itself once the server is back.
+STORE_UNAVAILABLE = "The news store is unreachable right now; try again in a moment."
 
 # key in Interaction.extras set once a command has sent its real reply: an error after that
 # must not overwrite it
@@ -76,6 +80,19 @@ def _unwrap(error: BaseException) -> BaseException:
     return error
 
 
+def store_unreachable(error: BaseException) -> bool:
+    """The store's database is away (StoreUnavailable, or the driver's own connection error
+    when it reached us unwrapped): a passing fault, not a bug."""
+    if isinstance(error, StoreUnavailable):
+        return True
+    try:
+        import psycopg
+        import psycopg_pool
+    except ImportError:  # pragma: no cover - both are dependencies
+        return False
+    return isinstance(error, psycopg.OperationalError | psycopg_pool.PoolTimeout)
+
+
 def describe_error(error: BaseException, *, public: bool = False) -> tuple[str, str | None]:
     """(the line to show, an error id or None when the error is an expected one).
 
@@ -87,6 +104,8 @@ def describe_error(error: BaseException, *, public: bool = False) -> tuple[str, 
     error = _unwrap(error)
     if isinstance(error, Refusal):
         return error.text, None
+    if store_unreachable(error):
+        return STORE_UNAVAILABLE, None
     if public:
         eid = new_error_id()
         return f"Something went wrong on my side (error id {eid}). Please try again later.", eid
@@ -123,7 +142,9 @@ def describe_error(error: BaseException, *, public: bool = False) -> tuple[str, 
 
 def log_error(error: BaseException, eid: str | None, where: str) -> None:
     inner = _unwrap(error)
-    if eid is None:
+    if store_unreachable(inner):
+        log.warning("%s: the store is unreachable: %s", where, inner)
+    elif eid is None:
         log.info("%s: %s: %s", where, type(inner).__name__, inner)
     else:
         log.error("error %s in %s", eid, where, exc_info=(type(inner), inner, inner.__traceback__))
