@@ -253,6 +253,9 @@ def index_build(state: State, sources: tuple[str, ...], replace: bool, collectio
     """Build a new store from files, folders and URLs (default: the seed articles)."""
     data_dir = Path(state.config.store.data_dir)
     refs = list(sources) or [str(default_seeds_dir())]
+    if state.config.store.backend.backend == "postgres":
+        _build_in_postgres(state, refs, replace, collection)
+        return
     if store_exists(data_dir) and not replace:
         raise InputError(
             f"a store already exists in {data_dir}; use `newsbot index add` to add to it,"
@@ -284,6 +287,29 @@ def index_build(state: State, sources: tuple[str, ...], replace: bool, collectio
     building.rename(data_dir)
     print_report(report, "Built")
     err.print(f"Store ready in {data_dir} ({time.perf_counter() - started:.1f} s).")
+
+
+def _build_in_postgres(state: State, refs: list[str], replace: bool, collection: str) -> None:
+    """`index build` on the PostgreSQL store: into an empty store only (a shared database
+    is not swapped for another one; `index remove` and `index rebuild` change it)."""
+    if replace:
+        raise InputError(
+            "--replace does not apply to a PostgreSQL store; use `newsbot index remove` or"
+            " `newsbot index rebuild`"
+        )
+    engine = state.engine()
+    if not engine.store.is_empty():
+        raise InputError(
+            f"the PostgreSQL store at {engine.store.location} already holds articles; use"
+            " `newsbot index add` to add to it"
+        )
+    started = time.perf_counter()
+    with progress_bar() as progress:
+        report = engine.add_sources(refs, progress, collection=collection)
+    print_report(report, "Built")
+    if report.changed == 0:
+        raise click.exceptions.Exit(EXIT_ERROR)
+    err.print(f"Store ready in {engine.store.location} ({time.perf_counter() - started:.1f} s).")
 
 
 @index_group.command("add")
@@ -358,7 +384,8 @@ def index_stats(state: State, as_json: bool, collection: str | None) -> None:
     if as_json:
         click.echo(json.dumps(dataclasses.asdict(stats), ensure_ascii=False))
         return
-    out.print(f"Data directory: {stats.data_dir}", highlight=False)
+    where = "Database:      " if "://" in stats.data_dir else "Data directory:"
+    out.print(f"{where} {stats.data_dir}", highlight=False)
     out.print(f"Articles:       {stats.articles}")
     out.print(f"Passages:       {stats.passages}")
     out.print(f"Model:          {stats.model} ({stats.dimension} dimensions)", highlight=False)

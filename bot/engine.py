@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from bot.answer_model import Answer
 from bot.answering import Answerer
 from bot.settings import Config
+from index.backends import open_store
 from index.collections import SHARED, check_name, check_names
 from index.database import Ingest
 from index.embedding import Embedder, make_embedder
@@ -87,7 +88,7 @@ class NewsEngine:
         self.config = config
         settings = config.store
         self.embedder = embedder or make_embedder(settings.model)
-        self.store = Store(settings, self.embedder)
+        self.store: Store = open_store(settings, self.embedder)
         self.searcher = Searcher(self.store, settings.search)
         self.answerer = Answerer(self.searcher, settings.answer, settings.search.top_k)
         self.llm_reader: LLMReader | None = None
@@ -287,7 +288,7 @@ class NewsEngine:
             index_type=db.get_meta("index_type") or self.config.store.index.type,
             size_bytes=self.store.size_on_disk(),
             last_change=db.get_meta("last_change"),
-            data_dir=str(self.store.data_dir),
+            data_dir=self.store.location,
             collections=[self._collection_stats(n, dimension) for n in names],
         )
 

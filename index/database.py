@@ -180,6 +180,7 @@ class PassageFilter:
 
     sql: str
     params: tuple[object, ...]
+    condition: str = ""  # the same test as a WHERE condition on `p` (the PostgreSQL search)
 
 
 @dataclass(frozen=True)
@@ -636,8 +637,9 @@ class Database:
             )
         if not clauses:
             return None
+        condition = " AND ".join(clauses)
         return PassageFilter(
-            "SELECT p.id FROM passages p WHERE " + " AND ".join(clauses), tuple(params)
+            "SELECT p.id FROM passages p WHERE " + condition, tuple(params), condition
         )
 
     def passage_ids(self, where: PassageFilter) -> list[int]:

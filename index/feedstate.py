@@ -1,4 +1,5 @@
-"""Followed feeds, as the store's SQLite keeps them: which collections follow which feed, each
+"""Followed feeds, as the store's database keeps them (SQLite or PostgreSQL: the SQL here is
+written for both): which collections follow which feed, each
 feed's schedule and HTTP validators, how its last fetches went, and the entries already read.
 
 One row per feed URL however many collections follow it, so a feed is fetched once per
@@ -128,7 +129,8 @@ class FeedBook:
     def counts(self, collection: str, failing_after: int) -> tuple[int, int]:
         """(feeds `collection` follows, how many of them are failing)."""
         row = self.db.connection().execute(
-            "SELECT COUNT(*), COALESCE(SUM(f.failures >= ?), 0) FROM feeds f"
+            "SELECT COUNT(*), COALESCE(SUM(CASE WHEN f.failures >= ? THEN 1 ELSE 0 END), 0)"
+            " FROM feeds f"
             " JOIN feed_followers ff ON ff.url = f.url WHERE ff.collection = ?",
             (failing_after, collection),
         ).fetchone()
@@ -191,8 +193,9 @@ class FeedBook:
                 (next_due, etag, last_modified, stamp, new_articles, stamp, url),
             )
             tx.executemany(
-                "INSERT OR IGNORE INTO feed_entries (url, entry, article_id, seen_at)"
-                " SELECT ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM feeds WHERE url = ?)",
+                "INSERT INTO feed_entries (url, entry, article_id, seen_at)"
+                " SELECT ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM feeds WHERE url = ?)"
+                " ON CONFLICT DO NOTHING",
                 [(url, key, article_id, stamp, url) for key, article_id in entries],
             )
 

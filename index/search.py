@@ -231,6 +231,8 @@ class Searcher:
         if found is None:
             if db.covers_every_article(collections):
                 found = (None, None)
+            elif self.store.filters_in_query:
+                found = (collections, None)  # the vector query applies them itself
             else:
                 where = db.passage_filter(collections)
                 found = (collections, db.passage_ids(where))  # type: ignore[arg-type]
@@ -329,12 +331,14 @@ class Searcher:
         if filters is not None:
             scope, allowed = self._scope(filters.collections, cache)
             where = db.passage_filter(scope, filters.source, filters.since, filters.until)
-            if filters.active:
+            if filters.active and not self.store.filters_in_query:
                 allowed = db.passage_ids(where)  # type: ignore[arg-type]
         # Both searches apply the filter inside: FAISS through an id selector over the ids
-        # that pass, FTS5 in its query.
+        # that pass (PostgreSQL in the vector query's WHERE), FTS5 in its query.
         n = self.settings.candidates
-        if allowed is not None and not filters.active:  # type: ignore[union-attr]
+        if self.store.filters_in_query:
+            dense = index.search(qvec, n, where=where)  # type: ignore[call-arg]
+        elif allowed is not None and not filters.active:  # type: ignore[union-attr]
             dense = self._dense_in_scope(index, qvec, n, allowed, filters, cache)  # type: ignore[arg-type]
         else:
             dense = index.search(qvec, n, allowed)
@@ -381,17 +385,9 @@ class Searcher:
                     continue
                 kept_shingles.append(sh)
                 per_article[row.article.id] = per_article.get(row.article.id, 0) + 1
-                sim = similarity[pid] if pid in similarity else _similarity(index, qvec, pid)
+                sim = similarity[pid] if pid in similarity else index.similarity(qvec, pid)
                 hits.append(Hit(row, fused[pid], sim, lexical_rank.get(pid)))
                 if len(hits) >= limit:
                     break
         return hits
 
-
-def _similarity(index, qvec: np.ndarray, pid: int) -> float:  # type: ignore[no-untyped-def]
-    """Cosine similarity of the question and a passage FAISS did not return (0: not stored)."""
-    try:
-        vec = index.index.reconstruct(int(pid))
-    except RuntimeError:
-        return 0.0
-    return float(np.dot(vec, qvec))

@@ -86,11 +86,18 @@ class Store:
             self.data_dir.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise StoreError(f"cannot create the data directory {self.data_dir}: {exc}") from exc
-        self.db = Database(self.data_dir / DB_NAME)
+        self.db = self._open_database()
         self._write_lock = threading.Lock()
         self._load_lock = threading.Lock()
         self._index: VectorIndex | None = None
         self._loaded_generation = -1
+
+    # Whether the vector index applies search filters inside its own query (given the SQL
+    # `where`), so the searcher need not list the passage ids that pass (index/search.py).
+    filters_in_query = False
+
+    def _open_database(self) -> Database:
+        return Database(self.data_dir / DB_NAME)
 
     # -- reading ----------------------------------------------------------------------------
     def check_model(self) -> None:
@@ -268,16 +275,10 @@ class Store:
     ) -> None:
         """Run `write_rows` and save the next generation's vectors in one transaction."""
         generation = self.db.generation() + 1
-        path = vector_file(self.data_dir, generation)
         with self.db.transaction() as tx:
+            self._prepare_vectors(tx, remove_all or base is None)
             removed, (new_ids, new_vecs) = write_rows(tx)
-            if remove_all or base is None:
-                index = VectorIndex.build(
-                    self.embedder.dimension, self.settings.index,
-                    np.asarray(new_ids, dtype=np.int64), new_vecs,
-                )
-            else:
-                index = base.with_changes(removed, np.asarray(new_ids, dtype=np.int64), new_vecs)
+            index = self._next_vectors(tx, removed, new_ids, new_vecs, base, remove_all)
             self.db.cache_vectors(tx, self.embedder.name, fresh)
             if prune_to is not None:
                 self.db.prune_cache(tx, self.embedder.name, prune_to)
@@ -291,7 +292,32 @@ class Store:
             self.db.set_meta(tx, "index_type", index.kind)
             self.db.set_meta(tx, "last_change", now_iso())
             self.db.set_meta(tx, "generation", str(generation))
-            index.save(path)
+            self._save_vectors(index, generation)
+        self._installed(index, generation)
+
+    # The vector side of a commit; the PostgreSQL store (index/postgres/store.py) keeps the
+    # vectors in the passages' rows instead, written by the same transaction.
+    def _prepare_vectors(self, tx, whole: bool) -> None:  # type: ignore[no-untyped-def]
+        """Before the rows are written (`whole`: every vector is written anew)."""
+
+    def _next_vectors(  # type: ignore[no-untyped-def]
+        self, tx, removed: list[int], new_ids: list[int], new_vecs: np.ndarray,
+        base: VectorIndex | None, remove_all: bool,
+    ) -> VectorIndex:
+        """The next generation's vectors: `base` less `removed`, plus the new ones."""
+        if remove_all or base is None:
+            return VectorIndex.build(
+                self.embedder.dimension, self.settings.index,
+                np.asarray(new_ids, dtype=np.int64), new_vecs,
+            )
+        return base.with_changes(removed, np.asarray(new_ids, dtype=np.int64), new_vecs)
+
+    def _save_vectors(self, index: VectorIndex, generation: int) -> None:
+        """Inside the transaction, last: the next generation's file, written atomically."""
+        index.save(vector_file(self.data_dir, generation))
+
+    def _installed(self, index: VectorIndex, generation: int) -> None:
+        """After the commit: searches use the new index, the old files go."""
         with self._load_lock:
             self._index, self._loaded_generation = index, generation
         self._remove_stale_files(generation)
@@ -545,6 +571,11 @@ class Store:
             return removed, deleted
 
     # -- facts ------------------------------------------------------------------------------
+    @property
+    def location(self) -> str:
+        """Where the store lives, as `stats` shows it."""
+        return str(self.data_dir)
+
     def size_on_disk(self) -> int:
         total = 0
         for path in self.data_dir.iterdir():

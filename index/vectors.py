@@ -200,6 +200,15 @@ class VectorIndex:
             scores, ids = self.index.search(q, k, params=params)
         return [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i >= 0]
 
+    def similarity(self, query: np.ndarray, pid: int) -> float:
+        """Cosine similarity of the question and one passage, which a search did not return
+        (0: not stored)."""
+        try:
+            vec = self.index.reconstruct(int(pid))
+        except RuntimeError:
+            return 0.0
+        return float(np.dot(vec, query))
+
     # -- persistence ------------------------------------------------------------------------
     def save(self, path: Path) -> None:
         """Write atomically: temporary file, fsync, rename, fsync the folder."""

@@ -126,3 +126,34 @@ def pg_url(embedded_pg) -> Iterator[str]:
     """The URL of a fresh PostgreSQL database of this test's own, with pgvector."""
     with embedded_pg.database() as url:
         yield url
+
+
+BACKENDS = ["sqlite", "postgres"]
+
+
+def backend_config(backend: str, data_dir: Path, url: str | None = None, **sections: dict):
+    """make_fast_config on `backend` ("sqlite": in data_dir; "postgres": at `url`)."""
+    if backend == "postgres":
+        sections["store"] = {**sections.get("store", {}), "backend": "postgres", "url": url}
+    return make_fast_config(data_dir, **sections)
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request) -> str:
+    """Each store backend in turn, for the tests that hold for both."""
+    return request.param
+
+
+@pytest.fixture
+def backend_url(request, backend: str) -> str | None:
+    """The fresh database of a postgres test (None for sqlite)."""
+    return request.getfixturevalue("pg_url") if backend == "postgres" else None
+
+
+@pytest.fixture
+def backend_engine(backend: str, backend_url, tmp_path: Path, hashing_embedder):
+    """fast_engine, on each backend in turn."""
+    engine = NewsEngine(backend_config(backend, tmp_path / "data", backend_url),
+                        embedder=hashing_embedder)
+    yield engine
+    engine.close()

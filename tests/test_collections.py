@@ -44,115 +44,115 @@ def urls_found(engine: NewsEngine, query: str, collections: tuple[str, ...], **k
 
 
 # -- membership ------------------------------------------------------------------------------
-def test_the_same_article_in_two_collections_is_stored_and_embedded_once(fast_engine):
-    first = add(fast_engine, A, item(STORY, url="https://example.com/budget"))
+def test_the_same_article_in_two_collections_is_stored_and_embedded_once(backend_engine):
+    first = add(backend_engine, A, item(STORY, url="https://example.com/budget"))
     (article,) = first.added
-    articles, passages = fast_engine.store.db.counts()
-    generation = fast_engine.store.db.generation()
+    articles, passages = backend_engine.store.db.counts()
+    generation = backend_engine.store.db.generation()
     embedded: list[str] = []
-    original = fast_engine.embedder.embed
+    original = backend_engine.embedder.embed
 
     def spy(texts, **kw):
         embedded.extend(texts)
         return original(texts, **kw)
 
-    fast_engine.embedder.embed = spy  # type: ignore[method-assign]
-    second = add(fast_engine, B, item(STORY, url="https://example.com/budget"))
+    backend_engine.embedder.embed = spy  # type: ignore[method-assign]
+    second = add(backend_engine, B, item(STORY, url="https://example.com/budget"))
     assert [a.id for a in second.unchanged] == [article.id] and not second.added
-    assert members(fast_engine, article.id) == {A, B}
-    assert fast_engine.store.db.counts() == (articles, passages)
+    assert members(backend_engine, article.id) == {A, B}
+    assert backend_engine.store.db.counts() == (articles, passages)
     assert embedded == []  # no passage embedded again
-    assert fast_engine.store.db.generation() == generation  # no new vector file either
+    assert backend_engine.store.db.generation() == generation  # no new vector file either
 
 
-def test_index_add_writes_the_shared_collection_by_default(fast_engine):
-    report = fast_engine.add_articles(ReadResult(articles=[item(STORY, url="https://e.com/1")]))
-    assert members(fast_engine, report.added[0].id) == {SHARED}
+def test_index_add_writes_the_shared_collection_by_default(backend_engine):
+    report = backend_engine.add_articles(ReadResult(articles=[item(STORY, url="https://e.com/1")]))
+    assert members(backend_engine, report.added[0].id) == {SHARED}
 
 
-def test_a_server_cannot_rewrite_an_article_another_collection_holds(fast_engine):
+def test_a_server_cannot_rewrite_an_article_another_collection_holds(backend_engine):
     url = "https://example.com/budget"
-    (article,) = add(fast_engine, A, item(STORY, url=url)).added
-    forged = add(fast_engine, B, item("Forged text: the council was dissolved.", url=url,
+    (article,) = add(backend_engine, A, item(STORY, url=url)).added
+    forged = add(backend_engine, B, item("Forged text: the council was dissolved.", url=url,
                                       title="Forged"))
     assert [s.reason for s in forged.skipped] == [KEPT_REASON]
-    stored = fast_engine.store.find(url)
+    stored = backend_engine.store.find(url)
     assert stored.text == STORY and stored.title == "A title"
-    assert members(fast_engine, article.id) == {A, B}
+    assert members(backend_engine, article.id) == {A, B}
     # The shared collection (the operator) may update it, and a server may update its own.
     changed = STORY.replace("three", "four")
-    assert add(fast_engine, SHARED, item(changed, url=url)).updated
-    assert fast_engine.store.find(url).text == changed
-    (own,) = add(fast_engine, A, item("Only A holds this one.", url="https://e.com/a")).added
-    assert add(fast_engine, A, item("Only A holds this one, corrected.", url=own.url)).updated
+    assert add(backend_engine, SHARED, item(changed, url=url)).updated
+    assert backend_engine.store.find(url).text == changed
+    (own,) = add(backend_engine, A, item("Only A holds this one.", url="https://e.com/a")).added
+    assert add(backend_engine, A, item("Only A holds this one, corrected.", url=own.url)).updated
 
 
 # -- removal ---------------------------------------------------------------------------------
-def test_removing_from_one_collection_keeps_the_article_for_the_others(fast_engine):
+def test_removing_from_one_collection_keeps_the_article_for_the_others(backend_engine):
     url = "https://example.com/budget"
-    (article,) = add(fast_engine, A, item(STORY, url=url)).added
-    add(fast_engine, B, item(STORY, url=url))
-    add(fast_engine, SHARED, item(STORY, url=url))
-    vectors = fast_engine.store.vector_index().size
+    (article,) = add(backend_engine, A, item(STORY, url=url)).added
+    add(backend_engine, B, item(STORY, url=url))
+    add(backend_engine, SHARED, item(STORY, url=url))
+    vectors = backend_engine.store.vector_index().size
 
-    report = fast_engine.remove([url], collection=A)
+    report = backend_engine.remove([url], collection=A)
     assert [a.id for a in report.removed] == [article.id] and report.deleted == []
-    assert members(fast_engine, article.id) == {B, SHARED}
-    assert fast_engine.store.vector_index().size == vectors
-    assert urls_found(fast_engine, "harbour budget", (A,)) == set()
-    assert urls_found(fast_engine, "harbour budget", (B,)) == {url}
+    assert members(backend_engine, article.id) == {B, SHARED}
+    assert backend_engine.store.vector_index().size == vectors
+    assert urls_found(backend_engine, "harbour budget", (A,)) == set()
+    assert urls_found(backend_engine, "harbour budget", (B,)) == {url}
 
     # Not in A any more: not found there, whoever else holds it.
-    again = fast_engine.remove([url, article.id], collection=A)
+    again = backend_engine.remove([url, article.id], collection=A)
     assert again.removed == [] and again.not_found == [url, article.id]
 
-    fast_engine.remove([url], collection=B)
-    last = fast_engine.remove([article.id], collection=SHARED)
+    backend_engine.remove([url], collection=B)
+    last = backend_engine.remove([article.id], collection=SHARED)
     assert [a.id for a in last.deleted] == [article.id]
-    assert fast_engine.store.find(url) is None
-    assert fast_engine.store.vector_index().size == 0
-    assert fast_engine.store.db.counts() == (0, 0)
+    assert backend_engine.store.find(url) is None
+    assert backend_engine.store.vector_index().size == 0
+    assert backend_engine.store.db.counts() == (0, 0)
 
 
-def test_a_server_cannot_remove_another_servers_article(fast_engine):
-    (article,) = add(fast_engine, B, item(STORY, url="https://example.com/b")).added
-    report = fast_engine.remove(["https://example.com/b", article.id], collection=A)
+def test_a_server_cannot_remove_another_servers_article(backend_engine):
+    (article,) = add(backend_engine, B, item(STORY, url="https://example.com/b")).added
+    report = backend_engine.remove(["https://example.com/b", article.id], collection=A)
     assert report.removed == [] and len(report.not_found) == 2
-    assert members(fast_engine, article.id) == {B}
+    assert members(backend_engine, article.id) == {B}
 
 
-def test_rebuilding_a_collection_recuts_only_its_articles(fast_engine):
-    (a,) = add(fast_engine, A, item(STORY, url="https://e.com/a")).added
-    (b,) = add(fast_engine, B, item("Floods closed the river road on Monday.",
+def test_rebuilding_a_collection_recuts_only_its_articles(backend_engine):
+    (a,) = add(backend_engine, A, item(STORY, url="https://e.com/a")).added
+    (b,) = add(backend_engine, B, item("Floods closed the river road on Monday.",
                                     url="https://e.com/b")).added
-    db = fast_engine.store.db
+    db = backend_engine.store.db
     b_ids = db.passage_ids_of(db.connection(), b.id)
     a_ids = db.passage_ids_of(db.connection(), a.id)
-    report = fast_engine.rebuild(collection=A)
+    report = backend_engine.rebuild(collection=A)
     assert report.articles == 1
     assert db.passage_ids_of(db.connection(), b.id) == b_ids  # B untouched
     assert set(db.passage_ids_of(db.connection(), a.id)).isdisjoint(a_ids)  # A re-cut
-    index = fast_engine.store.vector_index()
+    index = backend_engine.store.vector_index()
     assert sorted(index.ids().tolist()) == db.all_passage_ids()
 
 
 # -- search isolation ------------------------------------------------------------------------
-def test_a_question_sees_only_the_collections_it_searches(fast_engine):
-    add(fast_engine, A, item("The harbour bridge reopened on Monday after repairs.",
+def test_a_question_sees_only_the_collections_it_searches(backend_engine):
+    add(backend_engine, A, item("The harbour bridge reopened on Monday after repairs.",
                              url="https://a.example.com/bridge"))
-    add(fast_engine, B, item("The harbour bridge reopened on Monday, said officials.",
+    add(backend_engine, B, item("The harbour bridge reopened on Monday, said officials.",
                              url="https://b.example.com/bridge"))
-    add(fast_engine, SHARED, item("The harbour bridge reopening drew crowds on Monday.",
+    add(backend_engine, SHARED, item("The harbour bridge reopening drew crowds on Monday.",
                                   url="https://shared.example.com/bridge"))
     query = "When did the harbour bridge reopen?"
-    assert urls_found(fast_engine, query, (A,)) == {"https://a.example.com/bridge"}
-    assert urls_found(fast_engine, query, (A, SHARED)) == {
+    assert urls_found(backend_engine, query, (A,)) == {"https://a.example.com/bridge"}
+    assert urls_found(backend_engine, query, (A, SHARED)) == {
         "https://a.example.com/bridge", "https://shared.example.com/bridge"}
-    answer = fast_engine.ask(query, collections=[B, SHARED])
+    answer = backend_engine.ask(query, collections=[B, SHARED])
     cited = {c.url for c in answer.citations} | {r.url for r in answer.retrieved}
     assert "https://a.example.com/bridge" not in cited
     assert "https://b.example.com/bridge" in cited
-    default = fast_engine.ask(query)  # the shared collection only
+    default = backend_engine.ask(query)  # the shared collection only
     assert {r.url for r in default.retrieved} == {"https://shared.example.com/bridge"}
 
 

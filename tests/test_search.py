@@ -15,27 +15,27 @@ def add(engine, *items):
     engine.add_articles(ReadResult(articles=list(items)))
 
 
-def test_a_rare_word_is_found_through_the_full_text_index(fast_engine):
-    add(fast_engine, *[
+def test_a_rare_word_is_found_through_the_full_text_index(backend_engine):
+    add(backend_engine, *[
         ArticleInput(text=f"Ordinary report number {i} about the weather and traffic today.",
                      url=f"https://example.com/{i}", title=f"Report {i}")
         for i in range(30)
     ], ArticleInput(text="The zyxbridge opened to traffic on Monday after two years.",
                     url="https://example.com/bridge", title="Bridge opens"))
-    hits = fast_engine.searcher.search("When did the zyxbridge open?", limit=3)
+    hits = backend_engine.searcher.search("When did the zyxbridge open?", limit=3)
     assert hits[0].passage.article.url == "https://example.com/bridge"
     assert hits[0].lexical_rank == 1
 
 
-def test_filters_by_source_and_date(fast_engine):
-    add(fast_engine,
+def test_filters_by_source_and_date(backend_engine):
+    add(backend_engine,
         ArticleInput(text="Flooding closed the river road. Crews worked overnight.",
                      url="https://a.example.com/1", source="Alpha News", published="2025-01-10"),
         ArticleInput(text="Flooding closed the river road again. Crews returned.",
                      url="https://b.example.com/2", source="Beta Post", published="2025-03-02"),
         ArticleInput(text="Flooding warnings were issued for the river road.",
                      url="https://c.example.com/3", source="Gamma", published=None))
-    search = fast_engine.searcher.search
+    search = backend_engine.searcher.search
 
     def urls(f):
         return {h.passage.article.url for h in search("river road flooding", filters=f)}
@@ -44,14 +44,14 @@ def test_filters_by_source_and_date(fast_engine):
     assert urls(Filters(since="2025-02-01")) == {"https://b.example.com/2"}
     assert urls(Filters(until="2025-02-01")) == {"https://a.example.com/1"}
     assert urls(Filters(source="Nobody")) == set()
-    answer = fast_engine.ask("river road flooding", since="2025-02-01")
+    answer = backend_engine.ask("river road flooding", since="2025-02-01")
     assert {r.url for r in answer.retrieved} == {"https://b.example.com/2"}
 
 
-def test_near_duplicates_collapse_and_one_article_cannot_crowd_out_the_rest(fast_engine):
+def test_near_duplicates_collapse_and_one_article_cannot_crowd_out_the_rest(backend_engine):
     wire = ("The central bank raised interest rates by half a point on Thursday. "
             "Officials said inflation remained too high.")
-    add(fast_engine,
+    add(backend_engine,
         ArticleInput(text=wire, url="https://one.example.com/rates", title="Rates rise"),
         ArticleInput(text=wire + " Markets fell.", url="https://two.example.com/rates",
                      title="Rates rise"),
@@ -60,11 +60,11 @@ def test_near_duplicates_collapse_and_one_article_cannot_crowd_out_the_rest(fast
                      url="https://long.example.com/explainer", title="Interest rates explained"),
         ArticleInput(text="Interest rates at the central bank worry savers.",
                      url="https://three.example.com/savers", title="Savers worry"))
-    hits = fast_engine.searcher.search("central bank interest rates", limit=10)
+    hits = backend_engine.searcher.search("central bank interest rates", limit=10)
     per_article = {}
     for hit in hits:
         per_article[hit.passage.article.url] = per_article.get(hit.passage.article.url, 0) + 1
-    assert max(per_article.values()) <= fast_engine.config.store.search.per_article
+    assert max(per_article.values()) <= backend_engine.config.store.search.per_article
     # The wire story appears once, not twice.
     assert len({"https://one.example.com/rates", "https://two.example.com/rates"}
                & set(per_article)) == 1

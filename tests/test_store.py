@@ -29,10 +29,18 @@ def add(engine: NewsEngine, *items: ArticleInput):
 
 
 def consistent(engine: NewsEngine) -> tuple[int, int]:
-    """(articles, passages), after checking FAISS, FTS and SQLite hold the same passages."""
+    """(articles, passages), after checking FAISS, FTS and SQLite hold the same passages
+    (PostgreSQL: every passage row holds its vector and full text)."""
     store = engine.store
     index = store.vector_index()
     articles, passages = store.db.counts()
+    if store.filters_in_query:
+        complete = store.db.connection().execute(
+            "SELECT COUNT(*) FROM passages WHERE embedding IS NOT NULL AND tsv IS NOT NULL"
+        ).fetchone()[0]
+        assert complete == passages == index.size
+        assert sorted(index.ids().tolist()) == store.db.all_passage_ids()
+        return articles, passages
     ids = sorted(index.ids().tolist())
     assert ids == store.db.all_passage_ids()
     fts = store.db.connection().execute("SELECT COUNT(*) FROM passages_fts").fetchone()[0]
@@ -47,56 +55,56 @@ STORY = (
 )
 
 
-def test_same_url_updates_in_place_and_changed_text_replaces_passages(fast_engine):
-    first = add(fast_engine, article(STORY, url="https://example.com/budget"))
+def test_same_url_updates_in_place_and_changed_text_replaces_passages(backend_engine):
+    first = add(backend_engine, article(STORY, url="https://example.com/budget"))
     assert len(first.added) == 1
-    old_ids = fast_engine.store.db.all_passage_ids()
+    old_ids = backend_engine.store.db.all_passage_ids()
 
     changed = STORY.replace("three new libraries", "four new libraries")
-    second = add(fast_engine, article(changed, url="https://example.com/budget"))
+    second = add(backend_engine, article(changed, url="https://example.com/budget"))
     assert (len(second.added), len(second.updated)) == (0, 1)
     assert second.updated[0].id == first.added[0].id
-    assert consistent(fast_engine)[0] == 1
-    new_ids = fast_engine.store.db.all_passage_ids()
+    assert consistent(backend_engine)[0] == 1
+    new_ids = backend_engine.store.db.all_passage_ids()
     assert not set(old_ids) & set(new_ids)
-    stored = fast_engine.store.db.article_by_id(first.added[0].id)
+    stored = backend_engine.store.db.article_by_id(first.added[0].id)
     assert "four new libraries" in stored.text
     assert stored.added_at == first.added[0].added_at
 
 
-def test_same_text_again_is_not_stored_twice(fast_engine):
-    add(fast_engine, article(STORY, url="https://example.com/a"))
-    again = add(fast_engine, article(STORY, url="https://example.com/a"))
+def test_same_text_again_is_not_stored_twice(backend_engine):
+    add(backend_engine, article(STORY, url="https://example.com/a"))
+    again = add(backend_engine, article(STORY, url="https://example.com/a"))
     assert len(again.unchanged) == 1 and again.changed == 0
     # The same text under another URL (syndication) is the same article.
-    elsewhere = add(fast_engine, article(STORY, url="https://mirror.example.org/a"))
+    elsewhere = add(backend_engine, article(STORY, url="https://mirror.example.org/a"))
     assert len(elsewhere.unchanged) == 1 and elsewhere.changed == 0
-    assert fast_engine.store.db.article_by_url("https://mirror.example.org/a") is None
-    assert consistent(fast_engine)[0] == 1
+    assert backend_engine.store.db.article_by_url("https://mirror.example.org/a") is None
+    assert consistent(backend_engine)[0] == 1
     # Duplicates inside one batch collapse too.
-    batch = add(fast_engine, article("Another story here. It is short."),
+    batch = add(backend_engine, article("Another story here. It is short."),
                 article("Another story here. It is short."))
     assert len(batch.added) == 1
-    assert consistent(fast_engine)[0] == 2
+    assert consistent(backend_engine)[0] == 2
 
 
-def test_metadata_only_change_keeps_passages(fast_engine):
-    add(fast_engine, article(STORY, url="https://example.com/a"))
-    ids = fast_engine.store.db.all_passage_ids()
-    result = add(fast_engine, article(STORY, url="https://example.com/a", author="Jane Doe"))
+def test_metadata_only_change_keeps_passages(backend_engine):
+    add(backend_engine, article(STORY, url="https://example.com/a"))
+    ids = backend_engine.store.db.all_passage_ids()
+    result = add(backend_engine, article(STORY, url="https://example.com/a", author="Jane Doe"))
     assert len(result.updated) == 1
-    assert fast_engine.store.db.all_passage_ids() == ids
-    assert fast_engine.store.db.article_by_url("https://example.com/a").author == "Jane Doe"
+    assert backend_engine.store.db.all_passage_ids() == ids
+    assert backend_engine.store.db.article_by_url("https://example.com/a").author == "Jane Doe"
 
 
-def test_remove_by_url_and_id(fast_engine):
-    a = add(fast_engine, article(STORY, url="https://example.com/a")).added[0]
-    b = add(fast_engine, article("Storm hits the coast. Thousands lose power.")).added[0]
-    report = fast_engine.remove(["https://example.com/a", b.id, "https://nowhere.example/x"])
+def test_remove_by_url_and_id(backend_engine):
+    a = add(backend_engine, article(STORY, url="https://example.com/a")).added[0]
+    b = add(backend_engine, article("Storm hits the coast. Thousands lose power.")).added[0]
+    report = backend_engine.remove(["https://example.com/a", b.id, "https://nowhere.example/x"])
     assert {x.id for x in report.removed} == {a.id, b.id}
     assert report.not_found == ["https://nowhere.example/x"]
-    assert consistent(fast_engine) == (0, 0)
-    assert fast_engine.ask("council budget").answered is False
+    assert consistent(backend_engine) == (0, 0)
+    assert backend_engine.ask("council budget").answered is False
 
 
 def test_rebuild_swaps_while_questions_are_answered(fast_config):

@@ -25,6 +25,7 @@ from index.embedding import Embedder
 from index.errors import InputError
 from index.models import ArticleInput, ReadResult
 from index.readers.normalize import http_url
+from index.settings import BackendSettings
 from index.store import store_exists
 
 MARKER = ".newsbot-eval"  # marks a data directory as an evaluation store it may empty
@@ -62,7 +63,9 @@ def eval_engine(
     with tempfile.TemporaryDirectory(prefix="newsbot-eval-") as tmp:
         folder = Path(data_dir) if data_dir is not None else Path(tmp)
         _claim(folder)
-        store = dataclasses.replace(config.store, data_dir=folder)
+        # Always a SQLite store of its own: an evaluation empties its store, which must never
+        # be the shared PostgreSQL one the config may name.
+        store = dataclasses.replace(config.store, data_dir=folder, backend=BackendSettings())
         engine = NewsEngine(dataclasses.replace(config, store=store), embedder=embedder)
         try:
             yield engine

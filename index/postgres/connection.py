@@ -8,7 +8,7 @@ an advisory lock, so that processes starting together never apply one twice.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import psycopg
 from psycopg_pool import ConnectionPool
@@ -26,11 +26,19 @@ def redact(url: str) -> str:
     return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", url)
 
 
-def open_pool(url: str, *, max_size: int = 8, timeout_s: float = 10.0) -> ConnectionPool:
-    """An open pool of autocommit connections to `url`, checked with one connection."""
+def open_pool(
+    url: str, *, max_size: int = 8, timeout_s: float = 10.0,
+    configure: Callable[[psycopg.Connection], None] | None = None,
+) -> ConnectionPool:
+    """An open pool of autocommit connections to `url`, checked with one connection.
+
+    Each connection is checked as it is handed out (one round trip), so connections cut by
+    a server restart are replaced instead of failing the call after the server is back.
+    `configure` runs on each new connection."""
     pool = ConnectionPool(
         url, min_size=1, max_size=max_size, open=False, timeout=timeout_s,
-        kwargs={"autocommit": True}, name="newsbot",
+        kwargs={"autocommit": True}, name="newsbot", configure=configure,
+        check=ConnectionPool.check_connection,
     )
     try:
         pool.open(wait=True, timeout=timeout_s)

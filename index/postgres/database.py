@@ -1,0 +1,428 @@
+"""The PostgreSQL side of the store: index/database.py's repository, on a connection pool.
+
+`PgDatabase` is a `Database` whose connections speak sqlite3's small API (`execute` with `?`
+placeholders, `fetchone`, `fetchall`, `rowcount`, `executemany`), so the repository's SQL,
+the story groups (index/stories.py) and the followed feeds (index/feedstate.py) run here
+unchanged; only what SQLite spells differently is written again below (FTS5 becomes the
+passages' `tsv` column, `INSERT OR IGNORE` becomes `ON CONFLICT DO NOTHING`, ...).
+
+Reads borrow a pooled connection for one statement. A write transaction first takes one
+transaction-level advisory lock, so writes follow each other as SQLite's BEGIN IMMEDIATE
+makes them, across every process sharing the database. A connection lost (server down,
+restarted, unreachable) raises StoreUnavailable; the pool checks each connection it hands
+out, so the next call after the server is back works.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager, suppress
+from typing import Any
+
+import numpy as np
+import psycopg
+from pgvector.psycopg import register_vector
+from psycopg_pool import ConnectionPool, PoolTimeout
+
+from index.database import (
+    _ARTICLE_COLUMNS,
+    _FTS_TOKEN,
+    CollectionCounts,
+    Database,
+    PassageFilter,
+    StoryCopy,
+    now_iso,
+)
+from index.errors import StoreError, StoreUnavailable
+from index.models import Article
+from index.postgres.connection import LOCK_SPACE, migrate, open_pool, redact
+from index.postgres.schema import MIGRATIONS, NAMESPACE, RANK_WEIGHTS, TS_CONFIG
+
+TX_LOCK = 1000  # (LOCK_SPACE, this): held by each write transaction of the store
+WRITE_LOCK = 1001  # (LOCK_SPACE, this): held by a Store write (plan, embed, commit)
+
+UNAVAILABLE = "the database is unavailable just now; try again in a moment"
+
+_TSV = (
+    f"setweight(to_tsvector('{TS_CONFIG}', ?), 'A')"
+    f" || setweight(to_tsvector('{TS_CONFIG}', ?), 'B')"
+)
+
+
+def pg_sql(sql: str) -> str:
+    """sqlite3's `?` placeholders as psycopg's `%s` (no SQL here holds a literal `?`)."""
+    return sql.replace("%", "%%").replace("?", "%s")
+
+
+@contextmanager
+def unavailable_as_error() -> Iterator[None]:
+    """A lost or refused connection, as StoreUnavailable (short, no URL, no password)."""
+    try:
+        yield
+    except (psycopg.OperationalError, psycopg.InterfaceError, PoolTimeout) as exc:
+        raise StoreUnavailable(UNAVAILABLE) from exc
+
+
+class Result:
+    """What a statement returned, read whole (the connection goes back to the pool)."""
+
+    def __init__(self, rows: list[tuple], rowcount: int) -> None:
+        self.rows = rows
+        self.rowcount = rowcount
+
+    def fetchone(self) -> tuple | None:
+        return self.rows[0] if self.rows else None
+
+    def fetchall(self) -> list[tuple]:
+        return self.rows
+
+    def __iter__(self) -> Iterator[tuple]:
+        return iter(self.rows)
+
+
+class PgConnection:
+    """One psycopg connection (inside a transaction) with sqlite3's execute."""
+
+    def __init__(self, raw: psycopg.Connection) -> None:
+        self.raw = raw
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> Result:
+        with unavailable_as_error():
+            cur = self.raw.execute(pg_sql(sql), tuple(params))
+            rows = cur.fetchall() if cur.description else []
+            return Result(rows, cur.rowcount)
+
+    def executemany(self, sql: str, seq: Iterable[Sequence[Any]]) -> None:
+        rows = [tuple(r) for r in seq]
+        if not rows:
+            return
+        with unavailable_as_error(), self.raw.cursor() as cur:
+            cur.executemany(pg_sql(sql), rows)
+
+
+class Borrowing:
+    """`Database.connection()` for reads: each statement borrows a pooled connection."""
+
+    def __init__(self, pool: ConnectionPool) -> None:
+        self.pool = pool
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> Result:
+        with unavailable_as_error(), self.pool.connection() as raw:
+            return PgConnection(raw).execute(sql, params)
+
+    def executemany(self, sql: str, seq: Iterable[Sequence[Any]]) -> None:
+        with unavailable_as_error(), self.pool.connection() as raw:
+            PgConnection(raw).executemany(sql, seq)
+
+
+def _configure(conn: psycopg.Connection) -> None:
+    """Each new pooled connection: pgvector's types, and filtered HNSW scans that go on
+    until they have found enough rows (pgvector >= 0.8; older servers keep the setting as an
+    unused placeholder)."""
+    with suppress(psycopg.ProgrammingError):  # no extension yet: PgDatabase creates it
+        register_vector(conn)
+    conn.execute("SET hnsw.iterative_scan = relaxed_order")
+
+
+class PgDatabase(Database):
+    """The store's tables in one PostgreSQL database (index/postgres/schema.py)."""
+
+    def __init__(self, url: str, pool_size: int = 8, *, timeout_s: float = 10.0) -> None:
+        self.url = url
+        self.path = redact(url)  # what messages name
+        self.pool = open_pool(
+            url, max_size=max(3, pool_size), timeout_s=timeout_s, configure=_configure,
+        )
+        try:
+            self.migrate()
+        except BaseException:
+            self.pool.close()
+            raise
+
+    # -- connections and transactions -------------------------------------------------------
+    def connection(self) -> Borrowing:  # type: ignore[override]
+        return Borrowing(self.pool)
+
+    @contextmanager
+    def transaction(self) -> Iterator[PgConnection]:  # type: ignore[override]
+        """One atomic write, after every other write transaction of this database."""
+        with unavailable_as_error(), self.pool.connection() as raw, raw.transaction():
+            raw.execute("SELECT pg_advisory_xact_lock(%s, %s)", (LOCK_SPACE, TX_LOCK))
+            yield PgConnection(raw)
+
+    @contextmanager
+    def transaction_for_reads(self) -> Iterator[PgConnection]:
+        """A transaction that only reads (for settings local to it); no lock taken."""
+        with unavailable_as_error(), self.pool.connection() as raw, raw.transaction():
+            yield PgConnection(raw)
+
+    @contextmanager
+    def write_lock(self) -> Iterator[None]:
+        """The store's one writer at a time, across processes (a session advisory lock,
+        released by the server if this process dies)."""
+        with unavailable_as_error(), self.pool.connection() as raw:
+            raw.execute("SELECT pg_advisory_lock(%s, %s)", (LOCK_SPACE, WRITE_LOCK))
+            try:
+                yield
+            finally:
+                with suppress(psycopg.Error):
+                    raw.execute("SELECT pg_advisory_unlock(%s, %s)", (LOCK_SPACE, WRITE_LOCK))
+
+    def close(self) -> None:
+        self.pool.close()
+
+    def migrate(self) -> None:
+        with unavailable_as_error(), self.pool.connection() as raw:
+            if raw.execute(
+                "SELECT 1 FROM pg_extension WHERE extname = 'vector'"
+            ).fetchone() is None:
+                try:
+                    raw.execute("CREATE EXTENSION IF NOT EXISTS vector")
+                except psycopg.errors.UniqueViolation:
+                    pass  # another process created it meanwhile
+                except psycopg.Error as exc:
+                    raise StoreError(
+                        "the pgvector extension is not installed in this database and this"
+                        " user cannot install it: run `CREATE EXTENSION vector` in it as its"
+                        f" owner ({str(exc).strip().splitlines()[0]})"
+                    ) from exc
+                register_vector(raw)  # this connection was opened before the extension
+            migrate(raw, NAMESPACE, MIGRATIONS)
+
+    # -- vectors ----------------------------------------------------------------------------
+    def vector_dimension(self) -> int | None:
+        """The dimension the vector column is declared with (None: not yet)."""
+        row = self.connection().execute(
+            "SELECT atttypmod FROM pg_attribute WHERE attrelid = 'passages'::regclass"
+            " AND attname = 'embedding'"
+        ).fetchone()
+        return int(row[0]) if row and int(row[0]) > 0 else None
+
+    def ensure_dimension(self, conn: PgConnection, dim: int, hnsw_m: int) -> None:
+        """Declare the vector column `dim`-dimensional, with its HNSW index (inner product,
+        on unit vectors as FAISS). Only a store without vectors of another dimension gets
+        here (a new store, or a whole rebuild, which writes every vector again)."""
+        row = conn.execute(
+            "SELECT atttypmod FROM pg_attribute WHERE attrelid = 'passages'::regclass"
+            " AND attname = 'embedding'"
+        ).fetchone()
+        if row is not None and int(row[0]) == dim:
+            return
+        conn.execute("DROP INDEX IF EXISTS passages_embedding")
+        conn.execute(
+            f"ALTER TABLE passages ALTER COLUMN embedding TYPE vector({int(dim)}) USING NULL"
+        )
+        conn.execute(
+            "CREATE INDEX passages_embedding ON passages USING hnsw (embedding vector_ip_ops)"
+            f" WITH (m = {int(hnsw_m)})"
+        )
+
+    def set_vectors(self, conn: PgConnection, ids: list[int], vectors: np.ndarray) -> None:
+        conn.executemany(
+            "UPDATE passages SET embedding = ? WHERE id = ?",
+            [(np.asarray(v, dtype=np.float32), int(i)) for i, v in zip(ids, vectors, strict=True)],
+        )
+
+    # -- articles ---------------------------------------------------------------------------
+    def articles_beyond_newest(self, collection: str, keep: int) -> list[Article]:
+        cols = ", ".join(f"a.{c.strip()}" for c in _ARTICLE_COLUMNS.split(","))
+        rows = self.connection().execute(
+            f"SELECT {cols} FROM articles a JOIN article_collections ac ON ac.article_id = a.id"
+            " WHERE ac.collection = ? ORDER BY COALESCE(a.published, a.added_at) DESC,"
+            " a.added_at DESC, a.id OFFSET ?",
+            (collection, keep),
+        ).fetchall()
+        return [Article(*r) for r in rows]
+
+    # -- collections ------------------------------------------------------------------------
+    def add_members(self, conn, collection: str, ids: Iterable[str]) -> None:  # type: ignore[no-untyped-def]
+        self._bump_members(conn)
+        stamp = now_iso()
+        conn.executemany(
+            "INSERT INTO article_collections (collection, article_id, added_at)"
+            " VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+            [(collection, i, stamp) for i in dict.fromkeys(ids)],
+        )
+
+    def collection_counts(self, collection: str) -> CollectionCounts:
+        row = self.connection().execute(
+            "SELECT COUNT(*), COALESCE(SUM(octet_length(a.text)), 0),"
+            " COALESCE(SUM((SELECT COUNT(*) FROM passages p WHERE p.article_id = a.id)), 0),"
+            " COALESCE(SUM((SELECT SUM(octet_length(p.text)) FROM passages p"
+            "   WHERE p.article_id = a.id)), 0),"
+            " COUNT(*) FILTER (WHERE NOT EXISTS (SELECT 1 FROM article_collections o"
+            "   WHERE o.article_id = a.id AND o.collection != ac.collection))"
+            " FROM article_collections ac JOIN articles a ON a.id = ac.article_id"
+            " WHERE ac.collection = ?",
+            (collection,),
+        ).fetchone()
+        assert row is not None
+        return CollectionCounts(
+            articles=int(row[0]), text_bytes=int(row[1]) + int(row[3]), passages=int(row[2]),
+            only_here=int(row[4]),
+        )
+
+    # -- passages ---------------------------------------------------------------------------
+    def delete_passages_of(self, conn, article_id: str) -> list[int]:  # type: ignore[no-untyped-def]
+        return [r[0] for r in conn.execute(
+            "DELETE FROM passages WHERE article_id = ? RETURNING id", (article_id,)
+        )]
+
+    def delete_all_passages(self, conn) -> None:  # type: ignore[no-untyped-def]
+        conn.execute("DELETE FROM passages")
+
+    def insert_passages(
+        self, conn, article: Article, texts: list[str],  # type: ignore[no-untyped-def]
+        entities: list[str | None] | None = None,
+    ) -> list[int]:
+        """Insert an article's passages with their full text (`tsv`); their vectors follow
+        in the same transaction (`set_vectors`)."""
+        if not texts:
+            return []
+        title = article.title or ""
+        rows = [
+            (article.id, position, text, entities[position] if entities else None, title, text)
+            for position, text in enumerate(texts)
+        ]
+        ids: list[int] = []
+        with unavailable_as_error(), conn.raw.cursor() as cur:
+            cur.executemany(
+                pg_sql(
+                    "INSERT INTO passages (article_id, position, text, entities, tsv)"
+                    f" VALUES (?, ?, ?, ?, {_TSV}) RETURNING id"
+                ),
+                rows, returning=True,
+            )
+            while True:
+                ids.append(int(cur.fetchone()[0]))  # type: ignore[index]
+                if not cur.nextset():
+                    break
+        return ids
+
+    # -- full text --------------------------------------------------------------------------
+    def _tsquery(self, terms: list[str]) -> tuple[str, list[str]] | None:
+        tokens = [t for term in terms for t in _FTS_TOKEN.findall(term)]
+        if not tokens:
+            return None
+        words = list(dict.fromkeys(tokens))
+        # Any of the words, each stemmed as the passages were (a stop word adds nothing).
+        return " || ".join([f"plainto_tsquery('{TS_CONFIG}', ?)"] * len(words)), words
+
+    def lexical_search(
+        self, terms: list[str], limit: int, where: PassageFilter | None = None
+    ) -> list[tuple[int, float]]:
+        """ts_rank_cd (title half the text's weight) over passages holding any of `terms`;
+        `where` restricts them inside the query, as with FTS5."""
+        query = self._tsquery(terms)
+        if query is None:
+            return []
+        tsquery, words = query
+        sql = (
+            f"SELECT p.id, ts_rank_cd('{RANK_WEIGHTS}', p.tsv, q.q) AS score"
+            f" FROM passages p, (SELECT {tsquery} AS q) q WHERE p.tsv @@ q.q"
+        )
+        params: list[object] = list(words)
+        if where is not None:
+            sql += f" AND {where.condition}"
+            params += where.params
+        rows = self.connection().execute(
+            sql + " ORDER BY score DESC, p.id LIMIT ?", (*params, limit)
+        ).fetchall()
+        return [(int(r[0]), float(r[1])) for r in rows]
+
+    def match_count(self, word: str, limit: int) -> int:
+        return int(self.connection().execute(
+            "SELECT count(*) FROM (SELECT 1 FROM passages"
+            f" WHERE tsv @@ plainto_tsquery('{TS_CONFIG}', ?) LIMIT ?) s",
+            (word, limit),
+        ).fetchone()[0])  # type: ignore[index]
+
+    # -- story groups -----------------------------------------------------------------------
+    def story_rows(self, conn) -> list[tuple[str, str, int, bytes]]:  # type: ignore[no-untyped-def]
+        return [
+            (aid, sid, size, bytes(sig)) for aid, sid, size, sig in conn.execute(
+                "SELECT article_id, story_id, shingles, signature FROM story_members"
+            )
+        ]
+
+    def story_articles(
+        self, story_ids: Iterable[str], collections: Sequence[str] | None = None
+    ) -> dict[str, list[StoryCopy]]:
+        ids = list(dict.fromkeys(story_ids))
+        if not ids:
+            return {}
+        sql = (
+            "SELECT s.story_id, a.id, a.title, a.url, a.source, a.published"
+            " FROM story_members s JOIN articles a ON a.id = s.article_id"
+            f" WHERE s.story_id IN ({','.join('?' * len(ids))})"
+        )
+        params: list[str] = list(ids)
+        if collections is not None:
+            sql += (
+                " AND a.id IN (SELECT article_id FROM article_collections"
+                f" WHERE collection IN ({','.join('?' * len(collections))}))"
+            )
+            params += list(collections)
+        out: dict[str, list[StoryCopy]] = {}
+        # Undated first, as SQLite orders NULL.
+        for sid, aid, title, url, source, published in self.connection().execute(
+            sql + " ORDER BY s.story_id, a.published NULLS FIRST, a.id", params
+        ):
+            out.setdefault(sid, []).append(StoryCopy(aid, title, url, source, published))
+        return out
+
+    # -- caches -----------------------------------------------------------------------------
+    def cached_vectors(self, model: str, hashes: list[str], dim: int) -> dict[str, np.ndarray]:
+        found: dict[str, np.ndarray] = {}
+        for start in range(0, len(hashes), 1000):
+            part = hashes[start : start + 1000]
+            for digest, blob in self.connection().execute(
+                "SELECT text_hash, vector FROM embedding_cache WHERE model = ?"
+                " AND text_hash = ANY(?)", (model, part),
+            ):
+                vec = np.frombuffer(bytes(blob), dtype=np.float32)
+                if vec.shape[0] == dim:
+                    found[digest] = vec
+        return found
+
+    def cache_vectors(self, conn, model: str, items: list[tuple[str, np.ndarray]]) -> None:  # type: ignore[no-untyped-def]
+        conn.executemany(
+            "INSERT INTO embedding_cache (model, text_hash, vector) VALUES (?, ?, ?)"
+            " ON CONFLICT (model, text_hash) DO UPDATE SET vector = excluded.vector",
+            [(model, h, np.asarray(v, dtype=np.float32).tobytes()) for h, v in items],
+        )
+
+    def cached_entities(self, model: str, hashes: list[str]) -> dict[str, str]:
+        found: dict[str, str] = {}
+        for start in range(0, len(hashes), 1000):
+            part = hashes[start : start + 1000]
+            found.update(self.connection().execute(
+                "SELECT text_hash, entities FROM entity_cache WHERE model = ?"
+                " AND text_hash = ANY(?)", (model, part),
+            ).fetchall())
+        return found
+
+    def cache_entities(self, conn, model: str, items: list[tuple[str, str]]) -> None:  # type: ignore[no-untyped-def]
+        conn.executemany(
+            "INSERT INTO entity_cache (model, text_hash, entities) VALUES (?, ?, ?)"
+            " ON CONFLICT (model, text_hash) DO UPDATE SET entities = excluded.entities",
+            [(model, h, e) for h, e in items],
+        )
+
+    def prune_cache(self, conn, model: str, keep: set[str]) -> None:  # type: ignore[no-untyped-def]
+        conn.execute(
+            "DELETE FROM embedding_cache WHERE model != ? OR NOT (text_hash = ANY(?))",
+            (model, list(keep)),
+        )
+
+    def prune_entity_cache(self, conn, model: str, keep: set[str]) -> None:  # type: ignore[no-untyped-def]
+        conn.execute(
+            "DELETE FROM entity_cache WHERE model != ? OR NOT (text_hash = ANY(?))",
+            (model, list(keep)),
+        )
+
+    # -- facts ------------------------------------------------------------------------------
+    def size_bytes(self) -> int:
+        return int(self.connection().execute(
+            "SELECT pg_database_size(current_database())"
+        ).fetchone()[0])  # type: ignore[index]
