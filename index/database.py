@@ -769,7 +769,7 @@ class Database:
             params += list(collections)
         out: dict[str, list[StoryCopy]] = {}
         for sid, aid, title, url, source, published in self.connection().execute(
-            sql + " ORDER BY s.story_id, a.published, a.id", params
+            sql + " ORDER BY s.story_id, a.published NULLS FIRST, a.id", params
         ):
             out.setdefault(sid, []).append(StoryCopy(aid, title, url, source, published))
         return out

@@ -30,7 +30,6 @@ from index.database import (
     CollectionCounts,
     Database,
     PassageFilter,
-    StoryCopy,
     now_iso,
 )
 from index.errors import StoreError, StoreUnavailable
@@ -344,32 +343,6 @@ class PgDatabase(Database):
                 "SELECT article_id, story_id, shingles, signature FROM story_members"
             )
         ]
-
-    def story_articles(
-        self, story_ids: Iterable[str], collections: Sequence[str] | None = None
-    ) -> dict[str, list[StoryCopy]]:
-        ids = list(dict.fromkeys(story_ids))
-        if not ids:
-            return {}
-        sql = (
-            "SELECT s.story_id, a.id, a.title, a.url, a.source, a.published"
-            " FROM story_members s JOIN articles a ON a.id = s.article_id"
-            f" WHERE s.story_id IN ({','.join('?' * len(ids))})"
-        )
-        params: list[str] = list(ids)
-        if collections is not None:
-            sql += (
-                " AND a.id IN (SELECT article_id FROM article_collections"
-                f" WHERE collection IN ({','.join('?' * len(collections))}))"
-            )
-            params += list(collections)
-        out: dict[str, list[StoryCopy]] = {}
-        # Undated first, as SQLite orders NULL.
-        for sid, aid, title, url, source, published in self.connection().execute(
-            sql + " ORDER BY s.story_id, a.published NULLS FIRST, a.id", params
-        ):
-            out.setdefault(sid, []).append(StoryCopy(aid, title, url, source, published))
-        return out
 
     # -- caches -----------------------------------------------------------------------------
     def cached_vectors(self, model: str, hashes: list[str], dim: int) -> dict[str, np.ndarray]:
