@@ -555,6 +555,37 @@ def follow(state: State, once: bool) -> None:
     )
 
 
+@cli.command("migrate")
+@click.option("--to", "url", required=True, envvar="NEWSBOT_DATABASE_URL", metavar="URL",
+              type=TEXT, help="The PostgreSQL database, postgresql://user@host/db (default:"
+                              " $NEWSBOT_DATABASE_URL, which keeps a password off the command"
+                              " line).")
+@click.option("--replace", is_flag=True,
+              help="Replace what the PostgreSQL store holds (deleted in the copy's own"
+                   " transaction); without it the target must be empty.")
+@pass_state
+def migrate(state: State, url: str, replace: bool) -> None:
+    """Copy the SQLite store of the data directory into PostgreSQL, vectors included (nothing
+    is embedded again), in one transaction, and check the counts on both sides."""
+    from index.migrate import check_url, migrate_to_postgres
+    from index.postgres.connection import redact
+
+    check_url(url)
+    config = state.config
+    data_dir = Path(config.store.data_dir)
+    started = time.perf_counter()
+    with progress_bar() as progress:
+        tallies = migrate_to_postgres(
+            data_dir, url, replace=replace, hnsw_m=config.store.index.hnsw_m, progress=progress
+        )
+    out.print(f"{'':16}{'SQLite':>10}{'PostgreSQL':>12}")
+    for tally in tallies:
+        out.print(f"{tally.what:16}{tally.source:>10}{tally.target:>12}")
+    err.print(f"Migrated {data_dir} to {redact(url)} ({time.perf_counter() - started:.1f} s);"
+              ' the counts match. Set [store] backend = "postgres" and url (or'
+              " NEWSBOT_DATABASE_URL) to use it.", highlight=False)
+
+
 # ---------------------------------------------------------------------------------------------
 def render_answer(answer: Answer) -> None:
     if answer.answered:

@@ -164,15 +164,21 @@ class VectorIndex:
             return VectorIndex.build(
                 self.dimension, replace(self.settings, type="flat"), keys, np.zeros((0, 0))
             )
+        return VectorIndex.build(
+            self.dimension, replace(self.settings, type="flat"), keys, self.vectors_of(keys)
+        )
+
+    def vectors_of(self, ids: np.ndarray | list[int]) -> np.ndarray:
+        """The stored vectors of `ids` (each must be stored), row i for ids[i]."""
+        keys = np.asarray(ids, dtype=np.int64)
+        if len(keys) == 0:
+            return np.zeros((0, self.dimension), dtype=np.float32)
         inner = faiss.downcast_index(self.index.index)
         if isinstance(inner, faiss.IndexIVF):
             with _DIRECT_MAP_LOCK:  # reconstructing from IVF needs its id -> list map
                 if inner.direct_map.no():
                     inner.make_direct_map()
-        vectors = self.index.reconstruct_batch(keys)
-        return VectorIndex.build(
-            self.dimension, replace(self.settings, type="flat"), keys, vectors
-        )
+        return self.index.reconstruct_batch(keys)
 
     # -- search -----------------------------------------------------------------------------
     def search(

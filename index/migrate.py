@@ -1,0 +1,361 @@
+"""`newsbot migrate --to postgresql://…`: copy the SQLite + FAISS store of a data directory
+into a PostgreSQL + pgvector store, vectors included, never re-embedding anything.
+
+The copy is one PostgreSQL transaction under the store's write lock: a copy killed at any
+moment leaves the target as it was (empty, or with what `--replace` would have replaced).
+Before it commits, the rows of both sides are counted (articles, passages, vectors,
+collections, memberships, stories, ingests, feeds and their state) and any difference rolls
+it back. The source is read in one SQLite read transaction while its write lock is held, so
+the copy is one consistent state of it and its FAISS file cannot be replaced meanwhile.
+
+What is copied comes in parts (`Part`): the store (`StorePart`) now; another database of the
+data directory (the bot's settings) is one more Part in `PARTS`.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import re
+import sqlite3
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from index.errors import InputError, StoreError, StoreMismatch
+from index.store import DB_NAME, store_exists
+from index.vectors import VectorIndex, vector_file
+
+Progress = Callable[[str, int, int], None]  # stage, done, total
+BATCH = 2000  # rows read from SQLite (and vectors from FAISS) at a time
+
+_PG_URL = re.compile(r"postgres(ql)?://\S*")
+
+
+def _noop(stage: str, done: int, total: int) -> None:
+    pass
+
+
+@dataclass(frozen=True)
+class Tally:
+    """One thing counted on both sides after the copy."""
+
+    what: str
+    source: int
+    target: int
+
+    @property
+    def same(self) -> bool:
+        return self.source == self.target
+
+
+class Part(Protocol):
+    """One database of the data directory, copied inside the migration's transaction."""
+
+    name: str
+
+    def holds(self, tx) -> list[str]:  # type: ignore[no-untyped-def]
+        """What the target already holds of this part ("12 articles"); [] when empty."""
+
+    def clear(self, tx) -> None:  # type: ignore[no-untyped-def]
+        """Delete this part's rows in the target (--replace), inside the transaction."""
+
+    def copy(self, tx, progress: Progress) -> list[Tally]:  # type: ignore[no-untyped-def]
+        """Copy the source into the target; the counts of both sides afterwards."""
+
+
+def check_url(url: str) -> str:
+    if not _PG_URL.fullmatch(url or ""):
+        from index.postgres.connection import redact
+
+        raise InputError(
+            f"--to: {redact(url)!r} is not a PostgreSQL URL (postgresql://user@host/database)"
+        )
+    return url
+
+
+# -- the store ------------------------------------------------------------------------------
+# Tables copied as they are, in an order their foreign keys allow; `passages` (whose vectors
+# come from FAISS and whose full text is made in PostgreSQL) is copied between articles and
+# the tables that name articles.
+PLAIN_BEFORE = [
+    ("articles", "id, url, title, source, published, author, text, content_hash, added_at,"
+                 " updated_at, origin"),
+]
+PLAIN_AFTER = [
+    ("article_collections", "collection, article_id, added_at"),
+    ("story_members", "article_id, story_id, shingles, signature"),
+    ("ingests", "id, collection, at, what, added, updated, unchanged, skipped, skipped_reasons"),
+    ("meta", "key, value"),
+    ("embedding_cache", "model, text_hash, vector"),
+    ("entity_cache", "model, text_hash, entities"),
+    ("feeds", "url, interval_s, next_due, etag, last_modified, last_fetch_at, last_new_at,"
+              " last_error, last_error_at, failures, added_at"),
+    ("feed_followers", "url, collection, interval_s, added_at"),
+    ("feed_entries", "url, entry, article_id, seen_at"),
+]
+# Deleting these (in this order) empties the target store; the others follow by cascade.
+CLEARED = ["articles", "feeds", "ingests", "meta", "embedding_cache", "entity_cache"]
+
+# Counted on both sides: (what, SQL that counts it, the same in both databases).
+COUNTS = [
+    ("articles", "SELECT COUNT(*) FROM articles"),
+    ("passages", "SELECT COUNT(*) FROM passages"),
+    ("collections", "SELECT COUNT(*) FROM (SELECT collection FROM article_collections"
+                    " UNION SELECT collection FROM ingests) c"),
+    ("memberships", "SELECT COUNT(*) FROM article_collections"),
+    ("story groups", "SELECT COUNT(DISTINCT story_id) FROM story_members"),
+    ("ingests", "SELECT COUNT(*) FROM ingests"),
+    ("feeds", "SELECT COUNT(*) FROM feeds"),
+    ("feed followers", "SELECT COUNT(*) FROM feed_followers"),
+    ("feed entries", "SELECT COUNT(*) FROM feed_entries"),
+]
+
+
+class StorePart:
+    """news.sqlite3 and its current vectors.<generation>.faiss, into the PostgreSQL store."""
+
+    name = "store"
+
+    def __init__(self, conn: sqlite3.Connection, data_dir: Path, target, hnsw_m: int) -> None:  # type: ignore[no-untyped-def]
+        self.src = conn  # inside a read transaction
+        self.data_dir = data_dir
+        self.target = target  # the PgDatabase
+        self.hnsw_m = hnsw_m
+
+    def _meta(self, key: str) -> str | None:
+        row = self.src.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else None
+
+    def _count(self, sql: str) -> int:
+        return int(self.src.execute(sql).fetchone()[0])
+
+    def vectors(self) -> VectorIndex | None:
+        """The source's committed vectors, checked against its passages (None: a store that
+        never held a passage)."""
+        generation = int(self._meta("generation") or 0)
+        passages = self._count("SELECT COUNT(*) FROM passages")
+        if generation == 0 and passages == 0:
+            return None
+        from index.settings import IndexSettings
+
+        index = VectorIndex.load(vector_file(self.data_dir, generation), IndexSettings())
+        stored_dim = self._meta("dimension")
+        if stored_dim is not None and int(stored_dim) != index.dimension:
+            raise StoreMismatch(
+                f"the store says its vectors are {stored_dim}-dimensional but"
+                f" {vector_file(self.data_dir, generation).name} holds {index.dimension}-"
+                "dimensional ones; run `newsbot index rebuild` before migrating"
+            )
+        ids = np.sort(index.ids())
+        passage_ids = np.asarray(
+            [r[0] for r in self.src.execute("SELECT id FROM passages ORDER BY id")],
+            dtype=np.int64,
+        )
+        if not np.array_equal(ids, passage_ids):
+            raise StoreMismatch(
+                f"the vector index holds {index.size} vectors for the database's {passages}"
+                " passages (not one each); run `newsbot index rebuild` before migrating"
+            )
+        return index
+
+    # -- Part -------------------------------------------------------------------------------
+    def holds(self, tx) -> list[str]:  # type: ignore[no-untyped-def]
+        found = []
+        for table, word in (("articles", "articles"), ("feeds", "followed feeds"),
+                            ("ingests", "ingest records")):
+            n = int(tx.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0])
+            if n:
+                found.append(f"{n} {word}")
+        if not found and tx.execute("SELECT 1 FROM meta WHERE key = 'generation'").fetchone():
+            found.append("a store's metadata")
+        return found
+
+    def clear(self, tx) -> None:  # type: ignore[no-untyped-def]
+        for table in CLEARED:  # DELETE, not TRUNCATE: readers see the old rows until commit
+            tx.execute(f"DELETE FROM {table}")
+
+    def copy(self, tx, progress: Progress) -> list[Tally]:  # type: ignore[no-untyped-def]
+        index = self.vectors()
+        if index is not None:
+            # The target's vector column takes the source's dimension (an emptied or new
+            # store: nothing of another dimension is left in it).
+            self.target.ensure_dimension(tx, index.dimension, self.hnsw_m)
+        for table, columns in PLAIN_BEFORE:
+            self._copy_table(tx, table, columns, progress)
+        self._copy_passages(tx, index, progress)
+        for table, columns in PLAIN_AFTER:
+            self._copy_table(tx, table, columns, progress)
+        # What the PostgreSQL store's vectors are; ids go on after the source's last ones.
+        self.target.set_meta(tx, "index_type", "hnsw")
+        for table in ("passages", "ingests"):
+            self._continue_ids(tx, table)
+        return self.tallies(tx, index)
+
+    def tallies(self, tx, index: VectorIndex | None) -> list[Tally]:  # type: ignore[no-untyped-def]
+        out = [
+            Tally(what, self._count(sql), int(tx.execute(sql).fetchone()[0]))
+            for what, sql in COUNTS
+        ]
+        vectors = int(tx.execute(
+            "SELECT COUNT(*) FROM passages WHERE embedding IS NOT NULL"
+        ).fetchone()[0])
+        out.insert(2, Tally("vectors", index.size if index is not None else 0, vectors))
+        return out
+
+    # -- copying ----------------------------------------------------------------------------
+    def _rows(self, sql: str) -> Iterator[list[tuple]]:
+        cur = self.src.execute(sql)
+        while rows := cur.fetchmany(BATCH):
+            yield rows
+
+    def _copy_table(self, tx, table: str, columns: str, progress: Progress) -> None:  # type: ignore[no-untyped-def]
+        total = self._count(f"SELECT COUNT(*) FROM {table}")
+        done = 0
+        progress(f"copying {table}", 0, total)
+        with tx.raw.cursor() as cur, cur.copy(f"COPY {table} ({columns}) FROM STDIN") as cp:
+            for rows in self._rows(f"SELECT {columns} FROM {table}"):
+                for row in rows:
+                    cp.write_row(row)
+                done += len(rows)
+                progress(f"copying {table}", done, total)
+
+    def _copy_passages(self, tx, index: VectorIndex | None, progress: Progress) -> None:  # type: ignore[no-untyped-def]
+        """Passages with their vectors (read from FAISS by id) into a staging table, then
+        into `passages` with their full text made as the store makes it."""
+        from pgvector.psycopg import register_vector
+
+        from index.postgres.schema import TS_CONFIG
+
+        raw = tx.raw
+        register_vector(raw)
+        dim = index.dimension if index is not None else 1
+        raw.execute(
+            "CREATE TEMP TABLE _migrating_passages (id BIGINT, article_id TEXT, position INT,"
+            f" text TEXT, entities TEXT, embedding vector({int(dim)})) ON COMMIT DROP"
+        )
+        total = self._count("SELECT COUNT(*) FROM passages")
+        done = 0
+        progress("copying passages and vectors", 0, total)
+        with raw.cursor() as cur, cur.copy(
+            "COPY _migrating_passages (id, article_id, position, text, entities, embedding)"
+            " FROM STDIN (FORMAT BINARY)"
+        ) as cp:
+            cp.set_types(["int8", "text", "int4", "text", "text", "vector"])
+            for rows in self._rows(
+                "SELECT id, article_id, position, text, entities FROM passages ORDER BY id"
+            ):
+                assert index is not None  # vectors() checked one per passage
+                vecs = index.vectors_of([r[0] for r in rows])
+                for row, vec in zip(rows, vecs, strict=True):
+                    cp.write_row((*row, np.asarray(vec, dtype=np.float32)))
+                done += len(rows)
+                progress("copying passages and vectors", done, total)
+        progress("indexing passages", 0, 1)
+        raw.execute(
+            "INSERT INTO passages (id, article_id, position, text, entities, tsv, embedding)"
+            " SELECT m.id, m.article_id, m.position, m.text, m.entities,"
+            f" setweight(to_tsvector('{TS_CONFIG}', COALESCE(a.title, '')), 'A')"
+            f" || setweight(to_tsvector('{TS_CONFIG}', m.text), 'B'), m.embedding"
+            " FROM _migrating_passages m JOIN articles a ON a.id = m.article_id ORDER BY m.id"
+        )
+        progress("indexing passages", 1, 1)
+
+    def _continue_ids(self, tx, table: str) -> None:  # type: ignore[no-untyped-def]
+        """The target's next id after the source's highest ever (SQLite's AUTOINCREMENT
+        never gives an id twice; neither does the copy)."""
+        row = self.src.execute(
+            "SELECT seq FROM sqlite_sequence WHERE name = ?", (table,)
+        ).fetchone()
+        last = max(int(row[0]) if row else 0,
+                   self._count(f"SELECT COALESCE(MAX(id), 0) FROM {table}"))
+        if last > 0:
+            tx.execute(
+                f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), ?, true)", (last,)
+            )
+
+
+# -- the migration --------------------------------------------------------------------------
+@contextmanager
+def source_snapshot(data_dir: Path) -> Iterator[sqlite3.Connection]:
+    """The SQLite store of `data_dir` held still: its write lock (the one index/store.py's
+    writers take) and one read transaction, so every table and the FAISS file are read as
+    one committed state."""
+    if not store_exists(data_dir):
+        raise InputError(f"no store to migrate: {data_dir / DB_NAME} does not exist")
+    from index.database import Database
+
+    db = Database(data_dir / DB_NAME)  # checks it is a newsbot database (and migrates it)
+    try:
+        with open(data_dir / ".write.lock", "a+") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            conn = db.connection()
+            conn.execute("BEGIN")
+            try:
+                yield conn
+            finally:
+                conn.execute("ROLLBACK")
+                fcntl.flock(lock, fcntl.LOCK_UN)
+    finally:
+        db.close()
+
+
+def migrate_to_postgres(
+    data_dir: Path, url: str, *, replace: bool = False, hnsw_m: int = 32,
+    progress: Progress | None = None,
+) -> list[Tally]:
+    """Copy the store of `data_dir` into the PostgreSQL store at `url` in one transaction;
+    the counts of both sides (all equal, else StoreError and nothing is written)."""
+    from index.postgres.connection import redact
+    from index.postgres.database import PgDatabase
+
+    check_url(url)
+    progress = progress or _noop
+    with source_snapshot(Path(data_dir)) as conn:
+        articles, feeds = (
+            int(conn.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0])
+            for t in ("articles", "feeds")
+        )
+        if articles == 0 and feeds == 0:
+            raise InputError(
+                f"nothing to migrate: the store in {data_dir} holds no articles and follows"
+                " no feeds"
+            )
+        target = PgDatabase(url, pool_size=3)  # one-line errors when unreachable
+        try:
+            parts: list[Part] = [StorePart(conn, Path(data_dir), target, hnsw_m)]
+            parts += [make(conn, Path(data_dir), target) for make in EXTRA_PARTS]
+            with target.write_lock(), target.transaction() as tx:
+                held = [h for part in parts for h in part.holds(tx)]
+                if held and not replace:
+                    raise InputError(
+                        f"the PostgreSQL store at {redact(url)} is not empty (it holds"
+                        f" {', '.join(held)}); migrate copies into an empty store only, or"
+                        " with --replace deletes what it holds in the same transaction"
+                    )
+                if held:
+                    for part in parts:
+                        part.clear(tx)
+                tallies = [t for part in parts for t in part.copy(tx, progress)]
+                wrong = [t for t in tallies if not t.same]
+                if wrong:  # raised inside the transaction: it rolls back
+                    raise StoreError(
+                        "the copy does not match its source ("
+                        + "; ".join(f"{t.what}: {t.source} in SQLite, {t.target} in PostgreSQL"
+                                    for t in wrong)
+                        + "); nothing was written"
+                    )
+                progress("committing", 0, 1)
+            progress("committing", 1, 1)
+            return tallies
+        finally:
+            target.close()
+
+
+# Further parts, each made from (the source's read connection, the data dir, the target
+# PgDatabase). The bot's settings (bot.sqlite3), once they have a PostgreSQL home, are one
+# Part appended here.
+EXTRA_PARTS: list[Callable[[sqlite3.Connection, Path, object], Part]] = []

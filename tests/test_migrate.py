@@ -1,0 +1,277 @@
+"""`newsbot migrate --to postgresql://…`: the SQLite store copied into PostgreSQL, vectors
+included and never embedded again, in one transaction, its counts checked; the migrated store
+answers as the SQLite one did; bad input is one line that never shows a password."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import textwrap
+from dataclasses import replace
+from pathlib import Path
+
+import psycopg
+import pytest
+from click.testing import CliRunner
+
+from bot.cli import cli
+from bot.engine import NewsEngine
+from index.embedding import HashingEmbedder
+from index.errors import NewsbotError
+from index.feedstate import FeedBook
+from index.models import ArticleInput, ReadResult
+from tests.conftest import ROOT, SEED, backend_config, make_fast_config
+from tests.test_store_contract import QUESTIONS, TOPICS, A
+
+FEED = "https://example.com/rss.xml"
+
+
+class RefusingEmbedder(HashingEmbedder):
+    """The test embedder's name and dimension; embedding anything fails the test."""
+
+    def embed(self, texts, *, batch_size=64, progress=None):
+        raise AssertionError(f"migrate embedded {len(texts)} texts")
+
+
+def with_password(url: str, password: str = "sekrit") -> str:
+    """The embedded server's URL with a password in it (the server trusts local
+    connections, so it is ignored; what matters is that no output shows it)."""
+    return url.replace("postgres:@", f"postgres:{password}@", 1)
+
+
+def articles() -> list[ArticleInput]:
+    """One article per topic (distinct, so that both lexical rankings agree on the best),
+    and a longer copy of the wildfire one from another site (a story group of two)."""
+    items = [
+        ArticleInput(text=f"{text} Officials spoke about the {word} on the radio.",
+                     url=f"https://news.example.com/{word}", title=word.title(),
+                     source="Paper", published=f"2025-0{1 + i % 6}-1{i % 3}", origin=word)
+        for i, (word, text) in enumerate(TOPICS)
+    ]
+    wildfire = items[-1] = replace(items[-1], text=items[-1].text + (
+        " Firefighters from three regions fought the flames through the weekend while"
+        " buses took the older residents to a school in the valley town below."))
+    items.append(ArticleInput(text=wildfire.text + " More families left on Tuesday.",
+                              url="https://other.example.com/wildfire", title="Wildfire",
+                              source="Other Paper", published="2025-02-13", origin="copy"))
+    return items
+
+
+@pytest.fixture
+def sqlite_store(tmp_path: Path) -> Path:
+    """A SQLite store in tmp_path/data: the articles (shared), three of them in a second
+    collection too, the seed article, a followed feed with its state."""
+    engine = NewsEngine(make_fast_config(tmp_path / "data"), embedder=HashingEmbedder())
+    engine.add_articles(ReadResult(articles=articles()))
+    engine.add_articles(ReadResult(articles=articles()[:3]), collection=A)
+    engine.add_sources([str(SEED)])
+    book = FeedBook(engine.store.db)
+    book.follow(FEED, A, 1800, now=1000.0)
+    book.follow(FEED, "shared", 3600, now=1001.0)
+    book.record_fetched(FEED, now=1600.0, next_due=3400.0, etag='"v1"', last_modified=None,
+                        new_articles=True, entries=[("e1", None), ("e2", None)])
+    engine.close()
+    return tmp_path / "data"
+
+
+def run_cli(data: Path, *args: str, env: dict | None = None):
+    return CliRunner().invoke(cli, ["--data-dir", str(data), *args], env=env)
+
+
+def pg_engine(tmp_path: Path, url: str, embedder=None) -> NewsEngine:
+    return NewsEngine(backend_config("postgres", tmp_path / "pgdata", url),
+                      embedder=embedder or HashingEmbedder())
+
+
+def rows(url: str, sql: str) -> list[tuple]:
+    with psycopg.connect(url) as conn:
+        return conn.execute(sql).fetchall()
+
+
+def test_migrate_copies_the_store_without_embedding_and_answers_the_same(
+    sqlite_store, pg_url, tmp_path, monkeypatch
+):
+    # Whatever the command would load or make, it cannot embed.
+    monkeypatch.setattr("bot.engine.make_embedder", lambda settings: RefusingEmbedder())
+    monkeypatch.setattr("bot.cli.make_embedder", lambda settings: RefusingEmbedder())
+    url = with_password(pg_url)
+    result = run_cli(sqlite_store, "migrate", "--to", url)
+    assert result.exit_code == 0, result.output + repr(result.exception)
+    assert "sekrit" not in result.output
+    printed = {line.split()[0]: line.split()[-2:] for line in result.stdout.splitlines()[1:]}
+    assert printed["articles"] == ["10", "10"] and printed["vectors"][0] == printed["vectors"][1]
+    assert printed["collections"] == ["2", "2"] and printed["feeds"] == ["1", "1"]
+    assert printed["story"] == ["9", "9"]  # "story groups": 10 articles, one pair
+
+    lite = NewsEngine(make_fast_config(sqlite_store), embedder=HashingEmbedder())
+    pg = pg_engine(tmp_path, pg_url)
+    try:
+        assert pg.store.db.counts() == lite.store.db.counts()
+        # Every passage kept its id, text and vector.
+        (same,) = rows(pg_url, "SELECT COUNT(*) FROM passages WHERE embedding IS NOT NULL")[0]
+        assert same == lite.store.db.counts()[1]
+        for pid in lite.store.db.all_passage_ids()[:5]:
+            vec = lite.store.vector_index().vectors_of([pid])[0]
+            assert pg.store.vector_index().similarity(vec, pid) == pytest.approx(1.0, abs=1e-5)
+        assert pg.collections() == lite.collections() == [A, "shared"]
+        assert pg.store.db.collections_of(lite.store.db.all_articles()[0].id) == (
+            lite.store.db.collections_of(lite.store.db.all_articles()[0].id))
+        stats_a, stats_b = lite.stats(), pg.stats()
+        assert (stats_b.model, stats_b.dimension) == (stats_a.model, stats_a.dimension)
+        assert [c.last_ingest for c in stats_b.collections] == (
+            [c.last_ingest for c in stats_a.collections])
+        feed_a, feed_b = FeedBook(lite.store.db).get(FEED), FeedBook(pg.store.db).get(FEED)
+        assert feed_b == feed_a and feed_b.etag == '"v1"'
+        assert FeedBook(pg.store.db).seen(FEED) == {"e1", "e2"}
+        # The same questions, the same answers.
+        answered = 0
+        for question in [*QUESTIONS, "What does Putin demand to end the offensive?"]:
+            # The dense side alone: the same passages with the same scores (the vectors are
+            # the SQLite store's, and pgvector scores them as FAISS does).
+            qvec = HashingEmbedder().embed([question])[0]
+            dense_a = lite.store.vector_index().search(qvec, 10)
+            dense_b = pg.store.vector_index().search(qvec, 10)
+            # (Equal scores, of copies the question tells apart by no word, come in either
+            # order: FAISS leaves ties as they fall, PostgreSQL orders them by id.)
+            assert [s for _, s in dense_b] == pytest.approx([s for _, s in dense_a], abs=1e-5)
+            scores_a = dict(dense_a)
+            for pid, score in dense_b:
+                if pid in scores_a:
+                    assert score == pytest.approx(scores_a[pid], abs=1e-5), question
+            # Fused with the lexical side (BM25 and ts_rank_cd): the same top three.
+            a, b = lite.searcher.search(question), pg.searcher.search(question)
+            assert [h.passage.id for h in a[:3]] == [h.passage.id for h in b[:3]], question
+            answer_a, answer_b = lite.ask(question), pg.ask(question)
+            assert answer_b.answer == answer_a.answer, question
+            assert answer_b.answered == answer_a.answered, question
+            answered += answer_a.answered
+            assert answer_b.citations == answer_a.citations, question
+        assert answered >= 4  # the others are declined on both
+        # The migrated store takes writes: new passage ids follow the copied ones.
+        top = max(lite.store.db.all_passage_ids())
+        pg.add_articles(ReadResult(articles=[ArticleInput(
+            text="The lighthouse keeper retired after forty years.", url="https://x.org/l")]))
+        assert min(set(pg.store.db.all_passage_ids()) - set(lite.store.db.all_passage_ids())) > top
+        assert pg.ask("Who retired after forty years?").citations[0].url == "https://x.org/l"
+    finally:
+        lite.close()
+        pg.close()
+
+
+def test_a_target_that_is_not_empty_is_refused_unless_replaced(sqlite_store, pg_url, tmp_path):
+    pg = pg_engine(tmp_path, pg_url)
+    pg.add_articles(ReadResult(articles=[ArticleInput(
+        text="Already here before the migration.", url="https://x.org/before")]))
+    pg.close()
+    refused = run_cli(sqlite_store, "migrate", "--to", with_password(pg_url))
+    assert refused.exit_code != 0 and isinstance(refused.exception, NewsbotError)
+    message = str(refused.exception)
+    assert "not empty (it holds 1 articles" in message and "--replace" in message
+    assert "sekrit" not in message and "\n" not in message
+    assert rows(pg_url, "SELECT url FROM articles") == [("https://x.org/before",)]
+    replaced = run_cli(sqlite_store, "migrate", "--to", pg_url, "--replace")
+    assert replaced.exit_code == 0, repr(replaced.exception)
+    urls = {r[0] for r in rows(pg_url, "SELECT url FROM articles")}
+    assert len(urls) == 10 and "https://x.org/before" not in urls
+
+
+def test_the_url_may_come_from_newsbot_database_url(sqlite_store, pg_url):
+    result = run_cli(sqlite_store, "migrate", env={"NEWSBOT_DATABASE_URL": pg_url})
+    assert result.exit_code == 0, repr(result.exception)
+    assert rows(pg_url, "SELECT COUNT(*) FROM articles") == [(10,)]
+
+
+def test_counts_that_differ_roll_the_copy_back(sqlite_store, pg_url, monkeypatch):
+    import index.migrate
+
+    # A copy that leaves one table out (as a bug would): the check finds it, nothing stays.
+    monkeypatch.setattr(index.migrate, "PLAIN_AFTER",
+                        [t for t in index.migrate.PLAIN_AFTER if t[0] != "feed_entries"])
+    result = run_cli(sqlite_store, "migrate", "--to", pg_url)
+    assert result.exit_code != 0
+    assert str(result.exception) == (
+        "the copy does not match its source (feed entries: 2 in SQLite, 0 in PostgreSQL);"
+        " nothing was written")
+    assert rows(pg_url, "SELECT COUNT(*) FROM articles") == [(0,)]
+    assert rows(pg_url, "SELECT COUNT(*) FROM meta") == [(0,)]
+
+
+KILLED = textwrap.dedent(
+    """
+    import os, signal, sys
+    sys.path.insert(0, {root!r})
+    import index.migrate
+    from pathlib import Path
+
+    real = index.migrate.StorePart._copy_table
+    def copy_table(self, tx, table, columns, progress):
+        real(self, tx, table, columns, progress)
+        if table == "story_members":  # articles, passages, vectors, memberships: written
+            print("copied", flush=True)
+            os.kill(os.getpid(), signal.SIGKILL)
+    index.migrate.StorePart._copy_table = copy_table
+    index.migrate.migrate_to_postgres(Path({data!r}), {url!r})
+    """
+)
+
+
+def test_a_copy_killed_midway_leaves_the_target_empty(sqlite_store, pg_url, tmp_path):
+    script = tmp_path / "killed.py"
+    script.write_text(KILLED.format(root=str(ROOT), data=str(sqlite_store), url=pg_url))
+    proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                          cwd=ROOT, timeout=300, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert proc.returncode == -signal.SIGKILL, proc.stderr
+    assert "copied" in proc.stdout
+    for table in ("articles", "passages", "article_collections", "story_members", "meta"):
+        assert rows(pg_url, f"SELECT COUNT(*) FROM {table}") == [(0,)], table
+    # Its locks (the target's and the source's) went with it: the next copy goes through.
+    again = run_cli(sqlite_store, "migrate", "--to", pg_url)
+    assert again.exit_code == 0, repr(again.exception)
+    assert rows(pg_url, "SELECT COUNT(*) FROM articles") == [(10,)]
+
+
+def test_bad_input_is_one_line(sqlite_store, pg_url, tmp_path):
+    def error(data: Path, *args: str) -> str:
+        result = run_cli(data, "migrate", *args)
+        assert result.exit_code != 0
+        assert isinstance(result.exception, NewsbotError), repr(result.exception)
+        message = str(result.exception)
+        assert "\n" not in message and "sekrit" not in message
+        return message
+
+    assert "is not a PostgreSQL URL" in error(
+        sqlite_store, "--to", "mysql://bot:sekrit@db.example.org/news")
+    assert "no store to migrate" in error(tmp_path / "nothing", "--to", pg_url)
+    empty = tmp_path / "empty"
+    NewsEngine(make_fast_config(empty), embedder=HashingEmbedder()).close()
+    assert "nothing to migrate" in error(empty, "--to", pg_url)
+
+    db = sqlite3.connect(sqlite_store / "news.sqlite3")
+    db.execute("UPDATE meta SET value = '128' WHERE key = 'dimension'")
+    db.commit()
+    message = error(sqlite_store, "--to", pg_url)
+    assert "128-dimensional" in message and "256-dimensional" in message
+    db.execute("UPDATE meta SET value = '256' WHERE key = 'dimension'")
+    db.commit()
+    db.close()
+    for path in sqlite_store.glob("vectors.*.faiss"):
+        path.unlink()
+    assert "is missing; run `newsbot index rebuild`" in error(sqlite_store, "--to", pg_url)
+    assert rows(pg_url, "SELECT COUNT(*) FROM articles") == [(0,)]
+
+
+def test_an_unreachable_server_is_one_line_without_the_password(sqlite_store):
+    result = subprocess.run(
+        [sys.executable, "-c", "from bot.cli import main; main()", "--data-dir",
+         str(sqlite_store), "migrate", "--to", "postgresql://bot:hunter2@127.0.0.1:1/news"],
+        capture_output=True, text=True, cwd=ROOT, timeout=300,
+        env={**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1"},
+    )
+    assert result.returncode != 0
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("error: cannot connect to PostgreSQL at postgresql://bot:***@")
+    assert "hunter2" not in result.stderr + result.stdout
