@@ -66,6 +66,9 @@ class Part(Protocol):
     def copy(self, tx, progress: Progress) -> list[Tally]:  # type: ignore[no-untyped-def]
         """Copy the source into the target; the counts of both sides afterwards."""
 
+    def committed(self) -> None:
+        """After the commit (tidying that needs no transaction)."""
+
 
 def check_url(url: str) -> str:
     if not _PG_URL.fullmatch(url or ""):
@@ -125,6 +128,7 @@ class StorePart:
         self.data_dir = data_dir
         self.target = target  # the PgDatabase
         self.hnsw_m = hnsw_m
+        self.dimension: int | None = None  # of the vectors copied
 
     def _meta(self, key: str) -> str | None:
         row = self.src.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
@@ -181,9 +185,10 @@ class StorePart:
     def copy(self, tx, progress: Progress) -> list[Tally]:  # type: ignore[no-untyped-def]
         index = self.vectors()
         if index is not None:
-            # The target's vector column takes the source's dimension (an emptied or new
-            # store: nothing of another dimension is left in it).
+            # The HNSW index of the source's dimension (an emptied target's index of another
+            # dimension goes once this commits: `committed`).
             self.target.ensure_dimension(tx, index.dimension, self.hnsw_m)
+            self.dimension = index.dimension
         for table, columns in PLAIN_BEFORE:
             self._copy_table(tx, table, columns, progress)
         self._copy_passages(tx, index, progress)
@@ -194,6 +199,10 @@ class StorePart:
         for table in ("passages", "ingests"):
             self._continue_ids(tx, table)
         return self.tallies(tx, index)
+
+    def committed(self) -> None:
+        if self.dimension is not None:
+            self.target.drop_other_dimensions(self.dimension)
 
     def tallies(self, tx, index: VectorIndex | None) -> list[Tally]:  # type: ignore[no-untyped-def]
         out = [
@@ -350,6 +359,8 @@ def migrate_to_postgres(
                     )
                 progress("committing", 0, 1)
             progress("committing", 1, 1)
+            for part in parts:
+                part.committed()
             return tallies
         finally:
             target.close()

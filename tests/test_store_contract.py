@@ -24,7 +24,7 @@ import pytest
 from bot.engine import NewsEngine
 from index.collections import SHARED, guild_collection
 from index.embedding import HashingEmbedder
-from index.errors import StoreUnavailable
+from index.errors import StoreMismatch, StoreUnavailable
 from index.feedstate import FeedBook
 from index.models import ArticleInput, ReadResult
 from index.search import Filters
@@ -211,6 +211,84 @@ def test_questions_are_answered_all_through_a_rebuild(backend, backend_url, tmp_
     engine.close()
 
 
+def pause_inside_commit(engine: NewsEngine) -> tuple[threading.Event, threading.Event]:
+    """Make `engine`'s next write stop inside its transaction, its rows and vectors written
+    but not committed, until released: (entered, release)."""
+    entered, release = threading.Event(), threading.Event()
+    real = engine.store._next_vectors
+
+    def next_vectors(*args, **kwargs):  # type: ignore[no-untyped-def]
+        index = real(*args, **kwargs)
+        entered.set()
+        release.wait(60)
+        return index
+
+    engine.store._next_vectors = next_vectors  # type: ignore[method-assign]
+    return entered, release
+
+
+def answered_in_time(engine: NewsEngine, question: str, within_s: float = 10.0) -> list:
+    """The hits of `question`, from a thread that must finish within `within_s` (a search
+    that waits for a lock held by the open transaction would not)."""
+    found: list = []
+    failed: list[BaseException] = []
+
+    def search() -> None:
+        try:
+            found.extend(engine.searcher.search(question))
+        except BaseException as exc:  # reported below
+            failed.append(exc)
+
+    thread = threading.Thread(target=search, daemon=True)
+    thread.start()
+    thread.join(within_s)
+    assert not thread.is_alive(), "the search waited for the rebuild's transaction"
+    assert failed == []
+    return found
+
+
+@pytest.mark.parametrize("new_dimension", [False, True], ids=["same-model", "new-dimension"])
+def test_other_processes_answer_while_a_rebuild_transaction_is_open(
+    backend, backend_url, tmp_path, new_dimension
+):
+    """A rebuild writes its passages and vectors beside the old ones and swaps them in at
+    commit: while its transaction is open (held open here), another process's questions are
+    answered at once, from the old passages; a rebuild for a model of another dimension too
+    (processes still on the old model answer until it commits)."""
+    reader = engine_on(backend, tmp_path, backend_url)
+    reader.add_articles(ReadResult(articles=corpus()))
+    old_ids = set(reader.store.db.all_passage_ids())
+    assert reader.searcher.search(QUESTIONS[0])
+    embedder = HashingEmbedder(128, name="hashing-128") if new_dimension else HashingEmbedder()
+    writer = engine_on(backend, tmp_path, backend_url, embedder=embedder,
+                       chunking={"max_words": 20, "overlap_sentences": 0})
+    entered, release = pause_inside_commit(writer)
+    rebuilding = threading.Thread(target=writer.rebuild)
+    rebuilding.start()
+    try:
+        assert entered.wait(120), "the rebuild never reached its commit"
+        for question in QUESTIONS[:3]:
+            hits = answered_in_time(reader, question)
+            assert hits and {h.passage.id for h in hits} <= old_ids, question
+        assert reader.store.db.counts()[1] == len(old_ids)
+    finally:
+        release.set()
+        rebuilding.join(120)
+    assert not rebuilding.is_alive()
+    new_ids = set(writer.store.db.all_passage_ids())
+    assert new_ids and not new_ids & old_ids
+    hits = writer.searcher.search(QUESTIONS[0])
+    assert hits and {h.passage.id for h in hits} <= new_ids
+    if new_dimension:
+        # The old model's process is told to rebuild, not given wrong answers.
+        with pytest.raises(StoreMismatch):
+            reader.searcher.search(QUESTIONS[0])
+    else:
+        assert {h.passage.id for h in reader.searcher.search(QUESTIONS[0])} <= new_ids
+    reader.close()
+    writer.close()
+
+
 def test_a_second_process_sees_every_write_of_the_first(pg_url, tmp_path):
     one = engine_on("postgres", tmp_path, pg_url)
     two = engine_on("postgres", tmp_path, pg_url)
@@ -373,3 +451,61 @@ def test_the_cli_commands_work_on_postgres(pg_url, tmp_path, monkeypatch):
     assert run("index", "expire").exit_code == 0
     assert run("index", "remove", "https://example.com/budget").exit_code == 0
     assert json.loads(run("index", "stats", "--json").output)["articles"] == 1
+
+
+# -- the vector index ------------------------------------------------------------------------
+def test_the_search_is_served_by_the_hnsw_index_of_its_dimension(pg_url, tmp_path):
+    engine = engine_on("postgres", tmp_path, pg_url)
+    try:
+        engine.add_articles(ReadResult(articles=corpus()))
+        engine.add_articles(ReadResult(articles=corpus()[:3]), collection=A)
+        db, vectors = engine.store.db, engine.store.vector_index()
+        assert db.vector_dimensions() == [256]
+        qvec = engine.embedder.embed([QUESTIONS[0]])[0]
+        for where in (None, db.passage_filter((A,))):
+            sql, params = vectors.query(qvec, 10, where)
+            with db.transaction_for_reads() as tx:
+                tx.execute("SET LOCAL enable_seqscan = off")  # 24 rows: a scan would win
+                plan = "\n".join(r[0] for r in tx.execute("EXPLAIN " + sql, params))
+            assert "Index Scan using passages_embedding_256" in plan, plan
+        # A whole rebuild for a model of another dimension leaves only its own index.
+        other = engine_on("postgres", tmp_path, pg_url, embedder=HashingEmbedder(64, name="h64"))
+        other.rebuild()
+        assert db.vector_dimensions() == [64]
+        assert other.searcher.search(QUESTIONS[0])[0].passage.article.url.endswith("/harbour")
+        other.close()
+    finally:
+        engine.close()
+
+
+def test_a_store_made_with_a_declared_dimension_is_migrated_to_an_index_per_dimension(pg_url):
+    """Migration 002 on a store of 001 (the vector column declared vector(3), one index)."""
+    import psycopg
+
+    from index.postgres.connection import migrate
+    from index.postgres.database import PgDatabase
+    from index.postgres.schema import MIGRATIONS, NAMESPACE
+
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        migrate(conn, NAMESPACE, MIGRATIONS[:1])
+        conn.execute("ALTER TABLE passages ALTER COLUMN embedding TYPE vector(3) USING NULL")
+        conn.execute("CREATE INDEX passages_embedding ON passages USING hnsw"
+                     " (embedding vector_ip_ops) WITH (m = 24)")
+        conn.execute("INSERT INTO articles (id, text, content_hash, added_at, updated_at)"
+                     " VALUES ('a', 'x', 'h', 't', 't')")
+        conn.execute("INSERT INTO passages (article_id, position, text, tsv, embedding)"
+                     " VALUES ('a', 0, 'x', to_tsvector('x'), '[0.6, 0.8, 0]')")
+    db = PgDatabase(pg_url)
+    try:
+        assert db.vector_dimensions() == [3]
+        row = db.connection().execute(
+            "SELECT indexdef FROM pg_indexes WHERE indexname = 'passages_embedding_3'"
+        ).fetchone()
+        assert "m='24'" in row[0] and "vector_dims(embedding) = 3" in row[0]
+        assert db.connection().execute(
+            "SELECT embedding::text FROM passages").fetchone() == ("[0.6,0.8,0]",)
+        assert db.connection().execute(
+            "SELECT atttypmod FROM pg_attribute WHERE attrelid = 'passages'::regclass"
+            " AND attname = 'embedding'").fetchone() == (-1,)
+    finally:
+        db.close()

@@ -48,6 +48,20 @@ _TSV = (
 )
 
 
+def vector_index_name(dim: int) -> str:
+    return f"passages_embedding_{int(dim)}"
+
+
+def vector_expr(dim: int, table: str = "") -> str:
+    """The vectors as the `dim`-dimensional index has them: search with exactly this."""
+    return f"({table}embedding::vector({int(dim)}))"
+
+
+def vector_has_dim(dim: int, table: str = "") -> str:
+    """The index's predicate: a query must say it (with the same literal) to use it."""
+    return f"vector_dims({table}embedding) = {int(dim)}"
+
+
 def pg_sql(sql: str) -> str:
     """sqlite3's `?` placeholders as psycopg's `%s` (no SQL here holds a literal `?`)."""
     return sql.replace("%", "%%").replace("?", "%s")
@@ -189,32 +203,37 @@ class PgDatabase(Database):
             migrate(raw, NAMESPACE, MIGRATIONS)
 
     # -- vectors ----------------------------------------------------------------------------
-    def vector_dimension(self) -> int | None:
-        """The dimension the vector column is declared with (None: not yet)."""
-        row = self.connection().execute(
-            "SELECT atttypmod FROM pg_attribute WHERE attrelid = 'passages'::regclass"
-            " AND attname = 'embedding'"
-        ).fetchone()
-        return int(row[0]) if row and int(row[0]) > 0 else None
+    def vector_dimensions(self) -> list[int]:
+        """The dimensions that have an HNSW index (normally one; two for a moment after a
+        rebuild for a model of another dimension)."""
+        return sorted(
+            int(name.rsplit("_", 1)[1]) for (name,) in self.connection().execute(
+                "SELECT indexname FROM pg_indexes WHERE schemaname = current_schema()"
+                " AND tablename = 'passages' AND indexname LIKE 'passages\\_embedding\\_%'"
+            )
+        )
 
     def ensure_dimension(self, conn: PgConnection, dim: int, hnsw_m: int) -> None:
-        """Declare the vector column `dim`-dimensional, with its HNSW index (inner product,
-        on unit vectors as FAISS). Only a store without vectors of another dimension gets
-        here (a new store, or a whole rebuild, which writes every vector again)."""
-        row = conn.execute(
-            "SELECT atttypmod FROM pg_attribute WHERE attrelid = 'passages'::regclass"
-            " AND attname = 'embedding'"
-        ).fetchone()
-        if row is not None and int(row[0]) == dim:
+        """The HNSW index (inner product, on unit vectors as FAISS) of `dim`-dimensional
+        vectors. It is a partial index on the cast (schema.py), so the vectors of a rebuild
+        for a model of another dimension are written beside the old ones, each dimension with
+        its own index, and nothing is altered: CREATE INDEX takes a SHARE lock, which waits
+        for other writers (there are none: one write at a time) but never blocks a reader."""
+        if conn.execute("SELECT to_regclass(?)", (vector_index_name(dim),)).fetchone()[0]:
             return
-        conn.execute("DROP INDEX IF EXISTS passages_embedding")
         conn.execute(
-            f"ALTER TABLE passages ALTER COLUMN embedding TYPE vector({int(dim)}) USING NULL"
+            f"CREATE INDEX {vector_index_name(dim)} ON passages USING hnsw"
+            f" ({vector_expr(dim)} vector_ip_ops) WITH (m = {int(hnsw_m)})"
+            f" WHERE {vector_has_dim(dim)}"
         )
-        conn.execute(
-            "CREATE INDEX passages_embedding ON passages USING hnsw (embedding vector_ip_ops)"
-            f" WITH (m = {int(hnsw_m)})"
-        )
+
+    def drop_other_dimensions(self, dim: int) -> None:
+        """After a commit that left only `dim`-dimensional vectors: the other dimensions'
+        indexes go, CONCURRENTLY (outside any transaction), so no reader waits for it."""
+        for other in self.vector_dimensions():
+            if other != dim:
+                with unavailable_as_error(), self.pool.connection() as raw:
+                    raw.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {vector_index_name(other)}")
 
     def set_vectors(self, conn: PgConnection, ids: list[int], vectors: np.ndarray) -> None:
         conn.executemany(

@@ -5,8 +5,10 @@ holds its vector (pgvector, HNSW index on inner product, as FAISS scores unit ve
 its full text (`tsv`, a weighted tsvector with a GIN index) in its own row, so one
 transaction writes a passage with everything searched about it. Text that is compared or
 sorted (ids, dates, names) is COLLATE "C", so it orders byte for byte as in SQLite whatever
-the server's locale. The vector column gets its dimension (and its HNSW index) from the
-first write, when the model is known (index/postgres/database.py `ensure_dimension`).
+the server's locale. The vector column has no declared dimension: each dimension gets its
+HNSW index on the first write of a model that makes it, a partial index on the cast
+(index/postgres/database.py `ensure_dimension`), so a rebuild for a model of another
+dimension writes its vectors beside the old ones with nothing altered.
 """
 
 from __future__ import annotations
@@ -116,6 +118,31 @@ MIGRATIONS: list[tuple[str, str]] = [
             seen_at TEXT COLLATE "C" NOT NULL,
             PRIMARY KEY (url, entry)
         );
+        """,
+    ),
+    (
+        # 001 declared the column's dimension (an ALTER, which blocks readers, to change it);
+        # now each dimension has a partial HNSW index on the cast, and the column none.
+        "002_index_per_dimension",
+        """
+        DO $$
+        DECLARE
+            dim integer;
+            m text;
+        BEGIN
+            SELECT atttypmod INTO dim FROM pg_attribute
+                WHERE attrelid = 'passages'::regclass AND attname = 'embedding';
+            SELECT split_part(o, '=', 2) INTO m FROM pg_class c, unnest(c.reloptions) o
+                WHERE c.oid = to_regclass('passages_embedding') AND o LIKE 'm=%';
+            DROP INDEX IF EXISTS passages_embedding;
+            ALTER TABLE passages ALTER COLUMN embedding TYPE vector;
+            IF dim > 0 THEN
+                EXECUTE format(
+                    'CREATE INDEX passages_embedding_%s ON passages USING hnsw'
+                    ' ((embedding::vector(%s)) vector_ip_ops) WITH (m = %s)'
+                    ' WHERE vector_dims(embedding) = %s', dim, dim, COALESCE(m, '16'), dim);
+            END IF;
+        END $$;
         """,
     ),
 ]

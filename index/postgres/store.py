@@ -4,7 +4,10 @@ Everything a write does (articles, passages with their full text and vectors, co
 stories, caches, metadata and the generation) is one PostgreSQL transaction, so a process
 killed mid-write leaves nothing of it, and readers keep seeing the last committed store
 until it commits: a rebuild writes every new passage and vector beside the old ones (MVCC
-keeps the old rows visible to every other connection) and the commit swaps them in at once.
+keeps the old rows visible to every other connection) and the commit swaps them in at once;
+for a model of another dimension the new vectors get an HNSW index of their own beside the
+old one (a partial index per dimension, database.py), so nothing is altered and no reader
+waits; the old index is dropped concurrently after the commit.
 One writer at a time across processes: a session advisory lock held for the whole write
 (plan, embed, commit), released by the server when a writer dies.
 
@@ -21,7 +24,7 @@ from contextlib import contextmanager
 import numpy as np
 
 from index.database import PassageFilter
-from index.postgres.database import PgConnection, PgDatabase
+from index.postgres.database import PgConnection, PgDatabase, vector_expr, vector_has_dim
 from index.settings import IndexSettings
 from index.store import Store
 
@@ -59,20 +62,29 @@ class PgVectors:
         the SQLite store's form of the same filter, not used here)."""
         if k <= 0:
             return []
+        ef = max(self.settings.hnsw_ef_search, k)
+        with self.db.transaction_for_reads() as tx:
+            tx.execute("SELECT set_config('hnsw.ef_search', ?, true)", (str(min(ef, 1000)),))
+            rows = tx.execute(*self.query(query, k, where)).fetchall()
+        return [(int(i), float(s)) for i, s in rows]
+
+    def query(
+        self, query: np.ndarray, k: int, where: PassageFilter | None = None
+    ) -> tuple[str, tuple]:
+        """The SQL of `search` and its parameters."""
         q = np.asarray(query, dtype=np.float32).reshape(-1)
         condition, params = "", ()
         if where is not None:
             condition, params = f" AND {where.condition}", where.params
-        ef = max(self.settings.hnsw_ef_search, k)
-        with self.db.transaction_for_reads() as tx:
-            tx.execute("SELECT set_config('hnsw.ef_search', ?, true)", (str(min(ef, 1000)),))
-            rows = tx.execute(
-                "SELECT id, score FROM (SELECT p.id, -(p.embedding <#> ?) AS score"
-                f" FROM passages p WHERE p.embedding IS NOT NULL{condition}"
-                " ORDER BY p.embedding <#> ? LIMIT ?) s ORDER BY score DESC, id",
-                (q, *params, q, k),
-            ).fetchall()
-        return [(int(i), float(s)) for i, s in rows]
+        # The cast and the dimension test are the partial index's own (database.py), so the
+        # HNSW index of this dimension serves the ORDER BY.
+        vec = vector_expr(self._dimension, "p.")
+        return (
+            f"SELECT id, score FROM (SELECT p.id, -({vec} <#> ?) AS score"
+            f" FROM passages p WHERE {vector_has_dim(self._dimension, 'p.')}{condition}"
+            f" ORDER BY {vec} <#> ? LIMIT ?) s ORDER BY score DESC, id",
+            (q, *params, q, k),
+        )
 
     def similarity(self, query: np.ndarray, pid: int) -> float:
         """Inner product of the question and one passage (0: not stored)."""
@@ -88,6 +100,7 @@ class PgStore(Store):
 
     filters_in_query = True
     db: PgDatabase
+    _retire_other_dimensions = False  # set by each commit: whether it rewrote every vector
 
     def _open_database(self) -> PgDatabase:  # type: ignore[override]
         backend = self.settings.backend
@@ -113,9 +126,10 @@ class PgStore(Store):
             yield
 
     def _prepare_vectors(self, tx: PgConnection, whole: bool) -> None:  # type: ignore[override]
-        # A new store (or a whole rebuild, maybe for a new model) sets the column's dimension.
-        if whole or self.db.vector_dimension() is None:
-            self.db.ensure_dimension(tx, self.embedder.dimension, self.settings.index.hnsw_m)
+        # The index of this model's dimension (made by a new store, or by a whole rebuild for
+        # a model of another dimension, whose vectors go beside the old ones until commit).
+        self.db.ensure_dimension(tx, self.embedder.dimension, self.settings.index.hnsw_m)
+        self._retire_other_dimensions = whole
 
     def _next_vectors(  # type: ignore[override]
         self, tx: PgConnection, removed: list[int], new_ids: list[int], new_vecs: np.ndarray,
@@ -131,6 +145,8 @@ class PgStore(Store):
     def _installed(self, index: object, generation: int) -> None:  # type: ignore[override]
         with self._load_lock:
             self._index, self._loaded_generation = index, generation  # type: ignore[assignment]
+        if self._retire_other_dimensions:  # every vector is now of this dimension
+            self.db.drop_other_dimensions(self.embedder.dimension)
 
     # -- facts ------------------------------------------------------------------------------
     @property
