@@ -666,13 +666,19 @@ def ask(state: State, question: str, as_json: bool, source: str | None, since: s
 @pass_state
 def feedback(state: State, limit: int, as_json: bool) -> None:
     """List the Helpful / Not helpful feedback given in Discord."""
-    from bot.discord_app.guild_settings import GuildSettingsStore
+    from bot.guild_settings import BOT_DB_NAME, open_guild_settings
 
-    path = Path(state.config.store.data_dir) / "bot.sqlite3"
-    if not path.exists():
+    settings = state.config.store
+    if settings.backend.backend == "sqlite" and not (
+        Path(settings.data_dir) / BOT_DB_NAME
+    ).exists():  # nothing to read: no file made just to say so
         err.print("No feedback yet.")
         return
-    rows = [dataclasses.asdict(r) for r in GuildSettingsStore(path).list_feedback(limit)]
+    feedback_store = open_guild_settings(settings)  # SQLite, or the store's PostgreSQL
+    try:
+        rows = [dataclasses.asdict(r) for r in feedback_store.list_feedback(limit)]
+    finally:
+        feedback_store.close()
     for row in rows:
         if as_json:
             click.echo(json.dumps(row, default=str))

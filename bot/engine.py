@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from bot.answer_model import Answer
 from bot.answering import Answerer
+from bot.guild_settings import BOT_DB_NAME
 from bot.settings import Config
 from index.backends import open_store
 from index.collections import SHARED, check_name, check_names
@@ -99,7 +100,8 @@ class NewsEngine:
 
     @property
     def bot_db_path(self) -> Path:
-        return Path(self.config.store.data_dir) / "bot.sqlite3"
+        """The SQLite file of the bot's state (with the SQLite backend; see bot/guild_settings)."""
+        return Path(self.config.store.data_dir) / BOT_DB_NAME
 
     # -- asking -----------------------------------------------------------------------------
     def ask(

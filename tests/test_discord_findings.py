@@ -18,8 +18,9 @@ import pytest
 
 from bot.discord_app.client import NewsBot
 from bot.discord_app.errors import NotAdmin
-from bot.discord_app.guild_settings import GuildSettings
 from bot.engine import NewsEngine
+from bot.guild_settings import GuildSettings
+from bot.guild_sqlite import SqliteGuildDatabase
 from bot.settings import Config
 from index.collections import guild_collection
 from index.embedding import HashingEmbedder
@@ -495,7 +496,7 @@ async def test_a_failing_follow_up_lookup_still_gets_a_reply(
 ) -> None:
     config = fast_config(data_dir)
     engine = seeded_engine(config, HashingEmbedder())
-    store = BrokenLookups(engine.bot_db_path)
+    store = BrokenLookups(SqliteGuildDatabase(engine.bot_db_path))
     try:
         await sync_commands(emulator, config, world.guild)
         bot = NewsBot(engine, config, guild_store=store, api_base=emulator.base_url)

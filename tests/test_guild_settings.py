@@ -1,21 +1,29 @@
-"""The bot's SQLite state: migrations, channel/role settings, answers, feedback."""
+"""The bot's own state on each backend (SQLite file, the store's PostgreSQL database):
+migrations, channel/role settings, answers, feedback, shared by several processes' stores."""
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import psycopg
 import pytest
 
 from bot.answer_model import Answer, Citation, Retrieved
-from bot.discord_app.guild_settings import (
-    MIGRATIONS,
+from bot.guild_postgres import MIGRATIONS as PG_MIGRATIONS
+from bot.guild_settings import (
     GuildSettings,
     answer_from_json,
     answer_to_json,
     channel_allowed,
+    open_guild_settings,
 )
+from bot.guild_sqlite import MIGRATIONS, SqliteGuildDatabase
+from index.errors import StoreUnavailable
+from tests.conftest import backend_config
 
 G, OTHER = 1001, 2002
 
@@ -26,8 +34,25 @@ def db_path(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def store(db_path: Path) -> GuildSettings:
-    return GuildSettings(db_path)
+def open_settings(backend: str, backend_url: str | None, tmp_path: Path
+                  ) -> Iterator[Callable[..., GuildSettings]]:
+    """Opens the bot's state on this test's backend, as a new process would (each call: a
+    GuildSettings of its own, on its own connections); all are closed afterwards."""
+    settings = backend_config(backend, tmp_path / "data", backend_url).store
+    opened: list[GuildSettings] = []
+
+    def open_one(**kwargs: int) -> GuildSettings:
+        opened.append(open_guild_settings(settings, **kwargs))
+        return opened[-1]
+
+    yield open_one
+    for one in opened:
+        one.close()
+
+
+@pytest.fixture
+def store(open_settings: Callable[..., GuildSettings]) -> GuildSettings:
+    return open_settings()
 
 
 def sample_answer(question: str = "What did Putin demand?") -> Answer:
@@ -65,33 +90,63 @@ def sample_answer(question: str = "What did Putin demand?") -> Answer:
 # ---------------------------------------------------------------- migrations and persistence
 
 
-def test_migrations_apply_once_and_are_recorded(db_path: Path):
-    first = GuildSettings(db_path)
+def test_sqlite_migrations_apply_once_and_are_recorded(db_path: Path):
+    first = GuildSettings(SqliteGuildDatabase(db_path))
     assert first.schema_version() == MIGRATIONS[-1][0]
     assert first.migrate() == []  # idempotent
-    again = GuildSettings(db_path)
+    again = GuildSettings(SqliteGuildDatabase(db_path))
     assert again.migrate() == []
     with sqlite3.connect(db_path) as conn:
         versions = [v for (v,) in conn.execute("SELECT version FROM migrations ORDER BY version")]
     assert versions == [v for v, _ in MIGRATIONS]
 
 
-def test_an_old_file_is_upgraded_keeping_its_data(db_path: Path):
+def test_an_old_sqlite_file_is_upgraded_keeping_its_data(db_path: Path):
     db_path.parent.mkdir(parents=True)
     with sqlite3.connect(db_path) as conn:  # a file made by a build that only had migration 1
         conn.execute("CREATE TABLE migrations (version INTEGER PRIMARY KEY, applied_at TEXT)")
         conn.executescript(MIGRATIONS[0][1])
         conn.execute("INSERT INTO migrations VALUES (1, '2024-01-01')")
         conn.execute("INSERT INTO channel_rules VALUES (?, ?, 1)", (G, 5))
-    store = GuildSettings(db_path)
+    store = GuildSettings(SqliteGuildDatabase(db_path))
     assert store.schema_version() == MIGRATIONS[-1][0]
     assert store.list_channels(G) == ([5], [])
     store.save_answer("k1", sample_answer())  # the table from migration 2 exists
     assert store.get_answer("k1") is not None
 
 
-def test_settings_survive_reopening_the_file(db_path: Path):
-    store = GuildSettings(db_path)
+def test_postgres_migrations_apply_once_beside_the_stores(pg_url: str, tmp_path: Path):
+    settings = backend_config("postgres", tmp_path / "data", pg_url).store
+    openers: list[GuildSettings] = []
+    errors: list[BaseException] = []
+
+    def open_one() -> None:  # processes starting together: the migration lock orders them
+        try:
+            openers.append(open_guild_settings(settings))
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=open_one) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    try:
+        assert errors == [] and len(openers) == 4
+        assert all(o.migrate() == [] for o in openers)
+        assert openers[0].schema_version() == int(PG_MIGRATIONS[-1][0].split("_")[0])
+        with psycopg.connect(pg_url) as conn:
+            names = [r[0] for r in conn.execute(
+                "SELECT name FROM _migrations WHERE namespace = 'bot' ORDER BY name"
+            )]
+        assert names == [name for name, _ in PG_MIGRATIONS]
+    finally:
+        for o in openers:
+            o.close()
+
+
+def test_settings_survive_reopening(open_settings: Callable[..., GuildSettings]):
+    store = open_settings()
     store.allow_channel(G, 10)
     store.deny_channel(G, 11)
     store.allow_asker_role(G, 77)
@@ -99,13 +154,44 @@ def test_settings_survive_reopening_the_file(db_path: Path):
         guild_id=G, channel_id=10, user_id=5, question="q", answer="a", helpful=True
     )
     store.save_answer("abc", sample_answer(), message_id=999)
-    del store
+    store.close()
 
-    reopened = GuildSettings(db_path)
+    reopened = open_settings()
     assert reopened.list_channels(G) == ([10], [11])
     assert reopened.list_asker_roles(G) == [77]
     assert len(reopened.list_feedback()) == 1
     assert reopened.answer_for_message(999).key == "abc"
+
+
+def test_a_change_through_one_opener_is_seen_by_another_at_once(
+    open_settings: Callable[..., GuildSettings],
+):
+    """Two bot processes: each opens the state on its own connections; nothing is cached,
+    so what one writes, the other reads on its next call."""
+    a, b = open_settings(), open_settings()
+    assert b.is_channel_allowed(G, 5, ()) and b.may_ask(G, [1])
+    a.deny_channel(G, 5)
+    a.allow_asker_role(G, 7)
+    a.set_thread_per_question(G, True)
+    a.add_free_channel(G, 9)
+    a.set_searches_shared(G, False)
+    assert not b.is_channel_allowed(G, 5, ())
+    assert not b.may_ask(G, [1]) and b.may_ask(G, [7])
+    assert b.thread_per_question(G) and b.is_free_channel(G, 9)
+    assert b.searches_shared(G) is False
+    b.save_answer("k", sample_answer(), guild_id=G, message_id=42)
+    a.record_feedback(guild_id=G, channel_id=5, user_id=3, question="q", answer="a",
+                      helpful=True, answer_key="k")
+    assert a.answer_for_message(42).key == "k"
+    assert [f.answer_key for f in b.list_feedback()] == ["k"]
+
+
+def test_discord_ids_of_64_bits_round_trip(store: GuildSettings):
+    big = 1_234_567_890_123_456_789  # a snowflake: past 32 bits
+    store.allow_channel(big, big + 1)
+    store.allow_asker_role(big, big + 2)
+    assert store.list_channels(big) == ([big + 1], [])
+    assert store.list_asker_roles(big) == [big + 2]
 
 
 # ---------------------------------------------------------------- channels
@@ -194,8 +280,8 @@ def test_answers_round_trip(store: GuildSettings):
     assert store.get_answer("missing") is None
 
 
-def test_old_answers_are_pruned(db_path: Path):
-    store = GuildSettings(db_path, keep_answers=3)
+def test_old_answers_are_pruned(open_settings: Callable[..., GuildSettings]):
+    store = open_settings(keep_answers=3)
     for i in range(6):
         store.save_answer(f"k{i}", sample_answer(f"q{i}"))
     assert store.get_answer("k0") is None and store.get_answer("k2") is None
@@ -250,3 +336,50 @@ def test_concurrent_writers_from_threads(store: GuildSettings):
     assert errors == []
     assert len(store.list_channels(G)[0]) == 160
     assert len(store.list_feedback(1000)) == 160
+
+
+def test_a_lost_postgres_server_is_try_again_and_the_settings_come_back(
+    embedded_pg, pg_url: str, tmp_path: Path
+):
+    store = open_guild_settings(backend_config("postgres", tmp_path / "data", pg_url).store)
+    try:
+        store.deny_channel(G, 5)
+        embedded_pg.stop()
+        try:
+            with pytest.raises(StoreUnavailable) as caught:
+                store.is_channel_allowed(G, 5, ())
+            assert "try again" in str(caught.value)
+            with pytest.raises(StoreUnavailable):
+                store.allow_channel(G, 6)
+        finally:
+            embedded_pg.start()
+        assert store.list_channels(G) == ([], [5])  # the pool reconnects; nothing lost
+        store.allow_channel(G, 6)
+        assert store.list_channels(G) == ([6], [5])
+    finally:
+        store.close()
+
+
+def test_newsbot_feedback_reads_the_backend_the_config_names(
+    backend: str, backend_url: str | None, tmp_path: Path,
+    open_settings: Callable[..., GuildSettings],
+):
+    from click.testing import CliRunner
+
+    from bot.cli import cli
+
+    open_settings().record_feedback(
+        guild_id=G, channel_id=1, user_id=9, question="Who won the vote?", answer="a",
+        helpful=False, answer_key="k",
+    )
+    config = tmp_path / "newsbot.toml"
+    config.write_text(
+        f'[store]\nbackend = "postgres"\nurl = "{backend_url}"\n' if backend == "postgres" else ""
+    )
+    result = CliRunner().invoke(
+        cli, ["--config", str(config), "--data-dir", str(tmp_path / "data"), "feedback",
+              "--json"], catch_exceptions=False,
+    )
+    assert result.exit_code == 0, result.output
+    (row,) = [json.loads(line) for line in result.stdout.splitlines()]
+    assert (row["question"], row["helpful"], row["guild_id"]) == ("Who won the vote?", False, G)

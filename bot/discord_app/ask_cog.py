@@ -1,6 +1,6 @@
 """/ask, questions by mention, follow-ups by reply, and the answer buttons.
 
-Every answer is stored (guild_settings.answers) under a random key that the buttons' custom_ids
+Every answer is stored (bot/guild_settings.py) under a random key that the buttons' custom_ids
 carry (`newsbot:<src|up|down>:<key>`), so "Show sources" and the feedback buttons keep working
 for old messages and after a restart (AnswerButton is a DynamicItem registered in setup_hook).
 A reply to one of the bot's answers is a follow-up: the earlier question (looked up by the
@@ -40,7 +40,6 @@ from bot.discord_app.errors import (
     log_error,
     user_line,
 )
-from bot.discord_app.guild_settings import THREAD_CONTEXT_QUESTIONS
 from bot.discord_app.render import (
     CONTENT_LIMIT,
     EmbedSpec,
@@ -48,6 +47,7 @@ from bot.discord_app.render import (
     render_passages,
     trim,
 )
+from bot.guild_settings import THREAD_CONTEXT_QUESTIONS
 
 if TYPE_CHECKING:
     from bot.discord_app.client import NewsBot

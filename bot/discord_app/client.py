@@ -38,11 +38,11 @@ from bot.discord_app.errors import (
     NotAllowedHere,
     Refusal,
 )
-from bot.discord_app.guild_settings import GuildSettings
 from bot.discord_app.permissions import Cooldown, Lane, LaneFull, is_admin
 from bot.discord_app.render import CONTENT_LIMIT, retry_phrase, trim
 from bot.discord_app.sharding import ShardPlan
 from bot.following import FeedPoller
+from bot.guild_settings import GuildSettings, open_guild_settings
 from bot.leader import hold_while, poller_lease
 from bot.settings import Config
 from index.collections import SHARED, guild_collection
@@ -185,7 +185,9 @@ class NewsBot(commands.Bot):
 
     engine       a NewsEngine (None only for `sync_commands`, which never calls it)
     config       bot.settings.Config
-    guild_store  a GuildSettings; default: one at engine.bot_db_path, opened in setup_hook
+    guild_store  a GuildSettings; default: the engine's (bot.guild_settings.open_guild_settings:
+                 SQLite in the data directory, or the store's PostgreSQL database),
+                 opened in setup_hook
     api_base / gateway_url   another Discord API (tests); see configure_endpoints
     """
 
@@ -213,6 +215,7 @@ class NewsBot(commands.Bot):
         self.engine = engine
         self.config = config
         self._guild_store = guild_store
+        self._owns_guild_store = False  # True once setup_hook opened it
         d = config.discord
         # questions: max_concurrent at once, a bounded queue behind them
         self.questions = Lane(d.max_concurrent, max_waiting=d.queue_size, max_wait_s=d.queue_wait_s)
@@ -270,7 +273,11 @@ class NewsBot(commands.Bot):
         from bot.discord_app.ask_cog import AnswerButton, AskCog
 
         if self._guild_store is None and self.engine is not None:
-            self._guild_store = await asyncio.to_thread(GuildSettings, self.engine.bot_db_path)
+            engine = self.engine
+            self._guild_store = await asyncio.to_thread(
+                open_guild_settings, engine.config.store, store=engine.store
+            )
+            self._owns_guild_store = True
         await self.add_cog(AskCog(self))
         await self.add_cog(AdminCog(self))
         ask = self.tree.get_command("ask")
@@ -309,6 +316,8 @@ class NewsBot(commands.Bot):
         finally:
             self._executor.shutdown(wait=False, cancel_futures=True)
             self._admin_executor.shutdown(wait=False, cancel_futures=True)
+            if self._owns_guild_store and self._guild_store is not None:
+                self._guild_store.close()
 
     # -- running blocking work
 

@@ -35,10 +35,14 @@ def open_pool(
     Each connection is checked as it is handed out (one round trip), so connections cut by
     a server restart are replaced instead of failing the call after the server is back.
     `configure` runs on each new connection."""
+    # reconnect_timeout: the pool's own reconnection attempts back off exponentially (1 s,
+    # 2 s, 4 s, ...) while the server is down; after a long outage the next attempt could be
+    # minutes away, longer than a caller waits. Bounded, an attempt gives up after timeout_s
+    # and the next call starts a fresh one at once, so the pool is back as soon as the server.
     pool = ConnectionPool(
         url, min_size=1, max_size=max_size, open=False, timeout=timeout_s,
         kwargs={"autocommit": True}, name="newsbot", configure=configure,
-        check=ConnectionPool.check_connection,
+        check=ConnectionPool.check_connection, reconnect_timeout=timeout_s,
     )
     try:
         pool.open(wait=True, timeout=timeout_s)

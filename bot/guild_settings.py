@@ -1,10 +1,12 @@
-"""The bot's own state in SQLite (engine.bot_db_path): per-server settings, answers, feedback.
+"""The bot's own state: per-server settings, stored answers, feedback (no discord import).
 
-Pure sqlite3, no discord import. Every call opens its own connection (writes are serialised by a
-lock), so it is safe from any thread; settings survive restarts because they live in the file.
-
-Schema changes are numbered migrations recorded in the `migrations` table; opening the file
-applies whichever are missing, so opening again is a no-op.
+The rules and the SQL live here; where they are kept is a `GuildDatabase`: an SQLite file in
+the data directory (bot/guild_sqlite.py, the default) or, with `[store] backend = "postgres"`,
+tables in the store's PostgreSQL database (bot/guild_postgres.py), which every bot process
+shares. The SQL is written once for both (upserts as `ON CONFLICT`, answers ordered by
+`rowid`, which the PostgreSQL table declares). Nothing is cached in the process: every call
+reads the database, so a setting changed through one process holds in the others from their
+next question. `open_guild_settings` picks the database from the store settings.
 
 Channel rules per server: a channel can be explicitly allowed or denied. When the server has at
 least one allowed channel, only allowed channels are answered in; otherwise the bot's default
@@ -19,91 +21,54 @@ free-response channels (every message there is a question; a thread follows its 
 from __future__ import annotations
 
 import json
-import sqlite3
-import threading
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
 
 from bot.answer_model import Answer, Citation, Retrieved
 
-MIGRATIONS: tuple[tuple[int, str], ...] = (
-    (
-        1,
-        """
-        CREATE TABLE channel_rules (
-            guild_id   INTEGER NOT NULL,
-            channel_id INTEGER NOT NULL,
-            allowed    INTEGER NOT NULL CHECK (allowed IN (0, 1)),
-            PRIMARY KEY (guild_id, channel_id)
-        );
-        CREATE TABLE asker_roles (
-            guild_id INTEGER NOT NULL,
-            role_id  INTEGER NOT NULL,
-            PRIMARY KEY (guild_id, role_id)
-        );
-        CREATE TABLE feedback (
-            id         INTEGER PRIMARY KEY AUTOINCREMENT,
-            guild_id   INTEGER,
-            channel_id INTEGER,
-            user_id    INTEGER NOT NULL,
-            question   TEXT NOT NULL,
-            answer     TEXT NOT NULL,
-            helpful    INTEGER NOT NULL CHECK (helpful IN (0, 1)),
-            created_at TEXT NOT NULL
-        );
-        """,
-    ),
-    (
-        2,
-        """
-        CREATE TABLE answers (
-            key         TEXT PRIMARY KEY,
-            question    TEXT NOT NULL,
-            context     TEXT,
-            answer_json TEXT NOT NULL,
-            guild_id    INTEGER,
-            channel_id  INTEGER,
-            user_id     INTEGER,
-            message_id  INTEGER,
-            created_at  TEXT NOT NULL
-        );
-        CREATE INDEX answers_message ON answers (message_id);
-        ALTER TABLE feedback ADD COLUMN answer_key TEXT;
-        CREATE UNIQUE INDEX feedback_once ON feedback (answer_key, user_id)
-            WHERE answer_key IS NOT NULL;
-        """,
-    ),
-    (
-        # Whether a server's questions also search the operator's shared collection.
-        3,
-        """
-        CREATE TABLE search_options (
-            guild_id      INTEGER PRIMARY KEY,
-            search_shared INTEGER NOT NULL CHECK (search_shared IN (0, 1))
-        );
-        """,
-    ),
-    (
-        # Ways of asking: thread per question, free-response channels.
-        4,
-        """
-        CREATE TABLE guild_options (
-            guild_id            INTEGER PRIMARY KEY,
-            thread_per_question INTEGER NOT NULL DEFAULT 0
-                                CHECK (thread_per_question IN (0, 1))
-        );
-        CREATE TABLE free_response_channels (
-            guild_id   INTEGER NOT NULL,
-            channel_id INTEGER NOT NULL,
-            PRIMARY KEY (guild_id, channel_id)
-        );
-        CREATE INDEX answers_channel ON answers (channel_id);
-        """,
-    ),
-)
+if TYPE_CHECKING:
+    from index.settings import StoreSettings
+    from index.store import Store
+
+class Rows(Protocol):
+    """What a statement returned (sqlite3's cursor, or index/postgres/database.Result)."""
+
+    rowcount: int
+
+    def fetchone(self) -> Any: ...
+
+    def fetchall(self) -> list[Any]: ...
+
+    def __iter__(self) -> Iterator[Any]: ...
+
+
+class Connection(Protocol):
+    """A connection with sqlite3's `execute` and `?` placeholders."""
+
+    def execute(self, sql: str, params: Sequence[Any] = ..., /) -> Rows: ...
+
+
+class GuildDatabase(Protocol):
+    """Where the bot's state is kept: connections, one write at a time, migrations."""
+
+    def reading(self) -> AbstractContextManager[Connection]: ...
+
+    def transaction(self) -> AbstractContextManager[Connection]:
+        """One atomic write, after every other write of the bot's state."""
+        ...
+
+    def migrate(self) -> list[int]:
+        """Apply the missing numbered migrations; the numbers applied now."""
+        ...
+
+    def schema_version(self) -> int: ...
+
+    def close(self) -> None: ...
+
 
 #: How many of a thread's earlier questions go with a follow-up as its context.
 THREAD_CONTEXT_QUESTIONS = 3
@@ -158,81 +123,22 @@ def answer_from_json(text: str) -> Answer:
 
 
 class GuildSettings:
-    """Per-server settings, stored answers and feedback in one SQLite file."""
+    """Per-server settings, stored answers and feedback, kept in `db`."""
 
-    def __init__(self, path: str | Path, *, keep_answers: int = 20_000):
-        self.path = Path(path)
+    def __init__(self, db: GuildDatabase, *, keep_answers: int = 20_000) -> None:
+        self.db = db
         self.keep_answers = keep_answers
-        self._write = threading.Lock()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.migrate()
-
-    # ------------------------------------------------------------------ plumbing
-
-    def _connect(self) -> sqlite3.Connection:
-        conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-        conn.execute("PRAGMA foreign_keys = ON")
-        conn.execute("PRAGMA busy_timeout = 30000")
-        return conn
-
-    @contextmanager
-    def _read(self) -> Iterator[sqlite3.Connection]:
-        conn = self._connect()
-        try:
-            yield conn
-        finally:
-            conn.close()
-
-    @contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
-        with self._write:
-            conn = self._connect()
-            try:
-                conn.execute("BEGIN IMMEDIATE")
-                try:
-                    yield conn
-                except BaseException:
-                    conn.execute("ROLLBACK")
-                    raise
-                conn.execute("COMMIT")
-            finally:
-                conn.close()
+        self.db.migrate()
 
     def migrate(self) -> list[int]:
         """Apply missing migrations in order; returns the versions applied now."""
-        applied: list[int] = []
-        with self._write:
-            conn = self._connect()
-            try:
-                conn.execute("PRAGMA journal_mode = WAL")
-                conn.execute(
-                    "CREATE TABLE IF NOT EXISTS migrations "
-                    "(version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)"
-                )
-                done = {v for (v,) in conn.execute("SELECT version FROM migrations")}
-                for version, script in MIGRATIONS:
-                    if version in done:
-                        continue
-                    # executescript commits on its own; wrap each migration in its own transaction
-                    conn.executescript(
-                        "BEGIN IMMEDIATE;\n"
-                        + script
-                        + f"\nINSERT INTO migrations (version, applied_at) "
-                        f"VALUES ({int(version)}, '{_now()}');\nCOMMIT;"
-                    )
-                    applied.append(version)
-            except BaseException:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                raise
-            finally:
-                conn.close()
-        return applied
+        return self.db.migrate()
 
     def schema_version(self) -> int:
-        with self._read() as conn:
-            (v,) = conn.execute("SELECT COALESCE(MAX(version), 0) FROM migrations").fetchone()
-        return int(v)
+        return self.db.schema_version()
+
+    def close(self) -> None:
+        self.db.close()
 
     # ------------------------------------------------------------------ channels
 
@@ -240,14 +146,14 @@ class GuildSettings:
 
     def searches_shared(self, guild_id: int) -> bool:
         """Whether this server's questions search the shared collection too (default: yes)."""
-        with self._read() as conn:
+        with self.db.reading() as conn:
             row = conn.execute(
                 "SELECT search_shared FROM search_options WHERE guild_id = ?", (guild_id,)
             ).fetchone()
         return True if row is None else bool(row[0])
 
     def set_searches_shared(self, guild_id: int, include: bool) -> None:
-        with self._tx() as conn:
+        with self.db.transaction() as conn:
             conn.execute(
                 "INSERT INTO search_options (guild_id, search_shared) VALUES (?, ?)"
                 " ON CONFLICT (guild_id) DO UPDATE SET search_shared = excluded.search_shared",
@@ -261,7 +167,7 @@ class GuildSettings:
         self._set_channel(guild_id, channel_id, False)
 
     def _set_channel(self, guild_id: int, channel_id: int, allowed: bool) -> None:
-        with self._tx() as conn:
+        with self.db.transaction() as conn:
             conn.execute(
                 "INSERT INTO channel_rules (guild_id, channel_id, allowed) VALUES (?, ?, ?) "
                 "ON CONFLICT (guild_id, channel_id) DO UPDATE SET allowed = excluded.allowed",
@@ -270,7 +176,7 @@ class GuildSettings:
 
     def list_channels(self, guild_id: int) -> tuple[list[int], list[int]]:
         """(allowed channel ids, denied channel ids) set for this server."""
-        with self._read() as conn:
+        with self.db.reading() as conn:
             rows = conn.execute(
                 "SELECT channel_id, allowed FROM channel_rules WHERE guild_id = ? "
                 "ORDER BY channel_id",
@@ -280,7 +186,7 @@ class GuildSettings:
 
     def reset_channels(self, guild_id: int) -> int:
         """Forget this server's channel rules; returns how many there were."""
-        with self._tx() as conn:
+        with self.db.transaction() as conn:
             cur = conn.execute("DELETE FROM channel_rules WHERE guild_id = ?", (int(guild_id),))
             return cur.rowcount
 
@@ -302,16 +208,16 @@ class GuildSettings:
 
     def allow_asker_role(self, guild_id: int, role_id: int) -> bool:
         """Add a role that may ask; False when it was already there."""
-        with self._tx() as conn:
+        with self.db.transaction() as conn:
             cur = conn.execute(
-                "INSERT OR IGNORE INTO asker_roles (guild_id, role_id) VALUES (?, ?)",
+                "INSERT INTO asker_roles (guild_id, role_id) VALUES (?, ?) ON CONFLICT DO NOTHING",
                 (int(guild_id), int(role_id)),
             )
             return cur.rowcount > 0
 
     def deny_asker_role(self, guild_id: int, role_id: int) -> bool:
         """Remove a role from the askers; False when it was not there."""
-        with self._tx() as conn:
+        with self.db.transaction() as conn:
             cur = conn.execute(
                 "DELETE FROM asker_roles WHERE guild_id = ? AND role_id = ?",
                 (int(guild_id), int(role_id)),
@@ -319,12 +225,12 @@ class GuildSettings:
             return cur.rowcount > 0
 
     def reset_asker_roles(self, guild_id: int) -> int:
-        with self._tx() as conn:
+        with self.db.transaction() as conn:
             cur = conn.execute("DELETE FROM asker_roles WHERE guild_id = ?", (int(guild_id),))
             return cur.rowcount
 
     def list_asker_roles(self, guild_id: int) -> list[int]:
-        with self._read() as conn:
+        with self.db.reading() as conn:
             rows = conn.execute(
                 "SELECT role_id FROM asker_roles WHERE guild_id = ? ORDER BY role_id",
                 (int(guild_id),),
@@ -339,7 +245,7 @@ class GuildSettings:
     # ------------------------------------------------------------------ ways of asking
 
     def set_thread_per_question(self, guild_id: int, enabled: bool) -> None:
-        with self._tx() as conn:
+        with self.db.transaction() as conn:
             conn.execute(
                 "INSERT INTO guild_options (guild_id, thread_per_question) VALUES (?, ?) "
                 "ON CONFLICT (guild_id) DO UPDATE SET "
@@ -350,7 +256,7 @@ class GuildSettings:
     def thread_per_question(self, guild_id: int | None) -> bool:
         if guild_id is None:
             return False
-        with self._read() as conn:
+        with self.db.reading() as conn:
             row = conn.execute(
                 "SELECT thread_per_question FROM guild_options WHERE guild_id = ?",
                 (int(guild_id),),
@@ -359,15 +265,16 @@ class GuildSettings:
 
     def add_free_channel(self, guild_id: int, channel_id: int) -> bool:
         """Mark a free-response channel; False when it already was one."""
-        with self._tx() as conn:
+        with self.db.transaction() as conn:
             cur = conn.execute(
-                "INSERT OR IGNORE INTO free_response_channels (guild_id, channel_id) VALUES (?, ?)",
+                "INSERT INTO free_response_channels (guild_id, channel_id) VALUES (?, ?)"
+                " ON CONFLICT DO NOTHING",
                 (int(guild_id), int(channel_id)),
             )
             return cur.rowcount > 0
 
     def remove_free_channel(self, guild_id: int, channel_id: int) -> bool:
-        with self._tx() as conn:
+        with self.db.transaction() as conn:
             cur = conn.execute(
                 "DELETE FROM free_response_channels WHERE guild_id = ? AND channel_id = ?",
                 (int(guild_id), int(channel_id)),
@@ -375,7 +282,7 @@ class GuildSettings:
             return cur.rowcount > 0
 
     def list_free_channels(self, guild_id: int) -> list[int]:
-        with self._read() as conn:
+        with self.db.reading() as conn:
             rows = conn.execute(
                 "SELECT channel_id FROM free_response_channels WHERE guild_id = ? "
                 "ORDER BY channel_id",
@@ -395,7 +302,7 @@ class GuildSettings:
         (the answer's question, then those answered inside it); None for any other channel.
         A thread started from a message shares its id, so the opening answer is the one
         whose message id is the thread's."""
-        with self._read() as conn:
+        with self.db.reading() as conn:
             row = conn.execute(
                 "SELECT question FROM answers WHERE message_id = ? ORDER BY rowid LIMIT 1",
                 (int(thread_id),),
@@ -421,10 +328,15 @@ class GuildSettings:
         user_id: int | None = None,
         message_id: int | None = None,
     ) -> None:
-        with self._tx() as conn:
+        with self.db.transaction() as conn:
             conn.execute(
-                "INSERT OR REPLACE INTO answers (key, question, context, answer_json, guild_id, "
-                "channel_id, user_id, message_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO answers (key, question, context, answer_json, guild_id, "
+                "channel_id, user_id, message_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (key) DO UPDATE SET question = excluded.question, "
+                "context = excluded.context, answer_json = excluded.answer_json, "
+                "guild_id = excluded.guild_id, channel_id = excluded.channel_id, "
+                "user_id = excluded.user_id, message_id = excluded.message_id, "
+                "created_at = excluded.created_at",
                 (
                     key,
                     answer.question,
@@ -439,13 +351,13 @@ class GuildSettings:
             )
             # keep the table bounded: drop the oldest beyond keep_answers
             conn.execute(
-                "DELETE FROM answers WHERE rowid IN (SELECT rowid FROM answers "
-                "ORDER BY rowid DESC LIMIT -1 OFFSET ?)",
+                "DELETE FROM answers WHERE rowid <= (SELECT rowid FROM answers "
+                "ORDER BY rowid DESC LIMIT 1 OFFSET ?)",
                 (self.keep_answers,),
             )
 
     def set_answer_message(self, key: str, message_id: int) -> None:
-        with self._tx() as conn:
+        with self.db.transaction() as conn:
             conn.execute("UPDATE answers SET message_id = ? WHERE key = ?", (message_id, key))
 
     def get_answer(self, key: str) -> StoredAnswer | None:
@@ -455,7 +367,7 @@ class GuildSettings:
         return self._one_answer("message_id = ?", (int(message_id),))
 
     def _one_answer(self, where: str, args: tuple) -> StoredAnswer | None:
-        with self._read() as conn:
+        with self.db.reading() as conn:
             row = conn.execute(
                 "SELECT key, question, context, answer_json, guild_id, channel_id, user_id, "
                 f"message_id, created_at FROM answers WHERE {where} ORDER BY rowid DESC LIMIT 1",
@@ -485,7 +397,7 @@ class GuildSettings:
 
         Returns True for a new vote, False when an earlier vote was replaced.
         """
-        with self._tx() as conn:
+        with self.db.transaction() as conn:
             if answer_key is not None:
                 cur = conn.execute(
                     "UPDATE feedback SET helpful = ?, created_at = ? "
@@ -521,12 +433,9 @@ class GuildSettings:
             sql += " WHERE guild_id = ?"
             args = (int(guild_id),)
         sql += " ORDER BY id DESC LIMIT ?"
-        with self._read() as conn:
+        with self.db.reading() as conn:
             rows = conn.execute(sql, (*args, int(limit))).fetchall()
         return [Feedback(i, g, c, u, q, a, bool(h), t, k) for (i, g, c, u, q, a, h, t, k) in rows]
-
-
-GuildSettingsStore = GuildSettings  # the name bot/cli.py imports
 
 
 def channel_allowed(
@@ -553,3 +462,24 @@ def channel_allowed(
             parent_id is not None and parent_id in default_channels
         )
     return True
+
+
+#: The SQLite file of the bot's state, in the data directory.
+BOT_DB_NAME = "bot.sqlite3"
+
+
+def open_guild_settings(
+    settings: StoreSettings, *, store: Store | None = None, keep_answers: int = 20_000
+) -> GuildSettings:
+    """The bot's state where `settings` keep the store: the SQLite file BOT_DB_NAME in the
+    data directory, or the store's PostgreSQL database (through `store`'s connection pool
+    when given, else a small pool of its own, closed by `close`)."""
+    if settings.backend.backend == "postgres":
+        from bot.guild_postgres import PgGuildDatabase  # psycopg loads only when used
+
+        return GuildSettings(PgGuildDatabase.for_store(settings, store), keep_answers=keep_answers)
+    from bot.guild_sqlite import SqliteGuildDatabase
+
+    return GuildSettings(
+        SqliteGuildDatabase(Path(settings.data_dir) / BOT_DB_NAME), keep_answers=keep_answers
+    )
