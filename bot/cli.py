@@ -566,7 +566,9 @@ def follow(state: State, once: bool) -> None:
 @pass_state
 def migrate(state: State, url: str, replace: bool) -> None:
     """Copy the SQLite store of the data directory into PostgreSQL, vectors included (nothing
-    is embedded again), in one transaction, and check the counts on both sides."""
+    is embedded again), with the bot's settings, answers and feedback, in one transaction,
+    and check the counts on both sides."""
+    from bot.guild_migrate import guild_settings_part
     from index.migrate import check_url, migrate_to_postgres
     from index.postgres.connection import redact
 
@@ -576,7 +578,8 @@ def migrate(state: State, url: str, replace: bool) -> None:
     started = time.perf_counter()
     with progress_bar() as progress:
         tallies = migrate_to_postgres(
-            data_dir, url, replace=replace, hnsw_m=config.store.index.hnsw_m, progress=progress
+            data_dir, url, replace=replace, hnsw_m=config.store.index.hnsw_m, progress=progress,
+            extra_parts=[guild_settings_part],  # the bot's settings, answers and feedback
         )
     out.print(f"{'':16}{'SQLite':>10}{'PostgreSQL':>12}")
     for tally in tallies:

@@ -8,8 +8,8 @@ collections, memberships, stories, ingests, feeds and their state) and any diffe
 it back. The source is read in one SQLite read transaction while its write lock is held, so
 the copy is one consistent state of it and its FAISS file cannot be replaced meanwhile.
 
-What is copied comes in parts (`Part`): the store (`StorePart`) now; another database of the
-data directory (the bot's settings) is one more Part in `PARTS`.
+What is copied comes in parts (`Part`): the store (`StorePart`), and those the caller adds
+(`extra_parts`: the bot's settings, bot/guild_migrate.py, which index/ knows nothing of).
 """
 
 from __future__ import annotations
@@ -17,11 +17,11 @@ from __future__ import annotations
 import fcntl
 import re
 import sqlite3
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -68,6 +68,10 @@ class Part(Protocol):
 
     def committed(self) -> None:
         """After the commit (tidying that needs no transaction)."""
+
+
+# A Part made from (the source store's read connection, the data dir, the target PgDatabase).
+PartFactory = Callable[[sqlite3.Connection, Path, Any], Part]
 
 
 def check_url(url: str) -> str:
@@ -314,10 +318,11 @@ def source_snapshot(data_dir: Path) -> Iterator[sqlite3.Connection]:
 
 def migrate_to_postgres(
     data_dir: Path, url: str, *, replace: bool = False, hnsw_m: int = 32,
-    progress: Progress | None = None,
+    progress: Progress | None = None, extra_parts: Sequence[PartFactory] = (),
 ) -> list[Tally]:
-    """Copy the store of `data_dir` into the PostgreSQL store at `url` in one transaction;
-    the counts of both sides (all equal, else StoreError and nothing is written)."""
+    """Copy the store of `data_dir` into the PostgreSQL store at `url` in one transaction
+    (and the `extra_parts`, made once the target is open); the counts of both sides (all
+    equal, else StoreError and nothing is written)."""
     from index.postgres.connection import redact
     from index.postgres.database import PgDatabase
 
@@ -336,7 +341,7 @@ def migrate_to_postgres(
         target = PgDatabase(url, pool_size=3)  # one-line errors when unreachable
         try:
             parts: list[Part] = [StorePart(conn, Path(data_dir), target, hnsw_m)]
-            parts += [make(conn, Path(data_dir), target) for make in EXTRA_PARTS]
+            parts += [make(conn, Path(data_dir), target) for make in extra_parts]
             with target.write_lock(), target.transaction() as tx:
                 held = [h for part in parts for h in part.holds(tx)]
                 if held and not replace:
@@ -364,9 +369,3 @@ def migrate_to_postgres(
             return tallies
         finally:
             target.close()
-
-
-# Further parts, each made from (the source's read connection, the data dir, the target
-# PgDatabase). The bot's settings (bot.sqlite3), once they have a PostgreSQL home, are one
-# Part appended here.
-EXTRA_PARTS: list[Callable[[sqlite3.Connection, Path, object], Part]] = []

@@ -275,3 +275,53 @@ def test_an_unreachable_server_is_one_line_without_the_password(sqlite_store):
     assert len(lines) == 1, result.stderr
     assert lines[0].startswith("error: cannot connect to PostgreSQL at postgresql://bot:***@")
     assert "hunter2" not in result.stderr + result.stdout
+
+
+def test_the_bots_settings_answers_and_feedback_come_along(sqlite_store, pg_url, tmp_path):
+    from bot.guild_settings import open_guild_settings
+    from tests.test_guild_settings import sample_answer
+
+    big = 1_234_567_890_123_456_789  # a snowflake
+    lite = open_guild_settings(make_fast_config(sqlite_store).store)
+    lite.allow_channel(big, 10)
+    lite.deny_channel(big, 11)
+    lite.allow_asker_role(big, 77)
+    lite.set_searches_shared(big, False)
+    lite.set_thread_per_question(big, True)
+    lite.add_free_channel(big, 12)
+    lite.save_answer("opening", sample_answer("First?"), guild_id=big, message_id=500)
+    lite.save_answer("inside", sample_answer("Second?"), guild_id=big, channel_id=500)
+    for user in (1, 2):
+        lite.record_feedback(guild_id=big, channel_id=10, user_id=user, question="First?",
+                             answer="a", helpful=user == 1, answer_key="opening")
+    result = run_cli(sqlite_store, "migrate", "--to", pg_url)
+    assert result.exit_code == 0, result.output + repr(result.exception)
+    printed = {line[:16].strip(): line.split()[-2:] for line in result.stdout.splitlines()[1:]}
+    assert printed["channel rules"] == ["2", "2"] and printed["feedback"] == ["2", "2"]
+    assert printed["stored answers"] == ["2", "2"]
+
+    pg = open_guild_settings(backend_config("postgres", tmp_path / "pgdata", pg_url).store)
+    try:
+        assert pg.list_channels(big) == ([10], [11]) and pg.list_asker_roles(big) == [77]
+        assert pg.searches_shared(big) is False and pg.thread_per_question(big)
+        assert pg.list_free_channels(big) == [12]
+        assert pg.thread_questions(500) == ["First?", "Second?"]  # the order they were saved
+        assert pg.answer_for_message(500).answer == lite.answer_for_message(500).answer
+        assert pg.list_feedback() == lite.list_feedback()
+        # New rows get new ids: a vote after the copy is a third one, not a clash.
+        assert pg.record_feedback(guild_id=big, channel_id=10, user_id=3, question="q",
+                                  answer="a", helpful=True)
+        assert [f.id for f in pg.list_feedback()] == [3, 2, 1]
+        pg.save_answer("later", sample_answer("Third?"), channel_id=500)
+        assert pg.thread_questions(500) == ["First?", "Second?", "Third?"]
+    finally:
+        pg.close()
+        lite.close()
+    # Migrating again replaces the bot's rows too, never doubles them.
+    refused = run_cli(sqlite_store, "migrate", "--to", pg_url)
+    assert refused.exit_code != 0
+    assert "3 stored answers, 3 feedback" in str(refused.exception)
+    again = run_cli(sqlite_store, "migrate", "--to", pg_url, "--replace")
+    assert again.exit_code == 0, repr(again.exception)
+    assert rows(pg_url, "SELECT COUNT(*) FROM feedback") == [(2,)]
+    assert rows(pg_url, "SELECT COUNT(*) FROM answers") == [(2,)]
