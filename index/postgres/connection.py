@@ -26,6 +26,9 @@ def redact(url: str) -> str:
     return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", url)
 
 
+RECONNECT_GIVE_UP_S = 3.0
+
+
 def open_pool(
     url: str, *, max_size: int = 8, timeout_s: float = 10.0,
     configure: Callable[[psycopg.Connection], None] | None = None,
@@ -36,13 +39,15 @@ def open_pool(
     a server restart are replaced instead of failing the call after the server is back.
     `configure` runs on each new connection."""
     # reconnect_timeout: the pool's own reconnection attempts back off exponentially (1 s,
-    # 2 s, 4 s, ...) while the server is down; after a long outage the next attempt could be
-    # minutes away, longer than a caller waits. Bounded, an attempt gives up after timeout_s
-    # and the next call starts a fresh one at once, so the pool is back as soon as the server.
+    # 2 s, 4 s, 8 s, ...) while the server is down, and a caller that arrives while one sleeps
+    # waits out the sleep even when the server is back. Bounded at RECONNECT_GIVE_UP_S, an
+    # attempt never sleeps more than 2 s, gives up, and the next call starts a fresh one at
+    # once, so the pool is back within about 2 s of the server.
     pool = ConnectionPool(
         url, min_size=1, max_size=max_size, open=False, timeout=timeout_s,
         kwargs={"autocommit": True}, name="newsbot", configure=configure,
-        check=ConnectionPool.check_connection, reconnect_timeout=timeout_s,
+        check=ConnectionPool.check_connection,
+        reconnect_timeout=min(timeout_s, RECONNECT_GIVE_UP_S),
     )
     try:
         pool.open(wait=True, timeout=timeout_s)
