@@ -81,6 +81,10 @@ def test_a_list_heading_followed_by_a_paragraph_only_loses_the_heading() -> None
         "Need a break? Play the USA TODAY Daily Crossword Puzzle.",
         "Play today's crossword",
         "(Reporting by Jane Doe in Kathmandu; Editing by John Roe)",
+        # Reuters' full credit, longer than a paragraph-sized line cap
+        "(Reporting by Gita Rai and Om Thapa in Kathmandu; Additional reporting by Asha Menon in"
+        " Bengaluru and Lin Wei in Beijing; writing by Shilpa Rao and Dev Patel; Editing by Tom"
+        " Hart, Stephen Cole, Sonia Paul, William Marsh)",
         "— Monroe Trombly and Lucas Aulbach, Courier Journal — Leo Bertucci, Courier Journal",
         "— Fay Smith, Lake Lure, North Carolina",
         "– Daniel de Visé",
@@ -108,6 +112,9 @@ def test_furniture_lines_are_removed(line: str) -> None:
         "Advertisement revenue fell by a third in the last quarter, the company said.",
         "Contributing to the delays, the airport closed two runways on Monday.",
         "Reporting by the newspaper found the agency had ignored the warnings for years.",
+        "(Reporting by the newspaper in 2019 found the agency had ignored the warnings, the"
+        " inspector general wrote in a report that the agency disputed for years afterwards and"
+        " that the court later cited in its ruling on the case)",
         "Updated figures released on Monday showed the economy grew 2% last year.",
         "The columnist said the wire reports had been wrong about the vote count.",
         "Play the games at home, officials told fans after the stadium closed.",

@@ -80,6 +80,7 @@ _CREDIT = re.compile(
     r"^(?i:(?:from\s+)?(?:[\w.&’'-]+\s+){0,5}(?:and|&)\s+wire\s+reports)$|"
     rf"^[—–]?\s*{_NAMES}\s+contributed\s+(?:to\s+(?:this|the)\s+report|reporting)\.?$"
 )
+MAX_CREDIT_WORDS = 80  # "(Reporting by ...; Additional reporting by ...; Editing by ...)"
 # A live blog's attribution under each entry, or a reader letter's signature: "— Jane Doe",
 # "— John Roe and Jane Doe, Courier Journal", "— Jane Doe, Lenoir, North Carolina".
 _ATTRIBUTION = re.compile(rf"^[—–]\s*{_NAMES}$")
@@ -175,6 +176,8 @@ def _skip_link_list(lines: list[str], start: int) -> int:
 
 def _is_furniture(line: str) -> bool:
     words = _WORD.findall(line)
+    if len(words) <= MAX_CREDIT_WORDS and line.endswith(")") and _CREDIT.match(line):
+        return True  # a parenthesised credit, which Reuters writes out in full
     if len(words) > 40:
         return False  # a paragraph, whatever it mentions
     label = line.lower().strip(" \t:;,.!|-–—•·*#»«>()[]")
