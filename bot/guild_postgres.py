@@ -31,6 +31,10 @@ NAMESPACE = "bot"
 # (LOCK_SPACE, this): held by each write transaction of the bot's state (the store's are
 # 1000 and 1001 in index/postgres/database.py, the poller's lease 2 in bot/leader.py).
 SETTINGS_TX_LOCK = 1100
+# How long a call waits for a connection. The channel and role checks run before a slash
+# command is acknowledged, which Discord wants within 3 s: with the server away they must
+# fail sooner (the asker gets "try again") rather than wait out the store's pool timeout.
+ACQUIRE_TIMEOUT_S = 2.0
 
 MIGRATIONS: list[tuple[str, str]] = [
     (
@@ -101,9 +105,13 @@ def _number(name: str) -> int:
 class PgGuildDatabase:
     """bot/guild_settings.py's GuildDatabase in a PostgreSQL database, on `pool`."""
 
-    def __init__(self, pool: ConnectionPool, *, owns_pool: bool = False) -> None:
+    def __init__(
+        self, pool: ConnectionPool, *, owns_pool: bool = False,
+        timeout_s: float = ACQUIRE_TIMEOUT_S,
+    ) -> None:
         self.pool = pool
         self.owns_pool = owns_pool
+        self.timeout_s = timeout_s
 
     @classmethod
     def for_store(cls, settings: StoreSettings, store: Store | None = None) -> PgGuildDatabase:
@@ -118,12 +126,16 @@ class PgGuildDatabase:
     @contextmanager
     def reading(self) -> Iterator[PgConnection]:
         # autocommit: each statement reads the latest committed state, of any process
-        with unavailable_as_error(), self.pool.connection() as raw:
+        with unavailable_as_error(), self.pool.connection(self.timeout_s) as raw:
             yield PgConnection(raw)
 
     @contextmanager
     def transaction(self) -> Iterator[PgConnection]:
-        with unavailable_as_error(), self.pool.connection() as raw, raw.transaction():
+        with (
+            unavailable_as_error(),
+            self.pool.connection(self.timeout_s) as raw,
+            raw.transaction(),
+        ):
             raw.execute("SELECT pg_advisory_xact_lock(%s, %s)", (LOCK_SPACE, SETTINGS_TX_LOCK))
             yield PgConnection(raw)
 
