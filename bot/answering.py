@@ -9,8 +9,10 @@ the lead's source comes first.
 
 The answer declines, and lists the closest articles instead, when no passage is close enough
 to the question (`min_similarity`), or when the question asks for a name, number or date and
-no sentence scores well enough as an answer (`min_score`; the article's date is left out of
-that score, so undated articles are judged like dated ones).
+no sentence scores well enough as an answer (`min_score`, judged on `Scored.relevance`: the
+article's date is left out of that score, so undated articles are judged like dated ones, and
+so is the bonus for a candidate of the kind asked, which says nothing of whether the sentence
+is about the question).
 """
 
 from __future__ import annotations
@@ -85,7 +87,7 @@ class Answerer:
         if (
             not ranked or top_similarity < self.settings.min_similarity
             or (parsed.kind is not Kind.OPEN
-                and ranked[0].score - ranked[0].recency < self.settings.min_score)
+                and ranked[0].relevance < self.settings.min_score)
             or (DECLINE_WITHOUT_CANDIDATE and parsed.kind is not Kind.OPEN
                 and self.settings.min_score > MIN_SCORE_OFF
                 and not ranked[0].candidates and _has_entities(read))

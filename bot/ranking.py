@@ -104,6 +104,13 @@ class Scored:
     strength: dict[str, float] = field(default_factory=dict)
     wanted: frozenset[str] = frozenset()  # its candidates of the narrower kind asked
 
+    @property
+    def relevance(self) -> float:
+        """The score less what its report's date and its candidate's kind gave: how well the
+        sentence matches the question, which is what the decline bar judges. A sentence that
+        holds a country for "which country" is no better a match for it."""
+        return self.score - self.recency - (W_WANTED if self.wanted else 0.0)
+
 
 @functools.cache
 def _punctuation() -> dict[int, None]:
