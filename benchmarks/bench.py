@@ -69,11 +69,15 @@ def questions(path: Path | None) -> list[tuple[str, str | None]]:
 
 
 def engine_for(data_dir: Path, embedder, index_type: str = "flat", ner: str | None = None,  # type: ignore[no-untyped-def]
-               **index):
+               pg_url: str | None = None, **index):
+    """The engine as the product makes it: on the SQLite + FAISS store in `data_dir`, or
+    (`pg_url`) on PostgreSQL, `data_dir` then holding only the bot's own files."""
     from bot.config import config_from_dict
     from bot.engine import NewsEngine
 
     raw: dict = {"index": {"type": index_type, **index}}
+    if pg_url:
+        raw["store"] = {"backend": "postgres", "url": pg_url}
     if ner is not None:
         raw["ner"] = {"model": ner}
     config = config_from_dict(raw, data_dir=str(data_dir))
@@ -173,14 +177,15 @@ def phase_query(args: argparse.Namespace) -> dict:
 
 
 # -- a million synthetic passages ----------------------------------------------------------
-def phase_million(args: argparse.Namespace) -> dict:
+def build_synthetic(args: argparse.Namespace, tmp: Path) -> dict:
+    """A synthetic SQLite + FAISS IVF store of `--million` passages in `tmp` (text drawn at
+    random from the real articles' word frequencies, random unit vectors); seconds taken."""
     import numpy as np
 
     from bot.evaluation.datasets import load_articles
     from index.database import Database, now_iso
-    from index.embedding import SentenceTransformerEmbedder
     from index.models import Article
-    from index.settings import IndexSettings, ModelSettings
+    from index.settings import IndexSettings
     from index.store import DB_NAME
     from index.text import words
     from index.vectors import VectorIndex, vector_file
@@ -193,43 +198,54 @@ def phase_million(args: argparse.Namespace) -> dict:
     p = np.array([counts[w] for w in vocab], dtype=np.float64)
     p /= p.sum()
     per_article, words_per_passage = 10, args.million_words
+    settings = IndexSettings(type="ivf", ivf_nlist=args.nlist, ivf_nprobe=args.nprobe)
+    started = time.perf_counter()
+    db = Database(tmp / DB_NAME)
+    ids: list[int] = []
+    draws = rng.choice(len(vocab), size=(args.million, words_per_passage), p=p)
+    stamp = now_iso()
+    with db.transaction() as tx:
+        for a in range(0, args.million, per_article):
+            article = Article(
+                id=f"synthetic-{a}", title=f"Synthetic article {a}", url=None, source=None,
+                published=None, author=None, text="", content_hash=f"h{a}",
+                added_at=stamp, updated_at=stamp,
+            )
+            texts = [" ".join(vocab[j] for j in row) + "."
+                     for row in draws[a : a + per_article]]
+            db.upsert_article(tx, article)
+            ids += db.insert_passages(tx, article, texts)
+    del draws
+    rows_s = time.perf_counter() - started
+    vectors = rng.standard_normal((args.million, 384), dtype=np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    started = time.perf_counter()
+    index = VectorIndex.build(384, settings, np.asarray(ids, dtype=np.int64), vectors)
+    del vectors
+    faiss_s = time.perf_counter() - started
+    with db.transaction() as tx:
+        for key, value in (("model", "default"), ("dimension", "384"), ("index_type", "ivf"),
+                           ("last_change", now_iso()), ("generation", "1")):
+            db.set_meta(tx, key, value)
+        index.save(vector_file(tmp, 1))
+    db.close()
+    return {"build_rows_s": round(rows_s, 1), "build_faiss_s": round(faiss_s, 1),
+            "words_per_passage": words_per_passage}
+
+
+def phase_million(args: argparse.Namespace) -> dict:
+    import numpy as np
+
+    from index.embedding import SentenceTransformerEmbedder
+    from index.settings import ModelSettings
+    from index.store import DB_NAME
+
     tmp = args.million_dir or Path(tempfile.mkdtemp(prefix="newsbot-bench-1m-"))
     if args.million_dir and (tmp / DB_NAME).exists():
         raise SystemExit(f"{tmp} already holds a store")
     tmp.mkdir(parents=True, exist_ok=True)
     try:
-        settings = IndexSettings(type="ivf", ivf_nlist=args.nlist, ivf_nprobe=args.nprobe)
-        started = time.perf_counter()
-        db = Database(tmp / DB_NAME)
-        ids: list[int] = []
-        draws = rng.choice(len(vocab), size=(args.million, words_per_passage), p=p)
-        stamp = now_iso()
-        with db.transaction() as tx:
-            for a in range(0, args.million, per_article):
-                article = Article(
-                    id=f"synthetic-{a}", title=f"Synthetic article {a}", url=None, source=None,
-                    published=None, author=None, text="", content_hash=f"h{a}",
-                    added_at=stamp, updated_at=stamp,
-                )
-                texts = [" ".join(vocab[j] for j in row) + "."
-                         for row in draws[a : a + per_article]]
-                db.upsert_article(tx, article)
-                ids += db.insert_passages(tx, article, texts)
-        del draws
-        rows_s = time.perf_counter() - started
-        vectors = rng.standard_normal((args.million, 384), dtype=np.float32)
-        vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
-        started = time.perf_counter()
-        index = VectorIndex.build(384, settings, np.asarray(ids, dtype=np.int64), vectors)
-        del vectors
-        faiss_s = time.perf_counter() - started
-        with db.transaction() as tx:
-            for key, value in (("model", "default"), ("dimension", "384"), ("index_type", "ivf"),
-                               ("last_change", now_iso()), ("generation", "1")):
-                db.set_meta(tx, key, value)
-            index.save(vector_file(tmp, 1))
-        db.close()
-        del index
+        built = build_synthetic(args, tmp)
         embedder = SentenceTransformerEmbedder(ModelSettings())
         engine = engine_for(tmp, embedder, "ivf", ivf_nlist=args.nlist, ivf_nprobe=args.nprobe)
         qs = questions(args.questions)
@@ -243,8 +259,7 @@ def phase_million(args: argparse.Namespace) -> dict:
         ms = timed_answers(engine, qs)
         return {
             "passages": engine.store.db.counts()[1], "index": vector_index.kind,
-            "nlist": args.nlist, "nprobe": args.nprobe, "words_per_passage": words_per_passage,
-            "build_rows_s": round(rows_s, 1), "build_faiss_s": round(faiss_s, 1),
+            "nlist": args.nlist, "nprobe": args.nprobe, **built,
             "faiss_only": percentiles(faiss_ms), "answer": percentiles(ms),
             "note": SYNTHETIC_NOTE, "peak_rss_mb": round(peak_rss_mb()),
         }
@@ -413,6 +428,207 @@ def phase_collections(args: argparse.Namespace) -> dict:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+# -- PostgreSQL + pgvector beside SQLite + FAISS --------------------------------------------
+def _child(args: argparse.Namespace, phase: str, *extra: str) -> dict:
+    """Run an internal phase in a process of its own (its own peak memory); its result."""
+    command = [sys.executable, __file__, "--phase", phase, "--questions", str(args.questions),
+               "--nlist", str(args.nlist), "--nprobe", str(args.nprobe), *extra]
+    done = subprocess.run(command, capture_output=True, text=True, cwd=ROOT)
+    if done.returncode != 0:
+        raise SystemExit(f"{phase} {' '.join(extra)} failed:\n{done.stderr[-2000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def _ask_engine(args: argparse.Namespace, embedder, data_dir: Path):  # type: ignore[no-untyped-def]
+    if args.ask_url:
+        return engine_for(data_dir, embedder, pg_url=args.ask_url)
+    return engine_for(args.store, embedder, args.ask_index, ivf_nlist=args.nlist,
+                      ivf_nprobe=args.nprobe)
+
+
+def phase_ask(args: argparse.Namespace) -> dict:
+    """(internal) The questions asked one at a time of one store: the SQLite + FAISS one in
+    `--store` (index `--ask-index`) or the PostgreSQL one at `--ask-url`."""
+    import numpy as np
+
+    from index.embedding import SentenceTransformerEmbedder
+    from index.settings import ModelSettings
+
+    embedder = SentenceTransformerEmbedder(ModelSettings())
+    with tempfile.TemporaryDirectory(prefix="newsbot-bench-bot-") as tmp:
+        engine = _ask_engine(args, embedder, Path(tmp))
+        qs = questions(args.questions)
+        vector_index = engine.store.vector_index()
+        qvecs = np.vstack([embedder.embed([q]) for q, _ in qs])
+        vector_ms = []
+        for qv in qvecs:  # the dense search alone (for PostgreSQL: one round trip)
+            t = time.perf_counter()
+            vector_index.search(qv, engine.searcher.settings.candidates)
+            vector_ms.append((time.perf_counter() - t) * 1000)
+        ms = timed_answers(engine, qs)
+        out = {
+            "passages": engine.store.db.counts()[1], "index": vector_index.kind,
+            "vector_search_only": percentiles(vector_ms), "answer": percentiles(ms),
+            "bot_peak_rss_mb": round(peak_rss_mb()),
+        }
+        engine.close()
+    return out
+
+
+def phase_pg1m(args: argparse.Namespace) -> dict:
+    """`--million` synthetic passages (as the million part makes them) in SQLite + FAISS
+    IVF, copied into PostgreSQL + pgvector by the bulk path (benchmarks/pgbulk.py), the same
+    questions asked of each in a process of its own, the server's memory sampled."""
+    import pgbulk
+
+    from index.settings import IndexSettings
+
+    tmp = Path(tempfile.mkdtemp(prefix="newsbot-bench-pg1m-"))
+    try:
+        built = build_synthetic(args, tmp)
+        _say(f"synthetic SQLite + FAISS store: {built}")
+        with pgbulk.server(args.pg_url, args.pg_shared_buffers) as admin, \
+                pgbulk.fresh_database(admin) as url:
+            loaded = pgbulk.copy_store(
+                tmp, url, hnsw_m=IndexSettings().hnsw_m,
+                maintenance_work_mem=args.pg_maintenance_mem, workers=args.pg_build_workers,
+                build_timeout_s=args.pg_build_timeout_s, say=_say,
+            )
+            _say(f"postgres load: {loaded}")
+            main = pgbulk.postmaster(url)
+            idle = pgbulk.memory_mb(main) if main else None
+            sqlite = _child(args, "ask", "--store", str(tmp), "--ask-index", "ivf")
+            _say(f"sqlite + faiss: {sqlite}")
+            postgres: dict = {"not_asked": "the HNSW build was cut (--pg-build-timeout-s)"}
+            with pgbulk.MemorySampler(main) as sampler:
+                if loaded["hnsw"]["built"]:
+                    postgres = _child(args, "ask", "--ask-url", url)
+            _say(f"postgres: {postgres}")
+            settings = pgbulk.settings_of(url)
+        return {
+            "passages": loaded["passages"],
+            "sqlite_faiss": {**built, "nlist": args.nlist, "nprobe": args.nprobe, **sqlite},
+            "postgres": {
+                "load": loaded, **postgres, "settings": settings,
+                "server_memory_after_load": idle, "server_memory_peak_asking": sampler.peak,
+            },
+            "note": SYNTHETIC_NOTE,
+        }
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def phase_askers(args: argparse.Namespace) -> dict:
+    """(internal) `--threads` askers in this process on one store; starts asking when a
+    line arrives on stdin (so that every process starts together), each question's
+    latency and the wall-clock span."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    from index.embedding import SentenceTransformerEmbedder
+    from index.settings import ModelSettings
+
+    embedder = SentenceTransformerEmbedder(ModelSettings())
+    with tempfile.TemporaryDirectory(prefix="newsbot-bench-bot-") as tmp:
+        engine = _ask_engine(args, embedder, Path(tmp))
+        qs = questions(args.questions)
+        qs = (qs[args.ask_offset:] + qs[: args.ask_offset]) * args.ask_rounds
+        for q, day in qs[:5]:
+            engine.ask(q, as_of=day)
+        todo = iter(qs)
+        lock = threading.Lock()
+        latencies: list[float] = []
+
+        def asker() -> None:
+            while True:
+                with lock:
+                    item = next(todo, None)
+                if item is None:
+                    return
+                t = time.perf_counter()
+                engine.ask(item[0], as_of=item[1])
+                ms = (time.perf_counter() - t) * 1000
+                with lock:
+                    latencies.append(ms)
+
+        print("ready", flush=True)
+        sys.stdin.readline()
+        began = time.time()
+        with ThreadPoolExecutor(args.threads) as pool:
+            for f in [pool.submit(asker) for _ in range(args.threads)]:
+                f.result()
+        ended = time.time()
+        passages = engine.store.db.counts()[1]
+        engine.close()
+    return {"latencies_ms": latencies, "began": began, "ended": ended, "passages": passages,
+            "bot_peak_rss_mb": round(peak_rss_mb())}
+
+
+def _concurrently(args: argparse.Namespace, *extra: str) -> dict:
+    """`--processes` asker processes started together on one store; throughput and latency
+    over all their questions."""
+    command = [sys.executable, __file__, "--phase", "askers", "--questions", str(args.questions),
+               "--threads", str(args.threads), "--ask-rounds", str(args.ask_rounds), *extra]
+    n_q = len(questions(args.questions))
+    procs = [
+        subprocess.Popen([*command, "--ask-offset", str(i * n_q // args.processes)],
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=ROOT)
+        for i in range(args.processes)
+    ]
+    for proc in procs:  # every process loaded and warmed up
+        line = proc.stdout.readline()  # type: ignore[union-attr]
+        if line.strip() != "ready":
+            raise SystemExit(f"an asker process failed to start ({line.strip()!r})")
+    for proc in procs:
+        proc.stdin.write("go\n")  # type: ignore[union-attr]
+        proc.stdin.flush()  # type: ignore[union-attr]
+    results = []
+    for proc in procs:
+        out, _ = proc.communicate()
+        if proc.returncode != 0:
+            raise SystemExit("an asker process failed")
+        results.append(json.loads(out.strip().splitlines()[-1]))
+    latencies = [ms for r in results for ms in r["latencies_ms"]]
+    span = max(r["ended"] for r in results) - min(r["began"] for r in results)
+    return {
+        "passages": results[0]["passages"], "askers": args.processes * args.threads,
+        "processes": args.processes, "questions": len(latencies),
+        "seconds": round(span, 1), "questions_per_s": round(len(latencies) / span, 2),
+        "answer": percentiles(latencies),
+        "bot_peak_rss_mb": [r["bot_peak_rss_mb"] for r in results],
+    }
+
+
+def phase_concurrent(args: argparse.Namespace) -> dict:
+    """`--processes` x `--threads` askers on the real store in `--store` (SQLite + FAISS),
+    then on the same store copied into PostgreSQL (the bulk path), in one run."""
+    import pgbulk
+
+    from index.settings import IndexSettings
+
+    if not args.store:
+        raise SystemExit("concurrent: give --store DIR (a copy of a built store)")
+    sqlite = _concurrently(args, "--store", str(args.store), "--ask-index", "flat")
+    _say(f"sqlite + faiss: {sqlite}")
+    with pgbulk.server(args.pg_url, args.pg_shared_buffers) as admin, \
+            pgbulk.fresh_database(admin) as url:
+        loaded = pgbulk.copy_store(
+            args.store, url, hnsw_m=IndexSettings().hnsw_m,
+            maintenance_work_mem=args.pg_maintenance_mem, workers=args.pg_build_workers,
+            say=_say,
+        )
+        main = pgbulk.postmaster(url)
+        with pgbulk.MemorySampler(main) as sampler:
+            postgres = _concurrently(args, "--ask-url", url)
+        _say(f"postgres: {postgres}")
+        settings = pgbulk.settings_of(url)
+    return {
+        "sqlite_faiss": sqlite,
+        "postgres": {**postgres, "load": loaded, "settings": settings,
+                     "server_memory_peak_asking": sampler.peak},
+    }
+
+
 def _say(text: str) -> None:
     print(text, file=sys.stderr, flush=True)
 
@@ -453,7 +669,8 @@ def phase_cold(args: argparse.Namespace) -> dict:
 
 PHASES = {
     "index": phase_index, "query": phase_query, "million": phase_million, "cold": phase_cold,
-    "collections": phase_collections,
+    "collections": phase_collections, "pg1m": phase_pg1m, "concurrent": phase_concurrent,
+    "ask": phase_ask, "askers": phase_askers,  # internal: one store, one process
 }
 
 
@@ -477,6 +694,23 @@ def main() -> None:
     parser.add_argument("--nlist", type=int, default=1024)
     parser.add_argument("--nprobe", type=int, default=16)
     parser.add_argument("--cold-runs", type=int, default=4)
+    parser.add_argument("--pg-url", help="PostgreSQL (an administrator's URL) for the pg1m and"
+                        " concurrent parts; default: an embedded PostgreSQL started for the run")
+    parser.add_argument("--pg-shared-buffers", default="2GB",
+                        help="shared_buffers of the embedded PostgreSQL")
+    parser.add_argument("--pg-maintenance-mem", default="4GB",
+                        help="maintenance_work_mem for building the indexes")
+    parser.add_argument("--pg-build-workers", type=int, default=1,
+                        help="max_parallel_maintenance_workers for building the indexes")
+    parser.add_argument("--pg-build-timeout-s", type=float, default=0,
+                        help="cancel the HNSW build after this long (0: never)")
+    parser.add_argument("--processes", type=int, default=2, help="concurrent: asker processes")
+    parser.add_argument("--threads", type=int, default=4, help="concurrent: askers a process")
+    parser.add_argument("--ask-rounds", type=int, default=1,
+                        help="concurrent: times each process asks every question")
+    parser.add_argument("--ask-url", help=argparse.SUPPRESS)
+    parser.add_argument("--ask-index", default="flat", help=argparse.SUPPRESS)
+    parser.add_argument("--ask-offset", type=int, default=0, help=argparse.SUPPRESS)
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args()
     if args.phase:
