@@ -49,6 +49,15 @@ SYNTHETIC_NOTE = (
 
 
 def peak_rss_mb() -> float:
+    """This process's peak resident memory. Linux's VmHWM is that of this program alone;
+    ru_maxrss is carried over exec from the parent (a part started by a big parent would
+    report the parent's peak), so it is only the fallback."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024  # kilobytes
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: kilobytes
 
 
@@ -183,6 +192,7 @@ def build_synthetic(args: argparse.Namespace, tmp: Path) -> dict:
     import numpy as np
 
     from bot.evaluation.datasets import load_articles
+    from index.collections import SHARED
     from index.database import Database, now_iso
     from index.models import Article
     from index.settings import IndexSettings
@@ -215,6 +225,9 @@ def build_synthetic(args: argparse.Namespace, tmp: Path) -> dict:
                      for row in draws[a : a + per_article]]
             db.upsert_article(tx, article)
             ids += db.insert_passages(tx, article, texts)
+        # Every article in the shared collection, as `newsbot index add` puts it: a question
+        # searches the shared collection, which must hold them (else it searches nothing).
+        db.add_members(tx, SHARED, (f"synthetic-{a}" for a in range(0, args.million, per_article)))
     del draws
     rows_s = time.perf_counter() - started
     vectors = rng.standard_normal((args.million, 384), dtype=np.float32)
@@ -466,9 +479,15 @@ def phase_ask(args: argparse.Namespace) -> dict:
             vector_index.search(qv, engine.searcher.settings.candidates)
             vector_ms.append((time.perf_counter() - t) * 1000)
         ms = timed_answers(engine, qs)
+        lexical_ms = []
+        for q, _ in qs:  # the lexical half alone (terms, BM25 or ts_rank_cd, its rows)
+            t = time.perf_counter()
+            engine.searcher._lexical(q)
+            lexical_ms.append((time.perf_counter() - t) * 1000)
         out = {
             "passages": engine.store.db.counts()[1], "index": vector_index.kind,
-            "vector_search_only": percentiles(vector_ms), "answer": percentiles(ms),
+            "vector_search_only": percentiles(vector_ms), "lexical_only": percentiles(lexical_ms),
+            "answer": percentiles(ms),
             "bot_peak_rss_mb": round(peak_rss_mb()),
         }
         engine.close()
