@@ -154,7 +154,7 @@ class MemorySampler:
 # -- the bulk copy -------------------------------------------------------------------------
 _PASSAGE_LOAD = (
     "CREATE TEMP TABLE passages_load (id BIGINT, article_id TEXT, position INTEGER, text TEXT,"
-    " entities TEXT, embedding vector({dim})) ON COMMIT DROP"
+    " entities TEXT, embedding vector) ON COMMIT DROP"
 )
 
 
@@ -166,7 +166,12 @@ def copy_store(
     seconds per step and the counts. An HNSW build that runs past `build_timeout_s` (0: no
     limit) is cancelled: `hnsw` then says how far it got and the store has no HNSW index."""
     from index.database import _ARTICLE_COLUMNS, Database
-    from index.postgres.database import PgDatabase
+    from index.postgres.database import (
+        PgDatabase,
+        vector_expr,
+        vector_has_dim,
+        vector_index_name,
+    )
     from index.postgres.schema import TS_CONFIG
     from index.settings import IndexSettings
     from index.store import DB_NAME
@@ -189,14 +194,13 @@ def copy_store(
     with psycopg.connect(url) as conn:  # one transaction: all the rows or none
         register_vector(conn)
         conn.add_notice_handler(lambda d: say(f"postgres: {d.message_primary}"))
-        for name in ("passages_embedding", "passages_tsv", "passages_article"):
+        for name in (vector_index_name(dim), "passages_tsv", "passages_article"):
             conn.execute(f"DROP INDEX IF EXISTS {name}")
-        conn.execute(f"ALTER TABLE passages ALTER COLUMN embedding TYPE vector({dim})")
         cur = conn.cursor()
         with cur.copy(f"COPY articles ({_ARTICLE_COLUMNS}) FROM STDIN") as copy:
             for row in src.connection().execute(f"SELECT {_ARTICLE_COLUMNS} FROM articles"):
                 copy.write_row(tuple(row))
-        cur.execute(_PASSAGE_LOAD.format(dim=dim))
+        cur.execute(_PASSAGE_LOAD)
         rows = src.connection().execute(
             "SELECT id, article_id, position, text, entities FROM passages ORDER BY id"
         )
@@ -249,8 +253,10 @@ def copy_store(
         for key, sql in (
             ("article_index_s", "CREATE INDEX passages_article ON passages (article_id, position)"),
             ("gin_index_s", "CREATE INDEX passages_tsv ON passages USING gin (tsv)"),
-            ("hnsw_index_s", "CREATE INDEX passages_embedding ON passages USING hnsw"
-                             f" (embedding vector_ip_ops) WITH (m = {int(hnsw_m)})"),
+            # The HNSW index exactly as PgDatabase.ensure_dimension makes it.
+            ("hnsw_index_s", f"CREATE INDEX {vector_index_name(dim)} ON passages USING hnsw"
+                             f" ({vector_expr(dim)} vector_ip_ops) WITH (m = {int(hnsw_m)})"
+                             f" WHERE {vector_has_dim(dim)}"),
             ("vacuum_analyze_s", "VACUUM ANALYZE"),
         ):
             t = time.perf_counter()
@@ -267,7 +273,7 @@ def copy_store(
             name: round(int(conn.execute(
                 "SELECT pg_relation_size(%s)", (name,)
             ).fetchone()[0]) / 2**20)  # type: ignore[index]
-            for name in ("passages", "passages_embedding", "passages_tsv")
+            for name in ("passages", vector_index_name(dim), "passages_tsv")
             if conn.execute("SELECT to_regclass(%s)", (name,)).fetchone()[0] is not None  # type: ignore[index]
         }
         db_mb = round(int(conn.execute(
