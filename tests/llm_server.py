@@ -44,9 +44,11 @@ def _cached_paths() -> tuple[Path, Path]:
     """Where scripts/build-llama-server.sh leaves the server and the model."""
     text = BUILD_SCRIPT.read_text(encoding="utf-8")
     version = text.split('LLAMA_CPP_PYTHON_VERSION="', 1)[1].split('"', 1)[0]
+    flavour = text.split('FLAVOUR="', 1)[1].split('"', 1)[0]
     gguf = text.split('GGUF_NAME="', 1)[1].split('"', 1)[0]
     cache = Path(os.environ.get("NEWSBOT_CACHE") or Path.home() / ".cache" / "newsbot")
-    return cache / f"llama-server-{version}" / "llama-server", cache / "models" / gguf
+    server = cache / f"llama-server-{version}-{flavour}" / "llama-server"
+    return server, cache / "models" / gguf
 
 
 def require_llama_server() -> tuple[Path, Path]:
