@@ -167,12 +167,13 @@ def copy_store(
     limit) is cancelled: `hnsw` then says how far it got and the store has no HNSW index."""
     from index.database import _ARTICLE_COLUMNS, Database
     from index.postgres.database import (
+        TITLE_OR_EMPTY,
         PgDatabase,
+        tsv_sql,
         vector_expr,
         vector_has_dim,
         vector_index_name,
     )
-    from index.postgres.schema import TS_CONFIG
     from index.settings import IndexSettings
     from index.store import DB_NAME
     from index.vectors import VectorIndex, vector_file
@@ -217,12 +218,11 @@ def copy_store(
         del vectors
         timings["copy_s"] = time.perf_counter() - started
         t = time.perf_counter()
-        # The weighted tsvector exactly as PgDatabase.insert_passages computes it.
+        # The weighted tsvector as every writer of the store computes it (tsv_sql).
         cur.execute(
             "INSERT INTO passages (id, article_id, position, text, entities, tsv, embedding)"
             " SELECT l.id, l.article_id, l.position, l.text, l.entities,"
-            f" setweight(to_tsvector('{TS_CONFIG}', COALESCE(a.title, '')), 'A')"
-            f" || setweight(to_tsvector('{TS_CONFIG}', l.text), 'B'), l.embedding"
+            f" {tsv_sql(TITLE_OR_EMPTY, 'l.text')}, l.embedding"
             " FROM passages_load l JOIN articles a ON a.id = l.article_id ORDER BY l.id"
         )
         timings["tsvector_s"] = time.perf_counter() - t

@@ -24,11 +24,11 @@ import json
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from bot.answer_model import Answer, Citation, Retrieved
+from index.database import now_iso
 
 if TYPE_CHECKING:
     from index.settings import StoreSettings
@@ -72,10 +72,6 @@ class GuildDatabase(Protocol):
 
 #: How many of a thread's earlier questions go with a follow-up as its context.
 THREAD_CONTEXT_QUESTIONS = 3
-
-
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 @dataclass(frozen=True)
@@ -346,7 +342,7 @@ class GuildSettings:
                     channel_id,
                     user_id,
                     message_id,
-                    _now(),
+                    now_iso(),
                 ),
             )
             # keep the table bounded: drop the oldest beyond keep_answers
@@ -402,7 +398,7 @@ class GuildSettings:
                 cur = conn.execute(
                     "UPDATE feedback SET helpful = ?, created_at = ? "
                     "WHERE answer_key = ? AND user_id = ?",
-                    (int(helpful), _now(), answer_key, int(user_id)),
+                    (int(helpful), now_iso(), answer_key, int(user_id)),
                 )
                 if cur.rowcount:
                     return False
@@ -416,7 +412,7 @@ class GuildSettings:
                     question,
                     answer,
                     int(helpful),
-                    _now(),
+                    now_iso(),
                     answer_key,
                 ),
             )

@@ -12,8 +12,9 @@ import sqlite3
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
 from pathlib import Path
+
+from index.database import now_iso
 
 MIGRATIONS: tuple[tuple[int, str], ...] = (
     (
@@ -92,10 +93,6 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
 )
 
 
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
-
-
 class SqliteGuildDatabase:
     """bot/guild_settings.py's GuildDatabase in the SQLite file at `path`."""
 
@@ -153,7 +150,7 @@ class SqliteGuildDatabase:
                         "BEGIN IMMEDIATE;\n"
                         + script
                         + f"\nINSERT INTO migrations (version, applied_at) "
-                        f"VALUES ({int(version)}, '{_now()}');\nCOMMIT;"
+                        f"VALUES ({int(version)}, '{now_iso()}');\nCOMMIT;"
                     )
                     applied.append(version)
             except BaseException:

@@ -241,7 +241,7 @@ class StorePart:
         into `passages` with their full text made as the store makes it."""
         from pgvector.psycopg import register_vector
 
-        from index.postgres.schema import TS_CONFIG
+        from index.postgres.database import TITLE_OR_EMPTY, tsv_sql
 
         raw = tx.raw
         register_vector(raw)
@@ -271,8 +271,7 @@ class StorePart:
         raw.execute(
             "INSERT INTO passages (id, article_id, position, text, entities, tsv, embedding)"
             " SELECT m.id, m.article_id, m.position, m.text, m.entities,"
-            f" setweight(to_tsvector('{TS_CONFIG}', COALESCE(a.title, '')), 'A')"
-            f" || setweight(to_tsvector('{TS_CONFIG}', m.text), 'B'), m.embedding"
+            f" {tsv_sql(TITLE_OR_EMPTY, 'm.text')}, m.embedding"
             " FROM _migrating_passages m JOIN articles a ON a.id = m.article_id ORDER BY m.id"
         )
         progress("indexing passages", 1, 1)

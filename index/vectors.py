@@ -160,10 +160,6 @@ class VectorIndex:
         a search of that many vectors costs, where the whole index with an id selector costs
         a scan of the whole index (flat) or loses most of a small subset (IVF, HNSW)."""
         keys = np.asarray(ids, dtype=np.int64)
-        if len(keys) == 0:
-            return VectorIndex.build(
-                self.dimension, replace(self.settings, type="flat"), keys, np.zeros((0, 0))
-            )
         return VectorIndex.build(
             self.dimension, replace(self.settings, type="flat"), keys, self.vectors_of(keys)
         )

@@ -42,10 +42,17 @@ WRITE_LOCK = 1001  # (LOCK_SPACE, this): held by a Store write (plan, embed, com
 
 UNAVAILABLE = "the database is unavailable just now; try again in a moment"
 
-_TSV = (
-    f"setweight(to_tsvector('{TS_CONFIG}', ?), 'A')"
-    f" || setweight(to_tsvector('{TS_CONFIG}', ?), 'B')"
-)
+def tsv_sql(title: str, text: str) -> str:
+    """A passage's weighted full text from the SQL expressions of its article's title and its
+    text (the title half the text's weight in ts_rank_cd): every writer of `tsv` uses this."""
+    return (
+        f"setweight(to_tsvector('{TS_CONFIG}', {title}), 'A')"
+        f" || setweight(to_tsvector('{TS_CONFIG}', {text}), 'B')"
+    )
+
+
+_TSV = tsv_sql("?", "?")
+TITLE_OR_EMPTY = "COALESCE(a.title, '')"  # tsv_sql's title over a join with articles `a`
 
 
 def vector_index_name(dim: int) -> str:
