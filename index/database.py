@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 import sqlite3
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -181,6 +181,15 @@ class PassageFilter:
     sql: str
     params: tuple[object, ...]
     condition: str = ""  # the same test as a WHERE condition on `p` (the PostgreSQL search)
+
+
+@dataclass(frozen=True)
+class TermStats:
+    """How many of the store's passages hold each query word (counted up to the searcher's
+    common-word limit), for a backend that ranks with them (`needs_term_stats`)."""
+
+    passages: int
+    frequencies: Mapping[str, int]
 
 
 @dataclass(frozen=True)
@@ -659,13 +668,18 @@ class Database:
         return [r[0] for r in self.connection().execute(where.sql, where.params)]
 
     # -- full text --------------------------------------------------------------------------
+    # FTS5 keeps the word statistics BM25 needs itself.
+    needs_term_stats = False
+
     def lexical_search(
-        self, terms: list[str], limit: int, where: PassageFilter | None = None
+        self, terms: list[str], limit: int, where: PassageFilter | None = None,
+        stats: TermStats | None = None,
     ) -> list[tuple[int, float]]:
         """BM25 over title and text for any of `terms`; (passage id, score), best first.
 
         `where` restricts the passages inside the query, before BM25's top `limit` is taken,
-        so a small collection in a big store still gets its `limit` best matches."""
+        so a small collection in a big store still gets its `limit` best matches. `stats`
+        are not needed here (FTS5 has its own)."""
         tokens = [t for term in terms for t in _FTS_TOKEN.findall(term)]
         if not tokens:
             return []

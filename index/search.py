@@ -23,7 +23,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from index.database import PassageRow
+from index.database import PassageRow, TermStats
 from index.models import Article
 from index.settings import SearchSettings
 from index.store import Store
@@ -121,7 +121,7 @@ class _GenerationCache:
 
     generation: int
     passages: int  # passages stored
-    # word -> passages holding it, counted up to `common_limit`
+    # word -> passages holding it, counted up to `count_limit`
     df: dict[str, int] = field(default_factory=dict)
     # articles read by earlier searches, with their text, by id
     articles: dict[str, Article] = field(default_factory=dict)
@@ -138,6 +138,12 @@ class _GenerationCache:
     @property
     def common_limit(self) -> int:
         return max(1, min(int(self.passages * COMMON_SHARE), COMMON_MAX_PASSAGES))
+
+    @property
+    def count_limit(self) -> int:
+        """Words are counted this far: past the common-word limit, and in a small store
+        (where no word is common yet) far enough that counts still tell words apart."""
+        return max(self.common_limit, COMMON_MIN_PASSAGES)
 
 
 class Searcher:
@@ -166,7 +172,7 @@ class Searcher:
         """Inverse passage frequency of each word in the store (BM25's form), rare words high.
 
         Counted with the full-text index, which stems each word as it stemmed the passages,
-        up to the common-word limit (a commoner word gets the limit's value); counts are
+        up to the count limit (`count_limit`: a commoner word gets its value); counts are
         cached until the store changes.
         """
         cache = self._cache()
@@ -184,10 +190,17 @@ class Searcher:
             return terms
         return [t for t in terms if self._frequency(t, cache) < cache.common_limit]
 
+    def _term_stats(self, terms: list[str], cache: _GenerationCache) -> TermStats | None:
+        """The counts of `terms` for a backend that ranks with them; None for one that keeps
+        its own (FTS5)."""
+        if not self.store.db.needs_term_stats:
+            return None
+        return TermStats(cache.passages, {t: self._frequency(t, cache) for t in terms})
+
     def _frequency(self, word: str, cache: _GenerationCache) -> int:
         count = cache.df.get(word)
         if count is None:
-            count = self.store.db.match_count(word, cache.common_limit)
+            count = self.store.db.match_count(word, cache.count_limit)
             cache.df[word] = count
         return count
 
@@ -268,9 +281,10 @@ class Searcher:
         generation = db.generation()
         cache = self._cache(generation)
         scope, _ = self._scope(collections, cache)
+        terms = self._query_terms(query, cache)
         hits = db.lexical_search(
-            self._query_terms(query, cache), self.settings.candidates,
-            db.passage_filter(scope),
+            terms, self.settings.candidates, db.passage_filter(scope),
+            self._term_stats(terms, cache),
         )
         return _Lexical(generation, hits, db.passages((pid for pid, _ in hits), cache.articles))
 
@@ -349,7 +363,7 @@ class Searcher:
             rows.update(ahead.rows)
         else:
             terms = lexical_terms if lexical_terms is not None else self._query_terms(query, cache)
-            lexical = db.lexical_search(terms, n, where)
+            lexical = db.lexical_search(terms, n, where, self._term_stats(terms, cache))
         k = self.settings.rrf_k
         fused: dict[int, float] = {}
         for rank, (pid, _) in enumerate(dense, 1):

@@ -15,9 +15,8 @@ from __future__ import annotations
 
 NAMESPACE = "store"
 
-# Title weighs half of the text, as SQLite's bm25(passages_fts, 0.5, 1.0) has it: the title
-# is weight A, the text weight B; ts_rank_cd's weights are listed {D, C, B, A}.
-RANK_WEIGHTS = "{0.1, 0.2, 1.0, 0.5}"
+# In a passage's `tsv` its article's title is weight A and its text weight B, so that the
+# lexical search can weigh a title word half (as SQLite's bm25(passages_fts, 0.5, 1.0) does).
 TS_CONFIG = "english"  # Snowball English stemming, as FTS5's porter tokenizer
 
 MIGRATIONS: list[tuple[str, str]] = [
