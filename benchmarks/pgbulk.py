@@ -10,8 +10,11 @@ creates the tables by the product's own migrations, drops the passages' secondar
 streams the rows in with binary COPY (pgvector's binary format), computes each passage's
 weighted tsvector exactly as index/postgres/database.py does, and only then builds the
 indexes (the HNSW one with a large maintenance_work_mem and parallel workers), so the result
-is the store PgStore itself would have written, index names included. The caches (embedding,
-entities) and the followed feeds are not copied: no question reads them.
+is the store PgStore itself would have written, index names included: which indexes and how
+they are built is index/postgres/passage_indexes.py's, as for `newsbot migrate`. Unlike
+migrate, the indexes are built after the rows' commit, each timed, so that an HNSW build cut
+by `build_timeout_s` leaves the rows and the other indexes to measure. The caches
+(embedding, entities) and the followed feeds are not copied: no question reads them.
 """
 
 from __future__ import annotations
@@ -168,12 +171,12 @@ def copy_store(
     from index.database import _ARTICLE_COLUMNS, Database
     from index.postgres.database import (
         TITLE_OR_EMPTY,
+        PgConnection,
         PgDatabase,
         tsv_sql,
-        vector_expr,
-        vector_has_dim,
         vector_index_name,
     )
+    from index.postgres.passage_indexes import drop_secondary_indexes, maintenance_settings
     from index.settings import IndexSettings
     from index.store import DB_NAME
     from index.vectors import VectorIndex, vector_file
@@ -190,13 +193,16 @@ def copy_store(
     dim = int(vectors.shape[1])
     timings["read_faiss_s"] = time.perf_counter() - started
 
-    PgDatabase(url).close()  # the tables, by the product's migrations
+    maintenance_settings(maintenance_work_mem, workers)  # checked before the long part
+    target = PgDatabase(url)  # the tables, by the product's migrations
     started = time.perf_counter()
     with psycopg.connect(url) as conn:  # one transaction: all the rows or none
         register_vector(conn)
         conn.add_notice_handler(lambda d: say(f"postgres: {d.message_primary}"))
-        for name in (vector_index_name(dim), "passages_tsv", "passages_article"):
-            conn.execute(f"DROP INDEX IF EXISTS {name}")
+        # The indexes PgStore has for these vectors (the HNSW one of their dimension made as
+        # its first write makes it), dropped for the load and built again after it.
+        target.ensure_dimension(PgConnection(conn), dim, hnsw_m)
+        indexes = drop_secondary_indexes(conn)
         cur = conn.cursor()
         with cur.copy(f"COPY articles ({_ARTICLE_COLUMNS}) FROM STDIN") as copy:
             for row in src.connection().execute(f"SELECT {_ARTICLE_COLUMNS} FROM articles"):
@@ -243,20 +249,18 @@ def copy_store(
                 f" GREATEST(1, (SELECT COALESCE(MAX(id), 0) FROM {table})))"
             )
     src.close()
+    target.close()
     timings["rows_s"] = time.perf_counter() - started
 
     hnsw: dict = {}
     with psycopg.connect(url, autocommit=True) as conn:
         conn.add_notice_handler(lambda d: say(f"postgres: {d.message_primary}"))
-        conn.execute(f"SET maintenance_work_mem = '{_size(maintenance_work_mem)}'")
-        conn.execute(f"SET max_parallel_maintenance_workers = {int(workers)}")
+        for sql in maintenance_settings(maintenance_work_mem, workers, local=False):
+            conn.execute(sql)  # autocommit: for the session
+        keys = {"passages_article": "article_index_s", "passages_tsv": "gin_index_s",
+                vector_index_name(dim): "hnsw_index_s"}
         for key, sql in (
-            ("article_index_s", "CREATE INDEX passages_article ON passages (article_id, position)"),
-            ("gin_index_s", "CREATE INDEX passages_tsv ON passages USING gin (tsv)"),
-            # The HNSW index exactly as PgDatabase.ensure_dimension makes it.
-            ("hnsw_index_s", f"CREATE INDEX {vector_index_name(dim)} ON passages USING hnsw"
-                             f" ({vector_expr(dim)} vector_ip_ops) WITH (m = {int(hnsw_m)})"
-                             f" WHERE {vector_has_dim(dim)}"),
+            *((keys.get(index.name, f"{index.name}_s"), index.definition) for index in indexes),
             ("vacuum_analyze_s", "VACUUM ANALYZE"),
         ):
             t = time.perf_counter()

@@ -32,6 +32,12 @@ from bot.settings import Config
 from index.collections import SHARED, check_name, describe
 from index.embedding import make_embedder
 from index.errors import InputError, NewsbotError
+from index.postgres.passage_indexes import (
+    DEFAULT_MEMORY,
+    DEFAULT_WORKERS,
+    check_memory,
+    check_workers,
+)
 from index.store import store_exists
 
 # soft_wrap: long paths and URLs stay on one line when output goes to a file or pipe.
@@ -562,9 +568,20 @@ def follow(state: State, once: bool) -> None:
                               " line).")
 @click.option("--replace", is_flag=True,
               help="Replace what the PostgreSQL store holds (deleted in the copy's own"
-                   " transaction); without it the target must be empty.")
+                   " transaction, its readers see the old store until the commit); without it"
+                   " the target must be empty. Into an empty database the passages' indexes"
+                   " are built after the load, which is much faster for a large store.")
+@click.option("--maintenance-work-mem", "memory", default=DEFAULT_MEMORY, show_default=True,
+              metavar="SIZE", type=TEXT,
+              help="PostgreSQL's maintenance_work_mem for building the indexes after the load"
+                   " (512MB, 4GB, ...): the HNSW build is fastest when its graph fits, about"
+                   " 2 kB a passage of 384-dimensional vectors.")
+@click.option("--maintenance-workers", "workers", default=DEFAULT_WORKERS, show_default=True,
+              type=int, metavar="N",
+              help="Parallel workers for building the indexes (max_parallel_maintenance_workers;"
+                   " the server's max_parallel_workers caps it).")
 @pass_state
-def migrate(state: State, url: str, replace: bool) -> None:
+def migrate(state: State, url: str, replace: bool, memory: str, workers: int) -> None:
     """Copy the SQLite store of the data directory into PostgreSQL, vectors included (nothing
     is embedded again), with the bot's settings, answers and feedback, in one transaction,
     and check the counts on both sides."""
@@ -573,6 +590,8 @@ def migrate(state: State, url: str, replace: bool) -> None:
     from index.postgres.connection import redact
 
     check_url(url)
+    check_memory(memory)
+    check_workers(workers)
     config = state.config
     data_dir = Path(config.store.data_dir)
     started = time.perf_counter()
@@ -580,6 +599,7 @@ def migrate(state: State, url: str, replace: bool) -> None:
         tallies = migrate_to_postgres(
             data_dir, url, replace=replace, hnsw_m=config.store.index.hnsw_m, progress=progress,
             extra_parts=[guild_settings_part],  # the bot's settings, answers and feedback
+            maintenance_work_mem=memory, maintenance_workers=workers,
         )
     out.print(f"{'':16}{'SQLite':>10}{'PostgreSQL':>12}")
     for tally in tallies:

@@ -42,6 +42,16 @@ class GuildSettingsPart:
         # The target's bot tables, before the copy's transaction needs them.
         PgGuildDatabase(target.pool).migrate()
 
+    def has_rows(self) -> bool:
+        if not self.source.exists():
+            return False
+        SqliteGuildDatabase(self.source).migrate()  # an older file: its tables as they are now
+        src = sqlite3.connect(self.source)
+        try:
+            return any(self._count(src, table) for table, _, _ in TABLES)
+        finally:
+            src.close()
+
     def holds(self, tx) -> list[str]:  # type: ignore[no-untyped-def]
         found = []
         for table, _, what in TABLES:

@@ -3,6 +3,10 @@ into a PostgreSQL + pgvector store, vectors included, never re-embedding anythin
 
 The copy is one PostgreSQL transaction under the store's write lock: a copy killed at any
 moment leaves the target as it was (empty, or with what `--replace` would have replaced).
+Passages and their vectors go by binary COPY into a staging table, then into `passages` with
+their full text made in SQL; into an empty target without the passages' secondary indexes
+(the HNSW graph above all), built again once the rows are in (index/postgres/
+passage_indexes.py), inside the same transaction.
 Before it commits, the rows of both sides are counted (articles, passages, vectors,
 collections, memberships, stories, ingests, feeds and their state) and any difference rolls
 it back. The source is read in one SQLite read transaction while its write lock is held, so
@@ -26,6 +30,12 @@ from typing import Any, Protocol
 import numpy as np
 
 from index.errors import InputError, StoreError, StoreMismatch
+from index.postgres.passage_indexes import (
+    DEFAULT_MEMORY,
+    DEFAULT_WORKERS,
+    check_memory,
+    check_workers,
+)
 from index.store import DB_NAME, store_exists
 from index.vectors import VectorIndex, vector_file
 
@@ -56,6 +66,9 @@ class Part(Protocol):
     """One database of the data directory, copied inside the migration's transaction."""
 
     name: str
+
+    def has_rows(self) -> bool:
+        """Whether the source holds anything of this part to copy."""
 
     def holds(self, tx) -> list[str]:  # type: ignore[no-untyped-def]
         """What the target already holds of this part ("12 articles"); [] when empty."""
@@ -127,11 +140,19 @@ class StorePart:
 
     name = "store"
 
-    def __init__(self, conn: sqlite3.Connection, data_dir: Path, target, hnsw_m: int) -> None:  # type: ignore[no-untyped-def]
+    def __init__(  # type: ignore[no-untyped-def]
+        self, conn: sqlite3.Connection, data_dir: Path, target, hnsw_m: int, *,
+        maintenance_work_mem: str = DEFAULT_MEMORY, maintenance_workers: int = DEFAULT_WORKERS,
+    ) -> None:
         self.src = conn  # inside a read transaction
         self.data_dir = data_dir
         self.target = target  # the PgDatabase
         self.hnsw_m = hnsw_m
+        self.memory = maintenance_work_mem
+        self.workers = maintenance_workers
+        # Drop the passages' secondary indexes for the load and build them after it (set by
+        # migrate_to_postgres: only into a target that held nothing).
+        self.index_after_load = False
         self.dimension: int | None = None  # of the vectors copied
 
     def _meta(self, key: str) -> str | None:
@@ -171,6 +192,9 @@ class StorePart:
         return index
 
     # -- Part -------------------------------------------------------------------------------
+    def has_rows(self) -> bool:
+        return any(self._count(f"SELECT COUNT(*) FROM {t}") for t in ("articles", "feeds"))
+
     def holds(self, tx) -> list[str]:  # type: ignore[no-untyped-def]
         found = []
         for table, word in (("articles", "articles"), ("feeds", "followed feeds"),
@@ -242,6 +266,7 @@ class StorePart:
         from pgvector.psycopg import register_vector
 
         from index.postgres.database import TITLE_OR_EMPTY, tsv_sql
+        from index.postgres.passage_indexes import build_indexes, drop_secondary_indexes
 
         raw = tx.raw
         register_vector(raw)
@@ -267,14 +292,20 @@ class StorePart:
                     cp.write_row((*row, np.asarray(vec, dtype=np.float32)))
                 done += len(rows)
                 progress("copying passages and vectors", done, total)
-        progress("indexing passages", 0, 1)
+        # Into an empty target the indexes go first and are built once the rows are in: an
+        # HNSW graph built in one pass is many times faster than one vector at a time.
+        rebuild = drop_secondary_indexes(raw) if self.index_after_load else []
+        progress("full text of passages", 0, 1)
         raw.execute(
             "INSERT INTO passages (id, article_id, position, text, entities, tsv, embedding)"
             " SELECT m.id, m.article_id, m.position, m.text, m.entities,"
             f" {tsv_sql(TITLE_OR_EMPTY, 'm.text')}, m.embedding"
             " FROM _migrating_passages m JOIN articles a ON a.id = m.article_id ORDER BY m.id"
         )
-        progress("indexing passages", 1, 1)
+        progress("full text of passages", 1, 1)
+        if rebuild:
+            build_indexes(raw, rebuild, memory=self.memory, workers=self.workers,
+                          progress=progress)
 
     def _continue_ids(self, tx, table: str) -> None:  # type: ignore[no-untyped-def]
         """The target's next id after the source's highest ever (SQLite's AUTOINCREMENT
@@ -318,29 +349,35 @@ def source_snapshot(data_dir: Path) -> Iterator[sqlite3.Connection]:
 def migrate_to_postgres(
     data_dir: Path, url: str, *, replace: bool = False, hnsw_m: int = 32,
     progress: Progress | None = None, extra_parts: Sequence[PartFactory] = (),
+    maintenance_work_mem: str = DEFAULT_MEMORY, maintenance_workers: int = DEFAULT_WORKERS,
 ) -> list[Tally]:
     """Copy the store of `data_dir` into the PostgreSQL store at `url` in one transaction
     (and the `extra_parts`, made once the target is open); the counts of both sides (all
-    equal, else StoreError and nothing is written)."""
+    equal, else StoreError and nothing is written). Into an empty target the passages'
+    indexes are built after the load, with `maintenance_work_mem` and `maintenance_workers`
+    parallel workers."""
     from index.postgres.connection import redact
     from index.postgres.database import PgDatabase
 
     check_url(url)
+    memory = check_memory(maintenance_work_mem)
+    workers = check_workers(maintenance_workers)
     progress = progress or _noop
     with source_snapshot(Path(data_dir)) as conn:
-        articles, feeds = (
-            int(conn.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0])
-            for t in ("articles", "feeds")
-        )
-        if articles == 0 and feeds == 0:
-            raise InputError(
-                f"nothing to migrate: the store in {data_dir} holds no articles and follows"
-                " no feeds"
-            )
         target = PgDatabase(url, pool_size=3)  # one-line errors when unreachable
         try:
-            parts: list[Part] = [StorePart(conn, Path(data_dir), target, hnsw_m)]
+            store = StorePart(conn, Path(data_dir), target, hnsw_m,
+                              maintenance_work_mem=memory, maintenance_workers=workers)
+            parts: list[Part] = [store]
             parts += [make(conn, Path(data_dir), target) for make in extra_parts]
+            # Refused only when there is truly nothing: a store that never held an article
+            # may still come with the bot's settings, answers and feedback.
+            if not any(part.has_rows() for part in parts):
+                others = "".join(f", and has no {part.name}" for part in parts[1:])
+                raise InputError(
+                    f"nothing to migrate: the store in {data_dir} holds no articles and follows"
+                    f" no feeds{others}"
+                )
             with target.write_lock(), target.transaction() as tx:
                 held = [h for part in parts for h in part.holds(tx)]
                 if held and not replace:
@@ -349,6 +386,14 @@ def migrate_to_postgres(
                         f" {', '.join(held)}); migrate copies into an empty store only, or"
                         " with --replace deletes what it holds in the same transaction"
                     )
+                # Dropping the passages' indexes locks `passages` (ACCESS EXCLUSIVE) until
+                # the commit: every reader of it waits for the whole copy. Into an empty
+                # target nobody is reading anything yet. A --replace replaces a store that
+                # may be serving a bot right now, and promises that its readers see the old
+                # store until the commit (hence DELETE, not TRUNCATE, in `clear`): there the
+                # rows go into the existing indexes, slower but never blocking a reader. An
+                # operator who wants the fast path migrates into an empty database.
+                store.index_after_load = not held
                 if held:
                     for part in parts:
                         part.clear(tx)

@@ -60,11 +60,9 @@ def articles() -> list[ArticleInput]:
     return items
 
 
-@pytest.fixture
-def sqlite_store(tmp_path: Path) -> Path:
-    """A SQLite store in tmp_path/data: the articles (shared), three of them in a second
-    collection too, the seed article, a followed feed with its state."""
-    engine = NewsEngine(make_fast_config(tmp_path / "data"), embedder=HashingEmbedder())
+def fill(engine: NewsEngine) -> None:
+    """The articles (shared), three of them in a second collection too, the seed article, a
+    followed feed with its state."""
     engine.add_articles(ReadResult(articles=articles()))
     engine.add_articles(ReadResult(articles=articles()[:3]), collection=A)
     engine.add_sources([str(SEED)])
@@ -73,6 +71,13 @@ def sqlite_store(tmp_path: Path) -> Path:
     book.follow(FEED, "shared", 3600, now=1001.0)
     book.record_fetched(FEED, now=1600.0, next_due=3400.0, etag='"v1"', last_modified=None,
                         new_articles=True, entries=[("e1", None), ("e2", None)])
+
+
+@pytest.fixture
+def sqlite_store(tmp_path: Path) -> Path:
+    """A SQLite store in tmp_path/data, as `fill` fills it."""
+    engine = NewsEngine(make_fast_config(tmp_path / "data"), embedder=HashingEmbedder())
+    fill(engine)
     engine.close()
     return tmp_path / "data"
 
@@ -227,6 +232,11 @@ def test_a_copy_killed_midway_leaves_the_target_empty(sqlite_store, pg_url, tmp_
     assert "copied" in proc.stdout
     for table in ("articles", "passages", "article_collections", "story_members", "meta"):
         assert rows(pg_url, f"SELECT COUNT(*) FROM {table}") == [(0,)], table
+    # The passages' indexes, dropped for the load and built again in the transaction, are
+    # there as the schema made them (the HNSW one came in the same transaction: gone too).
+    assert rows(pg_url, "SELECT indexname FROM pg_indexes WHERE tablename = 'passages'"
+                        " ORDER BY 1") == [("passages_article",), ("passages_pkey",),
+                                           ("passages_tsv",)]
     # Its locks (the target's and the source's) went with it: the next copy goes through.
     again = run_cli(sqlite_store, "migrate", "--to", pg_url)
     assert again.exit_code == 0, repr(again.exception)
@@ -325,3 +335,147 @@ def test_the_bots_settings_answers_and_feedback_come_along(sqlite_store, pg_url,
     assert again.exit_code == 0, repr(again.exception)
     assert rows(pg_url, "SELECT COUNT(*) FROM feedback") == [(2,)]
     assert rows(pg_url, "SELECT COUNT(*) FROM answers") == [(2,)]
+
+
+ALL_INDEXES = (
+    "SELECT tablename, indexname, indexdef FROM pg_indexes"
+    " WHERE schemaname = current_schema() ORDER BY tablename, indexname"
+)
+SECONDARY = ["passages_article", f"passages_embedding_{HashingEmbedder().dimension}",
+             "passages_tsv"]
+
+
+def test_the_migrated_store_has_the_indexes_pgstore_makes_and_answers_as_it_does(
+    sqlite_store, pg_url, embedded_pg, tmp_path
+):
+    from bot.guild_settings import open_guild_settings
+
+    result = run_cli(sqlite_store, "migrate", "--to", pg_url, "--maintenance-work-mem", "64MB",
+                     "--maintenance-workers", "1")
+    assert result.exit_code == 0, result.output + repr(result.exception)
+    with embedded_pg.database() as product_url:
+        # The same store written by PgStore itself, article by article, with the bot's tables.
+        product = pg_engine(tmp_path / "product", product_url)
+        fill(product)
+        open_guild_settings(backend_config("postgres", tmp_path / "p", product_url).store).close()
+        migrated = pg_engine(tmp_path, pg_url)
+        try:
+            # Every index of every table, passages' partial HNSW index included: same names,
+            # same definitions (method, operator class, m, predicate).
+            assert rows(pg_url, ALL_INDEXES) == rows(product_url, ALL_INDEXES)
+            names = [r[1] for r in rows(pg_url, ALL_INDEXES) if r[0] == "passages"]
+            assert names == ["passages_article", *SECONDARY[1:2], "passages_pkey", "passages_tsv"]
+            answered = 0
+            for question in QUESTIONS:
+                want, got = product.ask(question), migrated.ask(question)
+                assert (got.answer, got.answered) == (want.answer, want.answered), question
+                assert got.citations == want.citations, question
+                answered += got.answered
+            assert answered >= 4
+        finally:
+            migrated.close()
+            product.close()
+
+
+def reader_of(url: str) -> tuple[int | None, str]:
+    """What a reader of `url`'s passages gets while the copy runs: their count, or "waits"
+    when the table is locked (it would wait for the commit)."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("SET lock_timeout = '1s'")
+        try:
+            return int(conn.execute("SELECT COUNT(*) FROM passages").fetchone()[0]), "reads"
+        except psycopg.errors.LockNotAvailable:
+            return None, "waits"
+
+
+def migrating(sqlite_store: Path, url: str, **kwargs) -> tuple[list[str], list[tuple]]:
+    """migrate_to_postgres with the bot's part; the stages it reported, and what a reader of
+    the target saw once the passages were in (before the commit)."""
+    from bot.guild_migrate import guild_settings_part
+    from index.migrate import migrate_to_postgres
+
+    stages: list[str] = []
+    seen: list[tuple] = []
+
+    def progress(stage: str, done: int, total: int) -> None:
+        if stage not in stages:
+            stages.append(stage)
+            if stage == "copying article_collections":  # passages and their indexes done
+                seen.append(reader_of(url))
+
+    migrate_to_postgres(sqlite_store, url, progress=progress,
+                        extra_parts=[guild_settings_part], **kwargs)
+    return stages, seen
+
+
+def test_into_an_empty_target_the_indexes_are_built_after_the_load(sqlite_store, pg_url):
+    stages, seen = migrating(sqlite_store, pg_url)
+    # Each of the passages' secondary indexes built once the rows were in...
+    built = [s for s in stages if s.startswith("building index ")]
+    assert built == [f"building index {name}" for name in SECONDARY]
+    assert stages.index(built[0]) > stages.index("full text of passages")
+    # ...the table locked for it until the commit (nobody reads an empty target).
+    assert seen == [(None, "waits")]
+    assert [r[0] for r in rows(pg_url, "SELECT indexname FROM pg_indexes WHERE tablename ="
+                               " 'passages' ORDER BY 1")] == sorted([*SECONDARY, "passages_pkey"])
+
+
+def test_a_replace_keeps_the_indexes_so_readers_see_the_old_store_meanwhile(
+    sqlite_store, pg_url, tmp_path
+):
+    pg = pg_engine(tmp_path, pg_url)
+    pg.add_articles(ReadResult(articles=[ArticleInput(
+        text="Already here before the migration.", url="https://x.org/before")]))
+    pg.close()
+    stages, seen = migrating(sqlite_store, pg_url, replace=True)
+    assert not [s for s in stages if s.startswith("building index")]
+    assert seen == [(1, "reads")]  # the old store's one passage, not a wait
+    assert rows(pg_url, "SELECT COUNT(*) FROM articles") == [(10,)]
+
+
+def test_maintenance_options_are_checked(sqlite_store, pg_url):
+    for args, said in (
+        (("--maintenance-work-mem", "lots"), "--maintenance-work-mem: 'lots' is not a memory"
+                                              " size from 1MB to 2047GB such as 512MB or 4GB"),
+        (("--maintenance-work-mem", "512"), "--maintenance-work-mem: '512' is not a memory"),
+        (("--maintenance-work-mem", "3TB"), "--maintenance-work-mem: '3TB' is not a memory"),
+        (("--maintenance-workers", "-1"), "--maintenance-workers: -1 is not a number of"
+                                           " workers from 0 to 64"),
+    ):
+        result = run_cli(sqlite_store, "migrate", "--to", pg_url, *args)
+        assert result.exit_code != 0 and isinstance(result.exception, NewsbotError), args
+        assert str(result.exception).startswith(said), str(result.exception)
+    # Refused before the target was touched.
+    assert rows(pg_url, "SELECT to_regclass('articles')") == [(None,)]
+    ok = run_cli(sqlite_store, "migrate", "--to", pg_url, "--maintenance-work-mem", "2 gb",
+                 "--maintenance-workers", "0")
+    assert ok.exit_code == 0, repr(ok.exception)
+
+
+def test_a_store_without_articles_still_brings_the_bots_settings(pg_url, tmp_path):
+    from bot.guild_settings import open_guild_settings
+
+    def empty_store(name: str):  # type: ignore[no-untyped-def]
+        data = tmp_path / name
+        NewsEngine(make_fast_config(data), embedder=HashingEmbedder()).close()
+        return data, open_guild_settings(make_fast_config(data).store)  # bot.sqlite3
+
+    data, settings = empty_store("settings-only")
+    settings.allow_channel(42, 10)
+    settings.record_feedback(guild_id=42, channel_id=10, user_id=1, question="q?",
+                             answer="a", helpful=True)
+    settings.close()
+    result = run_cli(data, "migrate", "--to", pg_url)
+    assert result.exit_code == 0, result.output + repr(result.exception)
+    assert rows(pg_url, "SELECT guild_id, channel_id, allowed FROM channel_rules") == [(42, 10, 1)]
+    assert rows(pg_url, "SELECT COUNT(*) FROM feedback") == [(1,)]
+    assert rows(pg_url, "SELECT COUNT(*) FROM articles") == [(0,)]
+    # Truly nothing (bot.sqlite3 there, with no rows): refused, saying what was looked at.
+    nothing, settings = empty_store("nothing")
+    settings.close()
+    refused = run_cli(nothing, "migrate", "--to", pg_url, "--replace")
+    assert refused.exit_code != 0
+    assert str(refused.exception) == (
+        f"nothing to migrate: the store in {nothing} holds no articles and follows no feeds,"
+        " and has no bot settings")
+    assert rows(pg_url, "SELECT COUNT(*) FROM channel_rules") == [(1,)]
