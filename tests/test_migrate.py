@@ -479,3 +479,18 @@ def test_a_store_without_articles_still_brings_the_bots_settings(pg_url, tmp_pat
         f"nothing to migrate: the store in {nothing} holds no articles and follows no feeds,"
         " and has no bot settings")
     assert rows(pg_url, "SELECT COUNT(*) FROM channel_rules") == [(1,)]
+
+
+def test_an_index_build_the_server_has_no_memory_for_is_said_so(sqlite_store, pg_url):
+    # Parallel workers even for this small table (a setting of this test's database), so the
+    # HNSW build asks for shared memory of --maintenance-work-mem's size, which no machine has.
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute(f'ALTER DATABASE "{conn.info.dbname}" SET min_parallel_table_scan_size = 0')
+    result = run_cli(sqlite_store, "migrate", "--to", pg_url, "--maintenance-work-mem", "2000GB",
+                     "--maintenance-workers", "1")
+    assert result.exit_code != 0 and isinstance(result.exception, NewsbotError)
+    message = str(result.exception)
+    assert message.startswith(f"building the index {SECONDARY[1]} failed (could not")
+    assert message.endswith("; nothing was written: try a smaller --maintenance-work-mem or"
+                            " fewer --maintenance-workers")
+    assert rows(pg_url, "SELECT COUNT(*) FROM articles") == [(0,)]
