@@ -67,7 +67,7 @@ def maintenance_settings(memory: str, workers: int, *, local: bool = True) -> li
 
 
 def secondary_indexes(conn: psycopg.Connection, table: str = "passages") -> list[SecondaryIndex]:
-    """The indexes of `table` in the current schema that back no constraint."""
+    """The indexes of `table` (as the search path finds it) that back no constraint."""
     rows = conn.execute(
         "SELECT c.relname, pg_get_indexdef(i.indexrelid) FROM pg_index i"
         " JOIN pg_class c ON c.oid = i.indexrelid"
