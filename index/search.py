@@ -388,6 +388,11 @@ class Searcher:
             unread = [pid for pid in chunk if pid not in rows]
             if unread:
                 rows.update(db.passages(unread, cache.articles))
+            # Passages the dense search did not return: their similarity, all at once (for
+            # PostgreSQL one round trip, not one each).
+            similarity.update(index.similarities(
+                qvec, [pid for pid in chunk if pid not in similarity and pid in rows]
+            ))
             for pid in chunk:
                 row = rows.get(pid)
                 if row is None:  # no longer stored
@@ -399,8 +404,7 @@ class Searcher:
                     continue
                 kept_shingles.append(sh)
                 per_article[row.article.id] = per_article.get(row.article.id, 0) + 1
-                sim = similarity[pid] if pid in similarity else index.similarity(qvec, pid)
-                hits.append(Hit(row, fused[pid], sim, lexical_rank.get(pid)))
+                hits.append(Hit(row, fused[pid], similarity[pid], lexical_rank.get(pid)))
                 if len(hits) >= limit:
                     break
         return hits

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
@@ -202,14 +202,16 @@ class VectorIndex:
             scores, ids = self.index.search(q, k, params=params)
         return [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i >= 0]
 
-    def similarity(self, query: np.ndarray, pid: int) -> float:
-        """Cosine similarity of the question and one passage, which a search did not return
-        (0: not stored)."""
-        try:
-            vec = self.index.reconstruct(int(pid))
-        except RuntimeError:
-            return 0.0
-        return float(np.dot(vec, query))
+    def similarities(self, query: np.ndarray, pids: Iterable[int]) -> dict[int, float]:
+        """Cosine similarity of the question and each of `pids`, passages a search did not
+        return (0: not stored)."""
+        out: dict[int, float] = {}
+        for pid in pids:
+            try:
+                out[int(pid)] = float(np.dot(self.index.reconstruct(int(pid)), query))
+            except RuntimeError:
+                out[int(pid)] = 0.0
+        return out
 
     # -- persistence ------------------------------------------------------------------------
     def save(self, path: Path) -> None:

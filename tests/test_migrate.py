@@ -120,7 +120,8 @@ def test_migrate_copies_the_store_without_embedding_and_answers_the_same(
         assert same == lite.store.db.counts()[1]
         for pid in lite.store.db.all_passage_ids()[:5]:
             vec = lite.store.vector_index().vectors_of([pid])[0]
-            assert pg.store.vector_index().similarity(vec, pid) == pytest.approx(1.0, abs=1e-5)
+            assert pg.store.vector_index().similarities(vec, [pid])[pid] == pytest.approx(
+                1.0, abs=1e-5)
         assert pg.collections() == lite.collections() == [A, "shared"]
         assert pg.store.db.collections_of(lite.store.db.all_articles()[0].id) == (
             lite.store.db.collections_of(lite.store.db.all_articles()[0].id))

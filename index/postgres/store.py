@@ -18,7 +18,7 @@ enough rows pass them, so a small collection in a big store still gets its candi
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 
 import numpy as np
@@ -86,13 +86,17 @@ class PgVectors:
             (q, *params, q, k),
         )
 
-    def similarity(self, query: np.ndarray, pid: int) -> float:
-        """Inner product of the question and one passage (0: not stored)."""
-        row = self.db.connection().execute(
-            "SELECT -(embedding <#> ?) FROM passages WHERE id = ?",
-            (np.asarray(query, dtype=np.float32).reshape(-1), int(pid)),
-        ).fetchone()
-        return float(row[0]) if row and row[0] is not None else 0.0
+    def similarities(self, query: np.ndarray, pids: Iterable[int]) -> dict[int, float]:
+        """Inner product of the question and each of `pids` (0: not stored), in one round
+        trip."""
+        ids = [int(pid) for pid in pids]
+        if not ids:
+            return {}
+        found = dict(self.db.connection().execute(
+            "SELECT id, -(embedding <#> ?) FROM passages WHERE id = ANY(?)",
+            (np.asarray(query, dtype=np.float32).reshape(-1), ids),
+        ).fetchall())
+        return {pid: float(found[pid]) if found.get(pid) is not None else 0.0 for pid in ids}
 
 
 class PgStore(Store):
