@@ -64,6 +64,9 @@ _RULES: dict[str, tuple[typing.Callable[[Any], bool], str]] = {
         "a PostgreSQL URL, e.g. postgresql://newsbot@db.example.org/newsbot",
     ),
     "store.pool_size": (lambda v: 1 <= v <= 100, "a whole number from 1 to 100"),
+    "store.statement_timeout_s": (
+        lambda v: v == 0 or 0.1 <= v <= 3600, "seconds from 0.1 to 3600, or 0 for no limit"
+    ),
     "index.type": (lambda v: v in INDEX_TYPES, f"one of {', '.join(INDEX_TYPES)}"),
     "model.batch_size": (lambda v: 1 <= v <= 4096, "a whole number from 1 to 4096"),
     "ner.model": (lambda v: bool(v.strip()), 'a spaCy pipeline name or folder, or "none"'),
@@ -96,6 +99,7 @@ _RULES: dict[str, tuple[typing.Callable[[Any], bool], str]] = {
     "discord.max_concurrent": (lambda v: 1 <= v <= 64, "a whole number from 1 to 64"),
     "discord.queue_size": (lambda v: 0 <= v <= 1000, "a whole number from 0 to 1000"),
     "discord.queue_wait_s": (lambda v: 0 <= v <= 60, "seconds from 0 to 60"),
+    "discord.answer_timeout_s": (lambda v: 1 <= v <= 600, "seconds from 1 to 600"),
     "discord.admin_roles": (lambda v: all(r > 0 for r in v), "a list of role ids"),
     "reader.kind": (lambda v: v in READER_KINDS, f"one of {', '.join(READER_KINDS)}"),
     "llm.base_url": (

@@ -121,7 +121,11 @@ class PgGuildDatabase:
 
         if isinstance(store, PgStore):
             return cls(store.db.pool)
-        return cls(open_pool(settings.backend.url, max_size=2), owns_pool=True)
+        pool = open_pool(
+            settings.backend.url, max_size=2,
+            statement_timeout_s=settings.backend.statement_timeout_s,
+        )
+        return cls(pool, owns_pool=True)
 
     @contextmanager
     def reading(self) -> Iterator[PgConnection]:

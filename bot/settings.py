@@ -19,6 +19,9 @@ class DiscordSettings:
     max_concurrent: int = 4  # questions answered at once; more wait in the queue
     queue_size: int = 32  # questions waiting for a slot at most; more get "busy, try again"
     queue_wait_s: float = 5.0  # a question waits this long at most, then "busy, try again"
+    # a question not answered this long after it came (its wait for a slot included) gets
+    # "that took too long; try again" and its slot back (a frozen database server)
+    answer_timeout_s: float = 30.0
     max_attachment_bytes: int = 2_000_000
     test_guild_id: int | None = None  # `newsbot sync` without --guild syncs here if set
     # the privileged Message Content intent (enable it in the developer portal too); only

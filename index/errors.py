@@ -28,3 +28,9 @@ class ConfigError(NewsbotError):
 class StoreUnavailable(StoreError):
     """The store's database server cannot be reached just now (connection lost or refused);
     the same call works again once it is back. The message is short and names no password."""
+
+
+class StoreTimedOut(StoreUnavailable):
+    """The store's database server did not finish a read within [store] statement_timeout_s
+    (a lock held by another session, a runaway query) and cancelled it; the same call may
+    work in a moment."""

@@ -77,6 +77,9 @@ class BackendSettings:
     backend: str = "sqlite"
     url: str = ""
     pool_size: int = 8  # connections one process keeps open to PostgreSQL
+    # the server cancels a read running longer (a lock held forever, a runaway query) and the
+    # asker is told to try again; writes are never cut (0: no limit)
+    statement_timeout_s: float = 10.0
 
 
 @dataclass(frozen=True)

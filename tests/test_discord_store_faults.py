@@ -1,28 +1,37 @@
-"""The Discord side of a store that cannot be reached: the asker gets a short 'try again',
-with nothing of the internals, through the central error handling (bot/discord_app/errors.py).
+"""The Discord side of a store that cannot be reached, or that hangs: the asker gets a short
+'try again', with nothing of the internals, through the central error handling
+(bot/discord_app/errors.py); a question that gets no answer from the store within
+discord.answer_timeout_s is given up (its slot and cooldown back), and once the store answers
+again so do the questions.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import threading
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from bot.discord_app.errors import STORE_UNAVAILABLE
+from bot.discord_app.errors import STORE_UNAVAILABLE, TOOK_TOO_LONG
 from bot.engine import NewsEngine
 from index.embedding import HashingEmbedder
 from index.errors import StoreUnavailable
-from tests.conftest import make_fast_config
+from tests.conftest import backend_config, make_fast_config
 from tests.discord_e2e_helpers import (
+    ARTICLES,
     TALKS_QUESTION,
+    WAIT_S,
     ask,
     bot_running,
     build_world,
     e2e_emulator,
     e2e_no_rate_limits_provoked,
     mention,
+    only_embed,
+    seeded_engine,
     sync_commands,
 )
 from tests.discord_emulator import DiscordEmulator
@@ -64,3 +73,142 @@ async def test_a_question_while_the_store_is_unreachable_gets_try_again(
     records = [r for r in caplog.records if "store is unreachable" in r.getMessage()]
     assert len(records) == 2
     assert all(r.levelno == logging.WARNING and r.exc_info is None for r in records)
+
+
+# -- a store that hangs ------------------------------------------------------------------------
+DEADLINE_S = 1.5  # discord.answer_timeout_s here
+# Long enough for the deadline and the reply on a busy machine, and short enough that a bot
+# without the deadline (it would never reply) fails the test quickly.
+REPLY_WAIT_S = 12.0
+
+
+class FrozenStoreEngine(NewsEngine):
+    """A real engine whose answering blocks (in the worker thread, as a call to a frozen
+    database server does) until `thaw` is set; `calls` counts the asks that ran, `stuck`
+    those blocked right now."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.thaw = threading.Event()
+        self.calls = 0
+        self.stuck = 0
+        self._count = threading.Lock()
+
+    def ask(self, question: str, **kwargs: Any):  # type: ignore[override]
+        with self._count:
+            self.calls += 1
+            self.stuck += 1
+        try:
+            self.thaw.wait(30)  # never hangs the test run for good
+        finally:
+            with self._count:
+                self.stuck -= 1
+        return super().ask(question, **kwargs)
+
+
+def took_too_long(message) -> bool:
+    return message.content == TOOK_TOO_LONG and not message.embeds and not message.buttons
+
+
+async def test_a_question_the_store_never_answers_gets_try_again_and_its_slot_back(
+    emulator: DiscordEmulator, tmp_path: Path
+) -> None:
+    """One question slot and one worker thread (max_concurrent 1), and a long cooldown: the
+    asker hears "took too long" after the deadline, and may ask again at once; a question
+    whose engine call was still queued behind the stuck worker gives up too, and that call
+    never runs; once the store answers, the stuck worker finishes and the next question is
+    answered."""
+    world = build_world(emulator)
+    config = make_fast_config(
+        tmp_path / "data",
+        discord={"answer_timeout_s": DEADLINE_S, "max_concurrent": 1, "cooldown_s": 600},
+    )
+    engine = FrozenStoreEngine(config, embedder=HashingEmbedder())
+    for name, data in ARTICLES.items():
+        engine.add_bytes(name, data)
+    try:
+        await sync_commands(emulator, config, world.guild)
+        async with bot_running(emulator, engine, config) as bot:
+            try:
+                asked = await emulator.send_message(
+                    world.general, world.alice, f"{emulator.bot_user.mention} {TALKS_QUESTION}"
+                )
+                reply = await emulator.wait_for_reply(asked, timeout=REPLY_WAIT_S)
+                assert took_too_long(reply)
+                assert bot.questions.active == 0  # the slot is free, its worker still stuck
+                assert engine.stuck == 1
+                # the same asker at once (the cooldown was lifted); its engine call waits for
+                # the only worker, and is dropped when the question gives up
+                inter = await emulator.invoke_command(
+                    "ask", user=world.alice, channel=world.general,
+                    options={"question": TALKS_QUESTION},
+                )
+                await emulator.wait_for_response(
+                    inter, predicate=lambda i: bool(i.messages) and took_too_long(i.response),
+                    timeout=REPLY_WAIT_S,
+                )
+                assert bot.questions.active == 0
+            finally:
+                engine.thaw.set()
+            await emulator.wait_until(
+                lambda: engine.stuck == 0, timeout=WAIT_S, description="the stuck worker done"
+            )
+            _, answered = await mention(emulator, world.general, world.alice, TALKS_QUESTION)
+            assert only_embed(answered)["title"] == TALKS_QUESTION
+            assert engine.calls == 2  # the first question and the last: the queued one never ran
+    finally:
+        engine.thaw.set()
+        engine.close()
+
+
+async def test_a_frozen_database_server_gets_try_again_and_then_answers_again(
+    emulator: DiscordEmulator, embedded_pg, pg_url: str, tmp_path: Path
+) -> None:
+    """Every process of the embedded PostgreSQL stopped (SIGSTOP): it accepts connections and
+    never answers, so no timeout of its own fires. A mention gets "took too long" after the
+    deadline, and /ask within Discord's 3 s for its acknowledgement (the deadline is longer);
+    resumed, the same bot answers both without a restart."""
+    world = build_world(emulator)
+    config = backend_config(
+        "postgres", tmp_path / "data", pg_url,
+        # past Discord's 3 s: /ask's checks before its acknowledgement have a bound of their own
+        discord={"answer_timeout_s": 4.0, "cooldown_s": 0},
+        follow={"in_run": False},  # no feed poller borrowing connections meanwhile
+    )
+    engine = seeded_engine(config, HashingEmbedder())
+    try:
+        await sync_commands(emulator, config, world.guild)
+        async with bot_running(emulator, engine, config) as bot:
+            _, answered = await mention(emulator, world.general, world.bob, TALKS_QUESTION)
+            assert only_embed(answered)["title"] == TALKS_QUESTION
+            # its bookkeeping after the reply done too, so the pool holds an idle connection
+            await emulator.wait_until(
+                lambda: bot.guild_store.answer_for_message(answered.id), timeout=WAIT_S,
+                description="the answer's message id stored",
+            )
+            await asyncio.sleep(0.5)
+            with embedded_pg.frozen():
+                asked = await emulator.send_message(
+                    world.general, world.alice, f"{emulator.bot_user.mention} {TALKS_QUESTION}"
+                )
+                reply = await emulator.wait_for_reply(asked, timeout=REPLY_WAIT_S)
+                inter = await emulator.invoke_command(
+                    "ask", user=world.bob, channel=world.general,
+                    options={"question": TALKS_QUESTION},
+                )
+                await emulator.wait_for_response(inter, timeout=REPLY_WAIT_S)
+                assert bot.questions.active == 0
+            print(f"/ask while frozen: {inter.response.content!r}")
+            # the mention's first call took the idle connection, whose check never returns
+            assert took_too_long(reply)
+            # /ask's checks then wait for another connection: an idle one never answers
+            # either (took too long), or the pool opens a new one, which never completes,
+            # and gives up after its 2 s (unreachable); both within Discord's 3 s
+            assert inter.response.content in (TOOK_TOO_LONG, STORE_UNAVAILABLE)
+            assert not inter.response.embeds and inter.response.flags & 64  # private
+            _, answered = await mention(emulator, world.general, world.alice, TALKS_QUESTION)
+            assert only_embed(answered)["title"] == TALKS_QUESTION
+            inter = await ask(emulator, TALKS_QUESTION, user=world.bob, channel=world.general)
+            assert only_embed(inter.response)["title"] == TALKS_QUESTION
+    finally:
+        engine.close()

@@ -18,6 +18,7 @@ would drop the embed and leave only the buttons), the answer goes as text (`answ
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import re
@@ -29,7 +30,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.answer_model import Answer
-from bot.discord_app.client import MAX_QUESTION_CHARS, role_ids
+from bot.discord_app.client import ACK_S, MAX_QUESTION_CHARS, role_ids
 from bot.discord_app.embeds import to_embed, to_embeds
 from bot.discord_app.errors import (
     REPLIED,
@@ -278,44 +279,49 @@ class AskCog(commands.Cog):
         until: app_commands.Range[str, 4, 32] | None = None,
     ) -> None:
         channel = interaction.channel
-        await self.bot.check_may_ask(
-            user=interaction.user,
-            guild_id=interaction.guild_id,
-            guild=interaction.guild,
-            channel_id=interaction.channel_id,
-            parent_id=getattr(channel, "parent_id", None),
-            roles=role_ids(interaction.user),
-            manage_guild=interaction.permissions.manage_guild,
-        )
 
         async def thinking() -> None:  # "NewsBot is thinking…" within Discord's 3 s
             if not interaction.response.is_done():
                 await interaction.response.defer(thinking=True)
 
-        context = await self._thread_context(interaction.channel_id)
-        async with self.bot.asking(interaction.user.id, on_wait=thinking):
-            await thinking()
-            answer = await self._answer(
-                question,
-                guild=interaction.guild,
-                context=context,
-                source=source,
-                since=since,
-                until=until,
-            )
-            # stored before it is sent, so its buttons work the moment they appear
-            key = await self._store(
-                answer,
-                context=context,
-                guild_id=interaction.guild_id,
-                channel_id=interaction.channel_id,
-                user_id=interaction.user.id,
-            )
-            # the deferred message is filled in by editing it (Discord's route for this)
-            message = await interaction.edit_original_response(
-                embed=to_embed(render_answer(answer)), view=answer_view(key)
-            )
-            interaction.extras[REPLIED] = True
+        async with self.bot.deadline() as deadline:
+            # a refusal is private, so these come before the (public) acknowledgement, and
+            # must be done in time for it or for a private "try again"
+            async with self.bot.deadline(ACK_S):
+                await self.bot.check_may_ask(
+                    user=interaction.user,
+                    guild_id=interaction.guild_id,
+                    guild=interaction.guild,
+                    channel_id=interaction.channel_id,
+                    parent_id=getattr(channel, "parent_id", None),
+                    roles=role_ids(interaction.user),
+                    manage_guild=interaction.permissions.manage_guild,
+                )
+                context = await self._thread_context(interaction.channel_id)
+            async with self.bot.asking(interaction.user.id, on_wait=thinking):
+                await thinking()
+                answer = await self._answer(
+                    question,
+                    guild=interaction.guild,
+                    context=context,
+                    source=source,
+                    since=since,
+                    until=until,
+                )
+                # stored before it is sent, so its buttons work the moment they appear
+                key = await self._store(
+                    answer,
+                    context=context,
+                    guild_id=interaction.guild_id,
+                    channel_id=interaction.channel_id,
+                    user_id=interaction.user.id,
+                )
+                # the deferred message is filled in by editing it (Discord's route for this)
+                message = await interaction.edit_original_response(
+                    embed=to_embed(render_answer(answer)), view=answer_view(key)
+                )
+                interaction.extras[REPLIED] = True
+                deadline.reschedule(None)  # answered: what follows is bookkeeping
         await self.bot.db(self.bot.guild_store.set_answer_message, key, message.id)
         await self._open_thread(message, channel, question, interaction.guild_id)
 
@@ -379,18 +385,21 @@ class AskCog(commands.Cog):
         if me is None or message.author.bot or message.webhook_id is not None:
             return
         try:
-            is_dm = message.guild is None
-            mentioned = any(u.id == me.id for u in message.mentions)
-            # inside the error handling: a failing lookup still gets the asker a reply
-            is_follow_up, context = await self._follow_up_context(message)
-            free = not (mentioned or is_follow_up or is_dm) and await self._is_free(message)
-            if not (mentioned or is_follow_up or is_dm or free):
-                return
-            thread_context = await self._thread_context(message.channel.id)
-            if thread_context is not None:  # a question inside an answer thread
-                context = thread_context
-            text = strip_bot_mentions(message.content, me.id)
-            await self._handle_message(message, text, context, mentioned=mentioned)
+            async with self.bot.deadline() as deadline:
+                is_dm = message.guild is None
+                mentioned = any(u.id == me.id for u in message.mentions)
+                # inside the error handling: a failing lookup still gets the asker a reply
+                is_follow_up, context = await self._follow_up_context(message)
+                free = not (mentioned or is_follow_up or is_dm) and await self._is_free(message)
+                if not (mentioned or is_follow_up or is_dm or free):
+                    return
+                thread_context = await self._thread_context(message.channel.id)
+                if thread_context is not None:  # a question inside an answer thread
+                    context = thread_context
+                text = strip_bot_mentions(message.content, me.id)
+                await self._handle_message(
+                    message, text, context, mentioned=mentioned, deadline=deadline
+                )
         except Exception as exc:
             # the reply is public: our own refusals as they are, anything else only as a
             # short apology with an error id (details, which may name files or hosts, go to
@@ -415,7 +424,8 @@ class AskCog(commands.Cog):
                 log.warning("could not reply with an error: %s", send_exc)
 
     async def _handle_message(
-        self, message: discord.Message, text: str, context: str | None, *, mentioned: bool
+        self, message: discord.Message, text: str, context: str | None, *, mentioned: bool,
+        deadline: asyncio.Timeout,
     ) -> None:
         if not text:
             if mentioned:  # an empty mention; a reply without a ping carries no content to us
@@ -457,6 +467,7 @@ class AskCog(commands.Cog):
             reply = await reply_or_post(
                 message, **body, view=answer_view(key), mention_author=False
             )
+            deadline.reschedule(None)  # answered: what follows is bookkeeping
         await self.bot.db(self.bot.guild_store.set_answer_message, key, reply.id)
         guild_id = message.guild.id if message.guild else None
         await self._open_thread(reply, message.channel, text, guild_id)

@@ -37,6 +37,7 @@ from bot.discord_app.errors import (
     NewsCommandTree,
     NotAllowedHere,
     Refusal,
+    TookTooLong,
 )
 from bot.discord_app.permissions import Cooldown, Lane, LaneFull, is_admin
 from bot.discord_app.render import CONTENT_LIMIT, retry_phrase, trim
@@ -62,6 +63,9 @@ MAX_QUESTION_CHARS = 500
 # wait, at most until shortly before their interaction token (15 minutes) runs out
 ADMIN_QUEUE = 4
 ADMIN_WAIT_S = 12 * 60.0
+# the checks before a slash command's acknowledgement, which Discord wants within 3 s: past
+# this the asker is told to try again while that is still possible
+ACK_S = 2.5
 POLLER_JOIN_S = 30.0  # close waits this long at most for the poller's feed in progress
 UNDELIVERED_KEPT = 5  # admin summaries kept per server for /news stats when no DM got through
 MESSAGE_CONTENT_REFUSED = (
@@ -222,6 +226,13 @@ class NewsBot(commands.Bot):
         # admin jobs: their own lane and worker thread, so they never take a question's slot
         self.admin_jobs = Lane(1, max_waiting=ADMIN_QUEUE, max_wait_s=ADMIN_WAIT_S)
         self.cooldown = Cooldown(d.cooldown_s)
+        # A question past its deadline leaves its worker thread to finish by itself (a thread
+        # cannot be killed); it is then blocked on one round trip to the database, which
+        # returns once a frozen server resumes (or fails: the server's own timeouts, TCP
+        # keepalives for a dead host, index/postgres/connection.py). Work still queued for a
+        # worker when its question gives up is cancelled and never runs, and at most the
+        # pool's connections can be blocked that way (other calls give up waiting for one),
+        # so stuck workers delay later questions only while the server is away.
         self._executor = ThreadPoolExecutor(
             max_workers=max(1, d.max_concurrent), thread_name_prefix="newsbot-engine"
         )
@@ -336,6 +347,24 @@ class NewsBot(commands.Bot):
     async def db(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
         """Run a (quick) settings-store call off the event loop."""
         return await asyncio.to_thread(fn, *args, **kwargs)
+
+    @asynccontextmanager
+    async def deadline(self, seconds: float | None = None) -> AsyncIterator[asyncio.Timeout]:
+        """The block within `seconds` (default discord.answer_timeout_s), else TookTooLong:
+        what a question may take from its arrival to its answer (its wait for a slot
+        included), so a database that never answers (a frozen server) gets the asker a
+        short "try again", and the question slot and cooldown back, instead of silence.
+        Blocking calls inside are abandoned, not stopped (see _executor). The block may
+        call `.reschedule(None)` on what it gets, e.g. once the answer is delivered."""
+        limit = self.config.discord.answer_timeout_s if seconds is None else seconds
+        timeout = asyncio.timeout(limit)
+        try:
+            async with timeout:
+                yield timeout
+        except TimeoutError:
+            if not timeout.expired():  # someone else's timeout: not ours to describe
+                raise
+            raise TookTooLong() from None
 
     @asynccontextmanager
     async def asking(

@@ -14,7 +14,7 @@ import discord
 from discord import app_commands
 
 from bot.discord_app.render import CONTENT_LIMIT, neutralize_mentions, trim
-from index.errors import ConfigError, NewsbotError, StoreUnavailable
+from index.errors import ConfigError, NewsbotError, StoreTimedOut, StoreUnavailable
 
 log = logging.getLogger("newsbot.discord")
 
@@ -26,6 +26,10 @@ TOKEN_HELP = (
 # What an asker sees while the store's database cannot be reached: nothing of the internals
 # (no host, no driver message), and the bot gets on by itself once the server is back.
 STORE_UNAVAILABLE = "The news store is unreachable right now; try again in a moment."
+# What an asker sees when the answer did not come in time: the question's deadline
+# (discord.answer_timeout_s) passed, or the database cancelled a read that ran past
+# [store] statement_timeout_s (a lock held elsewhere, a frozen or overloaded server).
+TOOK_TOO_LONG = "That took too long; try again in a moment."
 
 # key in Interaction.extras set once a command has sent its real reply: an error after that
 # must not overwrite it
@@ -68,6 +72,13 @@ class Busy(Refusal):
     pass
 
 
+class TookTooLong(Refusal):
+    """A question's deadline passed (NewsBot.deadline): no answer is coming for it."""
+
+    def __init__(self) -> None:
+        super().__init__(TOOK_TOO_LONG)
+
+
 def new_error_id() -> str:
     return secrets.token_hex(4)
 
@@ -93,6 +104,17 @@ def store_unreachable(error: BaseException) -> bool:
     return isinstance(error, psycopg.OperationalError | psycopg_pool.PoolTimeout)
 
 
+def store_too_slow(error: BaseException) -> bool:
+    """The store's database cancelled a read for its statement or lock timeout."""
+    if isinstance(error, StoreTimedOut):
+        return True
+    try:
+        import psycopg
+    except ImportError:  # pragma: no cover - a dependency
+        return False
+    return isinstance(error, psycopg.errors.QueryCanceled | psycopg.errors.LockNotAvailable)
+
+
 def describe_error(error: BaseException, *, public: bool = False) -> tuple[str, str | None]:
     """(the line to show, an error id or None when the error is an expected one).
 
@@ -104,6 +126,8 @@ def describe_error(error: BaseException, *, public: bool = False) -> tuple[str, 
     error = _unwrap(error)
     if isinstance(error, Refusal):
         return error.text, None
+    if store_too_slow(error):
+        return TOOK_TOO_LONG, None
     if store_unreachable(error):
         return STORE_UNAVAILABLE, None
     if public:
@@ -142,7 +166,11 @@ def describe_error(error: BaseException, *, public: bool = False) -> tuple[str, 
 
 def log_error(error: BaseException, eid: str | None, where: str) -> None:
     inner = _unwrap(error)
-    if store_unreachable(inner):
+    if isinstance(inner, TookTooLong):
+        log.warning("%s: no answer within its deadline (discord.answer_timeout_s)", where)
+    elif store_too_slow(inner):
+        log.warning("%s: the store took too long: %s", where, inner)
+    elif store_unreachable(inner):
         log.warning("%s: the store is unreachable: %s", where, inner)
     elif eid is None:
         log.info("%s: %s: %s", where, type(inner).__name__, inner)

@@ -11,11 +11,19 @@ transaction-level advisory lock, so writes follow each other as SQLite's BEGIN I
 makes them, across every process sharing the database. A connection lost (server down,
 restarted, unreachable) raises StoreUnavailable; the pool checks each connection it hands
 out, so the next call after the server is back works.
+
+Reads are bounded by the statement timeout ([store] statement_timeout_s): one that waits on
+a lock held forever, or runs away, is cancelled by the server and raises StoreTimedOut (a
+short "try again"). Writes are not: every write transaction, the write lock's wait, the
+migrations and every read made inside a Store write (`unbounded`: a rebuild reads every
+article) run without it, since a rebuild or a big add legitimately takes long and waits for
+the writer before it.
 """
 
 from __future__ import annotations
 
 import math
+import threading
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from typing import Any
@@ -23,7 +31,7 @@ from typing import Any
 import numpy as np
 import psycopg
 from pgvector.psycopg import register_vector
-from psycopg_pool import ConnectionPool, PoolTimeout
+from psycopg_pool import PoolTimeout
 
 from index.database import (
     _ARTICLE_COLUMNS,
@@ -34,9 +42,16 @@ from index.database import (
     TermStats,
     now_iso,
 )
-from index.errors import StoreError, StoreUnavailable
+from index.errors import StoreError, StoreTimedOut, StoreUnavailable
 from index.models import Article
-from index.postgres.connection import LOCK_SPACE, migrate, open_pool, redact
+from index.postgres.connection import (
+    LOCK_SPACE,
+    UNBOUNDED,
+    migrate,
+    open_pool,
+    redact,
+    timeout_ms,
+)
 from index.postgres.schema import MIGRATIONS, NAMESPACE, TS_CONFIG
 
 TX_LOCK = 1000  # (LOCK_SPACE, this): held by each write transaction of the store
@@ -50,6 +65,9 @@ PAIRED_WORDS = 10
 COUNTED_ROWS = 10_000  # a word's passages counted up to this when no counts are given
 
 UNAVAILABLE = "the database is unavailable just now; try again in a moment"
+TIMED_OUT = (
+    "the database took too long to answer ([store] statement_timeout_s); try again in a moment"
+)
 
 def tsv_sql(title: str, text: str) -> str:
     """A passage's weighted full text from the SQL expressions of its article's title and its
@@ -86,9 +104,12 @@ def pg_sql(sql: str) -> str:
 
 @contextmanager
 def unavailable_as_error() -> Iterator[None]:
-    """A lost or refused connection, as StoreUnavailable (short, no URL, no password)."""
+    """A lost or refused connection, as StoreUnavailable (short, no URL, no password); a
+    statement the server cancelled for the statement (or lock) timeout, as StoreTimedOut."""
     try:
         yield
+    except (psycopg.errors.QueryCanceled, psycopg.errors.LockNotAvailable) as exc:
+        raise StoreTimedOut(TIMED_OUT) from exc
     except (psycopg.OperationalError, psycopg.InterfaceError, PoolTimeout) as exc:
         raise StoreUnavailable(UNAVAILABLE) from exc
 
@@ -131,18 +152,29 @@ class PgConnection:
 
 
 class Borrowing:
-    """`Database.connection()` for reads: each statement borrows a pooled connection."""
+    """`Database.connection()` for reads: each statement borrows a pooled connection (and,
+    inside a Store write, runs in a transaction of its own without the statement timeout)."""
 
-    def __init__(self, pool: ConnectionPool) -> None:
-        self.pool = pool
+    def __init__(self, db: PgDatabase) -> None:
+        self.db = db
+
+    @contextmanager
+    def _borrowed(self) -> Iterator[PgConnection]:
+        with unavailable_as_error(), self.db.pool.connection() as raw:
+            if not self.db.is_unbounded():
+                yield PgConnection(raw)
+                return
+            with raw.transaction():
+                raw.execute(UNBOUNDED)
+                yield PgConnection(raw)
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> Result:
-        with unavailable_as_error(), self.pool.connection() as raw:
-            return PgConnection(raw).execute(sql, params)
+        with self._borrowed() as conn:
+            return conn.execute(sql, params)
 
     def executemany(self, sql: str, seq: Iterable[Sequence[Any]]) -> None:
-        with unavailable_as_error(), self.pool.connection() as raw:
-            PgConnection(raw).executemany(sql, seq)
+        with self._borrowed() as conn:
+            conn.executemany(sql, seq)
 
 
 def _configure(conn: psycopg.Connection) -> None:
@@ -157,11 +189,18 @@ def _configure(conn: psycopg.Connection) -> None:
 class PgDatabase(Database):
     """The store's tables in one PostgreSQL database (index/postgres/schema.py)."""
 
-    def __init__(self, url: str, pool_size: int = 8, *, timeout_s: float = 10.0) -> None:
+    def __init__(
+        self, url: str, pool_size: int = 8, *, timeout_s: float = 10.0,
+        statement_timeout_s: float | None = None,
+    ) -> None:
+        """`statement_timeout_s`: the bound on each read (None or 0: none; see the module)."""
         self.url = url
         self.path = redact(url)  # what messages name
+        self.statement_timeout_ms = timeout_ms(statement_timeout_s)
+        self._local = threading.local()  # .unbounded: this thread is inside a Store write
         self.pool = open_pool(
             url, max_size=max(3, pool_size), timeout_s=timeout_s, configure=_configure,
+            statement_timeout_s=statement_timeout_s,
         )
         try:
             self.migrate()
@@ -171,12 +210,28 @@ class PgDatabase(Database):
 
     # -- connections and transactions -------------------------------------------------------
     def connection(self) -> Borrowing:  # type: ignore[override]
-        return Borrowing(self.pool)
+        return Borrowing(self)
+
+    @contextmanager
+    def unbounded(self) -> Iterator[None]:
+        """The block's statements in this thread run without the statement timeout: a Store
+        write's reads (a rebuild reads every article), which may legitimately take long."""
+        outer = self.is_unbounded()
+        self._local.unbounded = True
+        try:
+            yield
+        finally:
+            self._local.unbounded = outer
+
+    def is_unbounded(self) -> bool:
+        return getattr(self._local, "unbounded", False)
 
     @contextmanager
     def transaction(self) -> Iterator[PgConnection]:  # type: ignore[override]
-        """One atomic write, after every other write transaction of this database."""
+        """One atomic write, after every other write transaction of this database (waited
+        for as long as they take: no statement timeout in a write)."""
         with unavailable_as_error(), self.pool.connection() as raw, raw.transaction():
+            raw.execute(UNBOUNDED)
             raw.execute("SELECT pg_advisory_xact_lock(%s, %s)", (LOCK_SPACE, TX_LOCK))
             yield PgConnection(raw)
 
@@ -184,14 +239,19 @@ class PgDatabase(Database):
     def transaction_for_reads(self) -> Iterator[PgConnection]:
         """A transaction that only reads (for settings local to it); no lock taken."""
         with unavailable_as_error(), self.pool.connection() as raw, raw.transaction():
+            if self.is_unbounded():
+                raw.execute(UNBOUNDED)
             yield PgConnection(raw)
 
     @contextmanager
     def write_lock(self) -> Iterator[None]:
         """The store's one writer at a time, across processes (a session advisory lock,
-        released by the server if this process dies)."""
+        released by the server if this process dies), waited for as long as the writer
+        before takes (a rebuild may take an hour)."""
         with unavailable_as_error(), self.pool.connection() as raw:
-            raw.execute("SELECT pg_advisory_lock(%s, %s)", (LOCK_SPACE, WRITE_LOCK))
+            with raw.transaction():  # the session lock outlives this transaction
+                raw.execute(UNBOUNDED)
+                raw.execute("SELECT pg_advisory_lock(%s, %s)", (LOCK_SPACE, WRITE_LOCK))
             try:
                 yield
             finally:
@@ -202,6 +262,7 @@ class PgDatabase(Database):
         self.pool.close()
 
     def migrate(self) -> None:
+        # no statement timeout: connection.migrate says UNBOUNDED in each of its transactions
         with unavailable_as_error(), self.pool.connection() as raw:
             if raw.execute(
                 "SELECT 1 FROM pg_extension WHERE extname = 'vector'"
@@ -250,7 +311,13 @@ class PgDatabase(Database):
         for other in self.vector_dimensions():
             if other != dim:
                 with unavailable_as_error(), self.pool.connection() as raw:
-                    raw.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {vector_index_name(other)}")
+                    # it waits for every transaction that may use the index, however long;
+                    # CONCURRENTLY refuses a transaction block, so not SET LOCAL
+                    raw.execute("SET statement_timeout = 0")
+                    try:
+                        raw.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {vector_index_name(other)}")
+                    finally:
+                        raw.execute(f"SET statement_timeout = {self.statement_timeout_ms}")
 
     def set_vectors(self, conn: PgConnection, ids: list[int], vectors: np.ndarray) -> None:
         conn.executemany(

@@ -108,7 +108,9 @@ class PgStore(Store):
 
     def _open_database(self) -> PgDatabase:  # type: ignore[override]
         backend = self.settings.backend
-        return PgDatabase(backend.url, backend.pool_size)
+        return PgDatabase(
+            backend.url, backend.pool_size, statement_timeout_s=backend.statement_timeout_s
+        )
 
     # -- reading ----------------------------------------------------------------------------
     def vector_index(self) -> PgVectors:  # type: ignore[override]
@@ -126,7 +128,9 @@ class PgStore(Store):
     # -- writing ----------------------------------------------------------------------------
     @contextmanager
     def _writing(self) -> Iterator[None]:
-        with self._write_lock, self.db.write_lock():
+        # every statement of a write, its reads too, without the statement timeout (a rebuild
+        # reads the whole store and may wait for the writer before it)
+        with self._write_lock, self.db.unbounded(), self.db.write_lock():
             yield
 
     def _prepare_vectors(self, tx: PgConnection, whole: bool) -> None:  # type: ignore[override]
