@@ -25,6 +25,7 @@ Each part runs in its own process, so each reports its own peak memory (max RSS)
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import resource
@@ -656,6 +657,65 @@ def _index_mb(index, faiss) -> float:  # type: ignore[no-untyped-def]
     return len(faiss.serialize_index(index)) / 1e6
 
 
+def phase_pgparity(args: argparse.Namespace) -> dict:
+    """The RealTime QA questions answered on the real store in `--store` (SQLite + FAISS)
+    and on the same store copied into PostgreSQL (the bulk path), one process: each
+    backend's scores, how many answers are the same text, and how much of each question's
+    lexical top list the two backends share."""
+    import pgbulk
+
+    from bot.evaluation.datasets import load_realtimeqa_questions
+    from bot.evaluation.metrics import score_answer, summarise
+    from index.embedding import SentenceTransformerEmbedder
+    from index.settings import IndexSettings, ModelSettings
+
+    if not args.store:
+        raise SystemExit("pgparity: give --store DIR (a copy of a built store)")
+    qs = load_realtimeqa_questions(args.questions)
+    embedder = SentenceTransformerEmbedder(ModelSettings())
+
+    def answers(engine) -> dict:  # type: ignore[no-untyped-def]
+        out: dict = {"answers": [], "lexical": [], "ms": [], "scores": []}
+        for q in qs:
+            started = time.perf_counter()
+            answer = engine.ask(q.question, as_of=q.asked_on).to_json()
+            out["ms"].append((time.perf_counter() - started) * 1000)
+            out["answers"].append(answer["answer"])
+            out["lexical"].append([pid for pid, _ in engine.searcher._lexical(q.question).hits])
+            if q.scored:
+                out["scores"].append(score_answer(q.question_id, answer, q.golds, q.wrong, 0))
+        return out
+
+    def summary(run: dict) -> dict:
+        scored = dataclasses.asdict(summarise(run["scores"]))
+        kept = {k: round(v, 3) if isinstance(v, float) else v for k, v in scored.items()
+                if not k.startswith("latency")}
+        return {**kept, "answer": percentiles(run["ms"])}
+
+    lite = engine_for(args.store, embedder)
+    sqlite = answers(lite)
+    lite.close()
+    with pgbulk.server(args.pg_url, args.pg_shared_buffers) as admin, \
+            pgbulk.fresh_database(admin) as url, \
+            tempfile.TemporaryDirectory(prefix="newsbot-bench-bot-") as tmp:
+        pgbulk.copy_store(args.store, url, hnsw_m=IndexSettings().hnsw_m,
+                          maintenance_work_mem=args.pg_maintenance_mem,
+                          workers=args.pg_build_workers, say=_say)
+        engine = engine_for(Path(tmp), embedder, pg_url=url)
+        postgres = answers(engine)
+        engine.close()
+    pairs = list(zip(sqlite["lexical"], postgres["lexical"], strict=True))
+    return {
+        "questions": len(qs), "sqlite_faiss": summary(sqlite), "postgres": summary(postgres),
+        "same_answer_text": round(sum(
+            a == b for a, b in zip(sqlite["answers"], postgres["answers"], strict=True)
+        ) / len(qs), 3),
+        "lexical_top_shared": round(statistics.mean(
+            len(set(a) & set(b)) / max(1, len(a)) for a, b in pairs
+        ), 3),
+    }
+
+
 # -- cold start ----------------------------------------------------------------------------
 def phase_cold(args: argparse.Namespace) -> dict:
     from bot.evaluation.datasets import load_articles
@@ -689,6 +749,7 @@ def phase_cold(args: argparse.Namespace) -> dict:
 PHASES = {
     "index": phase_index, "query": phase_query, "million": phase_million, "cold": phase_cold,
     "collections": phase_collections, "pg1m": phase_pg1m, "concurrent": phase_concurrent,
+    "pgparity": phase_pgparity,
     "ask": phase_ask, "askers": phase_askers,  # internal: one store, one process
 }
 

@@ -415,8 +415,8 @@ class PgDatabase(Database):
         holds, a word only in its article's title half as much (FTS5's column weights).
         That is BM25 with each word counted once and no length normalisation: news passages
         are short and seldom repeat a word. `ts_rank_cd`, which ranked here before, weighs
-        every word alike and reads every passage holding any of them (at 200,000 passages
-        ~20,000 rows, 256 ms p50 a question); see "PostgreSQL lexical half" in
+        every word alike and read every passage holding any of them (~20,000 rows a question
+        at 200,000 passages); see "The PostgreSQL lexical half, bounded" in
         benchmarks/README.md.
 
         Scored are the passages holding one of the rarest words (taken rarest first while
