@@ -172,14 +172,15 @@ class Searcher:
         """Inverse passage frequency of each word in the store (BM25's form), rare words high.
 
         Counted with the full-text index, which stems each word as it stemmed the passages,
-        up to the count limit (`count_limit`: a commoner word gets its value); counts are
+        up to the common-word limit (a commoner word gets the limit's value, so that in a
+        small store, where no word is common yet, every word found weighs alike); counts are
         cached until the store changes.
         """
         cache = self._cache()
-        n = cache.passages
+        n, limit = cache.passages, cache.common_limit
         return {
             w: math.log(1.0 + (n - df + 0.5) / (df + 0.5))
-            for w, df in ((w, self._frequency(w, cache)) for w in words)
+            for w, df in ((w, min(self._frequency(w, cache), limit)) for w in words)
         }
 
     def _query_terms(self, query: str, cache: _GenerationCache) -> list[str]:
