@@ -15,8 +15,11 @@ from typing import Any
 
 import pytest
 
+from bot.discord_app.client import NewsBot
 from bot.discord_app.errors import STORE_UNAVAILABLE, TOOK_TOO_LONG
 from bot.engine import NewsEngine
+from bot.guild_settings import GuildSettings
+from bot.guild_sqlite import SqliteGuildDatabase
 from index.embedding import HashingEmbedder
 from index.errors import StoreUnavailable
 from tests.conftest import backend_config, make_fast_config
@@ -31,6 +34,7 @@ from tests.discord_e2e_helpers import (
     e2e_no_rate_limits_provoked,
     mention,
     only_embed,
+    running_client,
     seeded_engine,
     sync_commands,
 )
@@ -73,6 +77,61 @@ async def test_a_question_while_the_store_is_unreachable_gets_try_again(
     records = [r for r in caplog.records if "store is unreachable" in r.getMessage()]
     assert len(records) == 2
     assert all(r.levelno == logging.WARNING and r.exc_info is None for r in records)
+
+
+class LostAfterAnswering(GuildSettings):
+    """Real settings whose database goes away between sending an answer and recording the
+    answer's message id."""
+
+    def set_answer_message(self, key: str, message_id: int) -> None:
+        raise StoreUnavailable(LOST)
+
+
+async def test_a_store_lost_right_after_answering_leaves_the_answer_alone(
+    emulator: DiscordEmulator, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The answer was delivered; recording its message id then fails. The channel sees the
+    answer and nothing after it (no public "store unreachable" under it, no private one
+    after /ask); the operator's log has the warning; a reply to the answer still follows
+    up on it."""
+    caplog.set_level(logging.INFO, logger="newsbot.discord")
+    world = build_world(emulator)
+    config = make_fast_config(tmp_path / "data", discord={"cooldown_s": 0})
+    engine = seeded_engine(config, HashingEmbedder())
+    settings = LostAfterAnswering(SqliteGuildDatabase(tmp_path / "bot.db"))
+
+    async def logged(count: int) -> None:
+        await emulator.wait_until(
+            lambda: len([
+                r for r in caplog.records if r.getMessage().startswith("bookkeeping after answer")
+            ]) >= count or None,
+            timeout=WAIT_S, description=f"{count} bookkeeping warnings logged",
+        )
+
+    try:
+        await sync_commands(emulator, config, world.guild)
+        bot = NewsBot(engine, config, guild_store=settings, api_base=emulator.base_url)
+        async with running_client(emulator, bot):
+            _, answered = await mention(emulator, world.general, world.bob, TALKS_QUESTION)
+            await logged(1)
+            inter = await ask(emulator, TALKS_QUESTION, user=world.alice, channel=world.general)
+            await logged(2)
+            _, follow_up = await mention(
+                emulator, world.general, world.bob, "And when is the next round?",
+                reply_to=answered,
+            )
+            await logged(3)
+    finally:
+        engine.close()
+        settings.close()
+    assert only_embed(answered)["title"] == TALKS_QUESTION
+    assert only_embed(inter.response)["title"] == TALKS_QUESTION and inter.followups == []
+    assert only_embed(follow_up)["title"]  # answered, as a follow-up of the first
+    mine = [m for m in emulator.state.all_messages() if m.author.id == emulator.bot_user.id]
+    assert [m.id for m in mine] == [answered.id, inter.response.id, follow_up.id]
+    records = [r for r in caplog.records if r.getMessage().startswith("bookkeeping after")]
+    assert all(r.levelno == logging.WARNING and r.exc_info is None for r in records)
+    assert "store is unreachable" in records[0].getMessage()
 
 
 # -- a store that hangs ------------------------------------------------------------------------

@@ -322,8 +322,28 @@ class AskCog(commands.Cog):
                 )
                 interaction.extras[REPLIED] = True
                 deadline.reschedule(None)  # answered: what follows is bookkeeping
-        await self.bot.db(self.bot.guild_store.set_answer_message, key, message.id)
-        await self._open_thread(message, channel, question, interaction.guild_id)
+        await self._after_answer(key, message, channel, question, interaction.guild_id)
+
+    async def _after_answer(
+        self,
+        key: str,
+        answer: discord.Message,
+        channel: object,
+        question: str,
+        guild_id: int | None,
+    ) -> None:
+        """Once an answer is delivered: record its message id (follow-ups by reply look it up)
+        and open its thread. A failure here (the store gone right after answering) is only
+        logged: a reply saying the store is unreachable under the answer it just gave would
+        tell the channel the question failed. Without the record, a reply to the answer
+        still follows up on it (question_from_embed), and no thread is opened, since its
+        questions could not be found (thread_questions)."""
+        try:
+            await self.bot.db(self.bot.guild_store.set_answer_message, key, answer.id)
+            await self._open_thread(answer, channel, question, guild_id)
+        except Exception as exc:
+            _, eid = describe_error(exc, public=True)
+            log_error(exc, eid, f"bookkeeping after answer {answer.id} (key {key})")
 
     # ------------------------------------------------------------------ threads
 
@@ -468,9 +488,8 @@ class AskCog(commands.Cog):
                 message, **body, view=answer_view(key), mention_author=False
             )
             deadline.reschedule(None)  # answered: what follows is bookkeeping
-        await self.bot.db(self.bot.guild_store.set_answer_message, key, reply.id)
         guild_id = message.guild.id if message.guild else None
-        await self._open_thread(reply, message.channel, text, guild_id)
+        await self._after_answer(key, reply, message.channel, text, guild_id)
 
     async def _is_free(self, message: discord.Message) -> bool:
         """A message in a free-response channel (or a thread of one) is a question; only with
