@@ -410,6 +410,9 @@ def migrate_to_postgres(
             progress("committing", 1, 1)
             for part in parts:
                 part.committed()
+            progress("planner statistics", 0, 1)
+            target.analyze()
+            progress("planner statistics", 1, 1)
             return tallies
         finally:
             target.close()

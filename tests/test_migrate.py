@@ -421,6 +421,18 @@ def test_into_an_empty_target_the_indexes_are_built_after_the_load(sqlite_store,
                                " 'passages' ORDER BY 1")] == sorted([*SECONDARY, "passages_pkey"])
 
 
+def test_the_migrated_tables_have_planner_statistics_at_once(sqlite_store, pg_url):
+    """ANALYZE runs after the commit, so the first questions are planned on the loaded rows
+    rather than on an empty table's guesses until autovacuum's next round."""
+    stages, _ = migrating(sqlite_store, pg_url)
+    assert stages.index("planner statistics") > stages.index("committing")
+    analyzed = dict(rows(pg_url, "SELECT relname, last_analyze IS NOT NULL"
+                                 " FROM pg_stat_user_tables"))
+    assert analyzed["passages"] and analyzed["articles"] and analyzed["feeds"]
+    assert rows(pg_url, "SELECT reltuples FROM pg_class WHERE relname = 'passages'") == rows(
+        pg_url, "SELECT COUNT(*)::real FROM passages")
+
+
 def test_a_replace_keeps_the_indexes_so_readers_see_the_old_store_meanwhile(
     sqlite_store, pg_url, tmp_path
 ):

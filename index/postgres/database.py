@@ -319,6 +319,17 @@ class PgDatabase(Database):
                     finally:
                         raw.execute(f"SET statement_timeout = {self.statement_timeout_ms}")
 
+    def analyze(self) -> None:
+        """Fresh planner statistics for every table, after a bulk load: autovacuum would
+        gather them only on its next round (up to a minute), and until then the planner
+        takes a freshly loaded table for an empty one."""
+        with unavailable_as_error(), self.pool.connection() as raw:
+            raw.execute("SET statement_timeout = 0")  # sampling a large table takes a while
+            try:
+                raw.execute("ANALYZE")
+            finally:
+                raw.execute(f"SET statement_timeout = {self.statement_timeout_ms}")
+
     def set_vectors(self, conn: PgConnection, ids: list[int], vectors: np.ndarray) -> None:
         conn.executemany(
             "UPDATE passages SET embedding = ? WHERE id = ?",
