@@ -30,6 +30,7 @@ from tests.discord_e2e_helpers import (
     ask,
     bot_running,
     build_world,
+    click,
     e2e_emulator,
     e2e_no_rate_limits_provoked,
     mention,
@@ -132,6 +133,57 @@ async def test_a_store_lost_right_after_answering_leaves_the_answer_alone(
     records = [r for r in caplog.records if r.getMessage().startswith("bookkeeping after")]
     assert all(r.levelno == logging.WARNING and r.exc_info is None for r in records)
     assert "store is unreachable" in records[0].getMessage()
+
+
+class FrozenAnswers(GuildSettings):
+    """Real settings whose stored answers cannot be read while `frozen` is set: the read
+    blocks (in its worker thread, as one from a frozen database server does) until `thaw`."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.frozen = threading.Event()
+        self.thaw = threading.Event()
+
+    def get_answer(self, key: str):  # type: ignore[no-untyped-def]
+        if self.frozen.is_set():
+            self.thaw.wait(30)  # never hangs the test run for good
+        return super().get_answer(key)
+
+
+async def test_an_answer_button_while_the_store_hangs_gets_try_again_in_time(
+    emulator: DiscordEmulator, tmp_path: Path
+) -> None:
+    """"Show sources" and the feedback buttons read the stored answer: on a store that never
+    answers, the one who clicked gets a private "took too long" within Discord's 3 s (the
+    emulator refuses a later first response, as Discord does), not "This interaction
+    failed"; once it answers again the buttons work."""
+    world = build_world(emulator)
+    config = make_fast_config(tmp_path / "data", discord={"cooldown_s": 0})
+    engine = seeded_engine(config, HashingEmbedder())
+    settings = FrozenAnswers(SqliteGuildDatabase(tmp_path / "bot.db"))
+    try:
+        await sync_commands(emulator, config, world.guild)
+        bot = NewsBot(engine, config, guild_store=settings, api_base=emulator.base_url)
+        async with running_client(emulator, bot):
+            _, answered = await mention(emulator, world.general, world.bob, TALKS_QUESTION)
+            settings.frozen.set()
+            try:
+                pressed = [
+                    await click(emulator, answered, label, user=world.alice)
+                    for label in ("Show sources", "Helpful")
+                ]
+            finally:
+                settings.thaw.set()
+            settings.frozen.clear()
+            sources = await click(emulator, answered, "Show sources", user=world.alice)
+    finally:
+        settings.thaw.set()
+        engine.close()
+        settings.close()
+    for inter in pressed:
+        assert inter.response.content == TOOK_TOO_LONG and not inter.response.embeds
+        assert inter.response.flags & 64  # private
+    assert sources.response.embeds and sources.response.flags & 64
 
 
 # -- a store that hangs ------------------------------------------------------------------------

@@ -165,7 +165,10 @@ def _bot(interaction: discord.Interaction) -> NewsBot:
 
 async def show_sources(interaction: discord.Interaction, key: str) -> None:
     bot = _bot(interaction)
-    stored = await bot.db(bot.guild_store.get_answer, key)
+    # A click must be answered within Discord's 3 s: a store that never answers gets the
+    # clicker "took too long" in time rather than Discord's "This interaction failed".
+    async with bot.deadline(ACK_S):
+        stored = await bot.db(bot.guild_store.get_answer, key)
     if stored is None:
         raise Refusal("I no longer have the sources for that answer; please ask again.")
     messages = render_passages(stored.answer)
@@ -176,19 +179,22 @@ async def show_sources(interaction: discord.Interaction, key: str) -> None:
 
 async def record_vote(interaction: discord.Interaction, key: str, *, helpful: bool) -> None:
     bot = _bot(interaction)
-    stored = await bot.db(bot.guild_store.get_answer, key)
-    if stored is None:
-        raise Refusal("That answer is too old to rate, but thanks!")
-    new = await bot.db(
-        bot.guild_store.record_feedback,
-        guild_id=interaction.guild_id,
-        channel_id=interaction.channel_id,
-        user_id=interaction.user.id,
-        question=stored.question,
-        answer=stored.answer.answer,
-        helpful=helpful,
-        answer_key=key,
-    )
+    # within Discord's 3 s, as show_sources; a vote given up on may still land, and
+    # voting again only updates it
+    async with bot.deadline(ACK_S):
+        stored = await bot.db(bot.guild_store.get_answer, key)
+        if stored is None:
+            raise Refusal("That answer is too old to rate, but thanks!")
+        new = await bot.db(
+            bot.guild_store.record_feedback,
+            guild_id=interaction.guild_id,
+            channel_id=interaction.channel_id,
+            user_id=interaction.user.id,
+            question=stored.question,
+            answer=stored.answer.answer,
+            helpful=helpful,
+            answer_key=key,
+        )
     text = "Thanks for the feedback!" if new else "Thanks, I've updated your feedback."
     await interaction.response.send_message(text, ephemeral=True)
 
