@@ -80,6 +80,9 @@ async def test_a_question_while_the_store_is_unreachable_gets_try_again(
     assert all(r.levelno == logging.WARNING and r.exc_info is None for r in records)
 
 
+FOLLOW_UP = "and how many refugees?"
+
+
 class LostAfterAnswering(GuildSettings):
     """Real settings whose database goes away between sending an answer and recording the
     answer's message id."""
@@ -118,16 +121,20 @@ async def test_a_store_lost_right_after_answering_leaves_the_answer_alone(
             inter = await ask(emulator, TALKS_QUESTION, user=world.alice, channel=world.general)
             await logged(2)
             _, follow_up = await mention(
-                emulator, world.general, world.bob, "And when is the next round?",
-                reply_to=answered,
+                emulator, world.general, world.bob, FOLLOW_UP, reply_to=answered
             )
             await logged(3)
+            key = follow_up.button(label="Show sources")["custom_id"].rsplit(":", 1)[1]
+            follow_up_stored = settings.get_answer(key)
     finally:
         engine.close()
         settings.close()
     assert only_embed(answered)["title"] == TALKS_QUESTION
     assert only_embed(inter.response)["title"] == TALKS_QUESTION and inter.followups == []
-    assert only_embed(follow_up)["title"]  # answered, as a follow-up of the first
+    # answered as a follow-up of the first (found from the answer's embed, since its
+    # message id was never recorded): the first question is its context
+    assert only_embed(follow_up)["title"] == FOLLOW_UP
+    assert follow_up_stored is not None and follow_up_stored.context == TALKS_QUESTION
     mine = [m for m in emulator.state.all_messages() if m.author.id == emulator.bot_user.id]
     assert [m.id for m in mine] == [answered.id, inter.response.id, follow_up.id]
     records = [r for r in caplog.records if r.getMessage().startswith("bookkeeping after")]

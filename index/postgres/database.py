@@ -305,30 +305,30 @@ class PgDatabase(Database):
             f" WHERE {vector_has_dim(dim)}"
         )
 
+    def _run_unbounded(self, sql: str) -> None:
+        """`sql` alone, outside any transaction and without the statement timeout (so not
+        SET LOCAL), on a pooled connection whose timeout is put back afterwards."""
+        with unavailable_as_error(), self.pool.connection() as raw:
+            raw.execute("SET statement_timeout = 0")
+            try:
+                raw.execute(sql)
+            finally:
+                raw.execute(f"SET statement_timeout = {self.statement_timeout_ms}")
+
     def drop_other_dimensions(self, dim: int) -> None:
         """After a commit that left only `dim`-dimensional vectors: the other dimensions'
         indexes go, CONCURRENTLY (outside any transaction), so no reader waits for it."""
         for other in self.vector_dimensions():
             if other != dim:
-                with unavailable_as_error(), self.pool.connection() as raw:
-                    # it waits for every transaction that may use the index, however long;
-                    # CONCURRENTLY refuses a transaction block, so not SET LOCAL
-                    raw.execute("SET statement_timeout = 0")
-                    try:
-                        raw.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {vector_index_name(other)}")
-                    finally:
-                        raw.execute(f"SET statement_timeout = {self.statement_timeout_ms}")
+                # it waits for every transaction that may use the index, however long
+                self._run_unbounded(f"DROP INDEX CONCURRENTLY IF EXISTS {vector_index_name(other)}")
 
     def analyze(self) -> None:
         """Fresh planner statistics for every table, after a bulk load: autovacuum would
         gather them only on its next round (up to a minute), and until then the planner
-        takes a freshly loaded table for an empty one."""
-        with unavailable_as_error(), self.pool.connection() as raw:
-            raw.execute("SET statement_timeout = 0")  # sampling a large table takes a while
-            try:
-                raw.execute("ANALYZE")
-            finally:
-                raw.execute(f"SET statement_timeout = {self.statement_timeout_ms}")
+        takes a freshly loaded table for an empty one. Sampling a large table takes a while:
+        unbounded."""
+        self._run_unbounded("ANALYZE")
 
     def set_vectors(self, conn: PgConnection, ids: list[int], vectors: np.ndarray) -> None:
         conn.executemany(
