@@ -7,6 +7,7 @@ blocking and thread-safe; the Discord layer runs them in a worker thread.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -28,6 +29,8 @@ from index.store import Store
 
 if TYPE_CHECKING:
     from bot.llm_reader import LLMReader
+
+log = logging.getLogger(__name__)
 
 # stage ("reading", "embedding", "saving"...), done, total (0 when unknown)
 Progress = Callable[[str, int, int], None]
@@ -316,8 +319,14 @@ class NewsEngine:
         self.store.vector_index()
 
     def close(self) -> None:
+        """Close the reader and the store, once the searcher's own worker threads are done
+        with it. The caller makes sure no other thread is still using the engine."""
         if self.llm_reader is not None:
             self.llm_reader.close()
+        if not self.searcher.close():
+            # Closing SQLite under a running query crashes the process: leave it to the exit.
+            log.warning("a search still ran after 30 s; the store is left open")
+            return
         self.store.close()
 
 

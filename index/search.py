@@ -18,7 +18,7 @@ import math
 import os
 import threading
 from collections.abc import Iterable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -152,6 +152,11 @@ class Searcher:
         self.settings = settings
         self._kept = _GenerationCache(-1, 0)
         self._ahead = threading.local()  # (query, future) of the lexical search started ahead
+        # Every lexical search started ahead and not yet done, whether or not its question
+        # still wants it (one whose search failed, or that was dropped, runs on): `close`
+        # waits for them, as closing the store under a running query crashes the process.
+        self._started: set[Future[_Lexical]] = set()
+        self._started_lock = threading.Lock()
 
     def _cache(self, generation: int | None = None) -> _GenerationCache:
         """The cache of `generation` (default: the store's current one). Each is built whole
@@ -210,10 +215,24 @@ class Searcher:
     ) -> np.ndarray:
         """The question's vector. Also starts its lexical search (in `collections`) on a
         worker thread, for the `search` of the same text that follows in this thread."""
-        self._ahead.pending = (
-            (text, collections), _pool().submit(self._lexical, text, collections)
-        )
+        future = _pool().submit(self._lexical, text, collections)
+        with self._started_lock:
+            self._started.add(future)
+        future.add_done_callback(self._done)
+        self._ahead.pending = ((text, collections), future)
         return self.store.embedder.embed([text])[0]
+
+    def _done(self, future: Future[_Lexical]) -> None:
+        with self._started_lock:
+            self._started.discard(future)
+
+    def close(self, timeout_s: float = 30.0) -> bool:
+        """Wait (at most `timeout_s`) for the lexical searches started ahead, before the store
+        is closed under them; those not begun yet are cancelled. False if some still run."""
+        with self._started_lock:
+            started = list(self._started)
+        running = [f for f in started if not f.cancel()]
+        return not wait(running, timeout=timeout_s).not_done
 
     def _take_lexical(
         self, query: tuple[str, tuple[str, ...] | None] | None

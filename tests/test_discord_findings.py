@@ -13,9 +13,11 @@ import re
 import sqlite3
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+import bot.discord_app.client as client_module
 from bot.discord_app.client import NewsBot
 from bot.discord_app.errors import NotAdmin
 from bot.engine import NewsEngine
@@ -519,3 +521,72 @@ async def test_only_the_intents_the_bot_uses(
         assert session is not None
         intents = session.intents
     assert intents == Intent.GUILDS | Intent.GUILD_MESSAGES | Intent.DIRECT_MESSAGES
+
+
+# --------------------------------------------------------------------------- 8. shutdown
+class CountingHeldEngine(HeldEngine):
+    """HeldEngine that also counts the answers it has finished computing."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.finished = 0
+
+    def ask(self, question: str, **kwargs: Any):  # type: ignore[override]
+        answer = super().ask(question, **kwargs)
+        self.finished += 1
+        return answer
+
+
+async def test_closing_the_bot_waits_for_a_question_still_being_answered(
+    emulator: DiscordEmulator, world: World, data_dir: Path
+) -> None:
+    """Stopping the bot while a question is answered in a worker thread: close returns
+    only once that answer is done, so the engine is never closed under it (closing SQLite
+    under a running query crashes the process)."""
+    config = fast_config(data_dir)
+    seeded_engine(config, HashingEmbedder()).close()
+    engine = CountingHeldEngine(config, embedder=HashingEmbedder())
+    engine.hold.add(TALKS_QUESTION)
+    try:
+        await sync_commands(emulator, config, world.guild)
+        bot = NewsBot(engine, config, api_base=emulator.base_url)
+        async with running_client(emulator, bot):
+            await emulator.invoke_command(
+                "ask", user=world.alice, channel=world.general,
+                options={"question": TALKS_QUESTION},
+            )
+            await emulator.wait_until(lambda: engine.held == 1, timeout=WAIT_S)
+            asyncio.get_running_loop().call_later(0.5, engine.release.set)
+        assert engine.finished == 1, "close returned while the answer was still computed"
+        assert bot.unfinished_work == 0
+    finally:
+        engine.release.set()
+        engine.close()
+
+
+async def test_closing_the_bot_gives_up_on_a_call_that_never_ends(
+    emulator: DiscordEmulator, world: World, data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A call that outlasts close's wait (a frozen database) is reported, and left to the
+    exit rather than having the store closed under it."""
+    monkeypatch.setattr(client_module, "WORK_JOIN_S", 0.5)
+    config = fast_config(data_dir)
+    seeded_engine(config, HashingEmbedder()).close()
+    engine = CountingHeldEngine(config, embedder=HashingEmbedder())
+    engine.hold.add(TALKS_QUESTION)
+    try:
+        await sync_commands(emulator, config, world.guild)
+        bot = NewsBot(engine, config, api_base=emulator.base_url)
+        async with running_client(emulator, bot):
+            await emulator.invoke_command(
+                "ask", user=world.alice, channel=world.general,
+                options={"question": TALKS_QUESTION},
+            )
+            await emulator.wait_until(lambda: engine.held == 1, timeout=WAIT_S)
+            started = time.monotonic()
+        assert time.monotonic() - started < 10
+        assert bot.unfinished_work == 1 and engine.finished == 0
+    finally:
+        engine.release.set()
+        await emulator.wait_until(lambda: engine.finished == 1, timeout=WAIT_S)
+        engine.close()

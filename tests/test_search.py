@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from datetime import date, datetime
 
 import pytest
@@ -99,3 +101,27 @@ def test_as_of_is_checked_at_the_engine_and_reaches_the_answer(fast_engine):
     assert leads == ["https://a.example.com/old"] * 3 + ["https://b.example.com/new"]
     direct = fast_engine.answerer.answer(question, as_of="2025-05-10")
     assert fast_engine.ask(question, as_of="2025-05-10").answer == direct.answer
+
+
+def test_closing_the_engine_waits_for_a_lexical_search_started_ahead(backend_engine):
+    """`embed_query` starts the question's lexical search on a worker thread, and a search
+    that fails after it (a store made for another model) leaves that running. Closing the
+    engine must wait for it: closing SQLite under a running query crashed the whole test run
+    (CI, exit 139, in `lexical_search` on a worker)."""
+    add(backend_engine, ArticleInput(text="The ferry resumed service after the storm.",
+                                     url="https://example.com/ferry", title="Ferry"))
+    db = backend_engine.store.db
+    real = db.lexical_search
+    entered, finished = threading.Event(), []
+
+    def slow_lexical_search(*args, **kwargs):  # type: ignore[no-untyped-def]
+        entered.set()
+        time.sleep(0.5)
+        finished.append(real(*args, **kwargs))
+        return finished[-1]
+
+    db.lexical_search = slow_lexical_search  # type: ignore[method-assign]
+    backend_engine.searcher.embed_query("When did the ferry resume?")
+    assert entered.wait(10)
+    backend_engine.close()
+    assert len(finished) == 1 and finished[0], "the store was closed under a running search"

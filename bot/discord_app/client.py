@@ -12,7 +12,6 @@ For tests against an emulated Discord API, pass `api_base` (and `gateway_url`) t
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 import threading
 import time
@@ -67,6 +66,8 @@ ADMIN_WAIT_S = 12 * 60.0
 # this the asker is told to try again while that is still possible
 ACK_S = 2.5
 POLLER_JOIN_S = 30.0  # close waits this long at most for the poller's feed in progress
+# close waits this long at most for engine and settings calls still running in worker threads
+WORK_JOIN_S = 30.0
 UNDELIVERED_KEPT = 5  # admin summaries kept per server for /news stats when no DM got through
 MESSAGE_CONTENT_REFUSED = (
     "Discord refused the Message Content intent: turn on 'Message Content Intent' under "
@@ -145,6 +146,36 @@ def role_ids(member: object) -> list[int]:
     if raw is not None:
         return [int(r) for r in raw]
     return [r.id for r in getattr(member, "roles", [])]
+
+
+class RunningWork:
+    """Counts the blocking calls running in worker threads, so that `close` can wait for
+    them: the engine must not be closed under a question still being answered (closing
+    SQLite under a running query crashes the process). Calls cancelled before they began
+    never count."""
+
+    def __init__(self) -> None:
+        self._running = 0
+        self._changed = threading.Condition()
+
+    def wrap(self, fn: Callable[..., T], args: tuple, kwargs: dict) -> Callable[[], T]:
+        def counted() -> T:
+            with self._changed:
+                self._running += 1
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                with self._changed:
+                    self._running -= 1
+                    self._changed.notify_all()
+
+        return counted
+
+    def wait_done(self, timeout_s: float) -> int:
+        """Wait until no call runs, at most `timeout_s`; the calls still running."""
+        with self._changed:
+            self._changed.wait_for(lambda: self._running == 0, timeout_s)
+            return self._running
 
 
 @dataclass(frozen=True)
@@ -237,6 +268,8 @@ class NewsBot(commands.Bot):
             max_workers=max(1, d.max_concurrent), thread_name_prefix="newsbot-engine"
         )
         self._admin_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="newsbot-admin")
+        self._work = RunningWork()
+        self.unfinished_work = 0  # calls still running when close gave up waiting for them
         self.undelivered: dict[int, deque[Undelivered]] = {}
         # Followed feeds: polled in a thread of their own (follow.in_run), never on the loop.
         self.poll_feeds = config.follow.in_run if poll_feeds is None else poll_feeds
@@ -327,7 +360,11 @@ class NewsBot(commands.Bot):
         finally:
             self._executor.shutdown(wait=False, cancel_futures=True)
             self._admin_executor.shutdown(wait=False, cancel_futures=True)
-            if self._owns_guild_store and self._guild_store is not None:
+            self.unfinished_work = await asyncio.to_thread(self._work.wait_done, WORK_JOIN_S)
+            if self.unfinished_work:
+                log.warning("%d engine calls still ran %.0f s after closing; the store is left"
+                            " open for the exit to end them", self.unfinished_work, WORK_JOIN_S)
+            elif self._owns_guild_store and self._guild_store is not None:
                 self._guild_store.close()
 
     # -- running blocking work
@@ -335,18 +372,16 @@ class NewsBot(commands.Bot):
     async def run_engine(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
         """Run a blocking engine call for a question in the bot's worker threads."""
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, functools.partial(fn, *args, **kwargs))
+        return await loop.run_in_executor(self._executor, self._work.wrap(fn, args, kwargs))
 
     async def run_admin(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
         """Run a blocking admin job (add, feed, remove, rebuild) in its own worker thread."""
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(
-            self._admin_executor, functools.partial(fn, *args, **kwargs)
-        )
+        return await loop.run_in_executor(self._admin_executor, self._work.wrap(fn, args, kwargs))
 
     async def db(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
         """Run a (quick) settings-store call off the event loop."""
-        return await asyncio.to_thread(fn, *args, **kwargs)
+        return await asyncio.to_thread(self._work.wrap(fn, args, kwargs))
 
     @asynccontextmanager
     async def deadline(self, seconds: float | None = None) -> AsyncIterator[asyncio.Timeout]:
@@ -574,6 +609,7 @@ async def run_bot_async(
     token = require_token(config)  # before loading the model: fail fast
     setup_logging(config.log_level)
     engine, own_engine = await _get_engine(engine, config)
+    bot: NewsBot | None = None
     try:
         bot = make_bot(engine, config, shards=shards, api_base=api_base, gateway_url=gateway_url)
         async with bot:
@@ -586,7 +622,8 @@ async def run_bot_async(
             except discord.ConnectionClosed as exc:
                 raise gateway_refusal(exc, shards) from exc
     finally:
-        if own_engine:
+        # not under calls still running (bot.close waited for them, within WORK_JOIN_S)
+        if own_engine and not (bot is not None and bot.unfinished_work):
             await asyncio.to_thread(engine.close)
 
 
