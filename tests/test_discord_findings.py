@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 import bot.discord_app.client as client_module
-from bot.discord_app.client import NewsBot
+from bot.discord_app.client import STOPPING, NewsBot
 from bot.discord_app.errors import NotAdmin
 from bot.engine import NewsEngine
 from bot.guild_settings import GuildSettings
@@ -537,12 +537,13 @@ class CountingHeldEngine(HeldEngine):
         return answer
 
 
-async def test_closing_the_bot_waits_for_a_question_still_being_answered(
+async def test_stopping_delivers_the_answers_in_progress_and_turns_new_questions_away(
     emulator: DiscordEmulator, world: World, data_dir: Path
 ) -> None:
-    """Stopping the bot while a question is answered in a worker thread: close returns
-    only once that answer is done, so the engine is never closed under it (closing SQLite
-    under a running query crashes the process)."""
+    """Stopping the bot (Ctrl-C, SIGTERM) while a question is being answered: its answer is
+    still delivered before the connection closes, a question arriving meanwhile is told the
+    bot is restarting, and close returns only once the engine is done (the engine is never
+    closed under a running query, which crashes the process on SQLite)."""
     config = fast_config(data_dir)
     seeded_engine(config, HashingEmbedder()).close()
     engine = CountingHeldEngine(config, embedder=HashingEmbedder())
@@ -551,26 +552,33 @@ async def test_closing_the_bot_waits_for_a_question_still_being_answered(
         await sync_commands(emulator, config, world.guild)
         bot = NewsBot(engine, config, api_base=emulator.base_url)
         async with running_client(emulator, bot):
-            await emulator.invoke_command(
+            first = await emulator.invoke_command(
                 "ask", user=world.alice, channel=world.general,
                 options={"question": TALKS_QUESTION},
             )
             await emulator.wait_until(lambda: engine.held == 1, timeout=WAIT_S)
-            asyncio.get_running_loop().call_later(0.5, engine.release.set)
-        assert engine.finished == 1, "close returned while the answer was still computed"
-        assert bot.unfinished_work == 0
+            closing = asyncio.create_task(bot.close())
+            await emulator.wait_until(lambda: bot.stopping, timeout=WAIT_S)
+            late = await ask(emulator, TALKS_QUESTION, user=world.bob, channel=world.general)
+            assert not closing.done(), "close did not wait for the question in progress"
+            engine.release.set()
+            await asyncio.wait_for(closing, WAIT_S)
+        assert engine.finished == 1 and bot.unfinished_work == 0
     finally:
         engine.release.set()
         engine.close()
+    assert late.response.content == STOPPING and late.response.ephemeral
+    assert first.messages and only_embed(first.last_message)["title"] == TALKS_QUESTION
+    assert rejected(emulator) == []
 
 
 async def test_closing_the_bot_gives_up_on_a_call_that_never_ends(
     emulator: DiscordEmulator, world: World, data_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A call that outlasts close's wait (a frozen database) is reported, and left to the
-    exit rather than having the store closed under it."""
+    """A call that outlasts its question's deadline and then close's wait (a frozen
+    database) is reported, and the store is left to the exit rather than closed under it."""
     monkeypatch.setattr(client_module, "WORK_JOIN_S", 0.5)
-    config = fast_config(data_dir)
+    config = fast_config(data_dir, answer_timeout_s=1.0)
     seeded_engine(config, HashingEmbedder()).close()
     engine = CountingHeldEngine(config, embedder=HashingEmbedder())
     engine.hold.add(TALKS_QUESTION)

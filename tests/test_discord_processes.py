@@ -15,6 +15,7 @@ else (this test, with the same GuildSettings code) is obeyed by the running proc
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -230,3 +231,29 @@ async def test_two_processes_share_the_store_settings_and_one_feed_poller(
         for bot in bots:
             stop(bot)
 
+
+
+async def test_sigterm_stops_a_bot_process_as_ctrl_c_does(
+    emulator: DiscordEmulator, embedded_pg, pg_url: str, tmp_path: Path
+) -> None:
+    """SIGTERM (what systemd, Docker and Kubernetes send to stop a service) is a clean stop:
+    the gateway is told goodbye (a 1000/1001 close, which ends the session at Discord at
+    once) and the process exits 0, instead of dying where it stands (-15)."""
+    emulator.add_guild("one server", shard=(0, 1)).add_text_channel("general")
+    config = backend_config("postgres", tmp_path / "seed", pg_url)
+    seeded_engine(config, HashingEmbedder()).close()
+    bot = start_bot("a", 0, 1, api_base=emulator.base_url, token=emulator.token, url=pg_url,
+                    data_dir=tmp_path / "a", log_dir=tmp_path)
+    try:
+        await emulator.wait_until(lambda: bool(emulator.gateway.live_sessions), timeout=180,
+                                  description="the process's shard connected")
+        (session,) = emulator.gateway.live_sessions
+        bot.proc.send_signal(signal.SIGTERM)
+        code = await asyncio.to_thread(bot.proc.wait, 60)
+    finally:
+        stop(bot)
+    assert code == 0, bot.text()[-3000:]
+    assert "SIGTERM: stopping" in bot.text()
+    closed = [c for c in emulator.gateway.connections if c.session is session]
+    assert closed and closed[-1].close_code in (1000, 1001), [c.close_code for c in closed]
+    assert session.invalidated

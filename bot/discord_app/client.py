@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import signal
 import threading
 import time
 from collections import deque
@@ -68,6 +69,9 @@ ACK_S = 2.5
 POLLER_JOIN_S = 30.0  # close waits this long at most for the poller's feed in progress
 # close waits this long at most for engine and settings calls still running in worker threads
 WORK_JOIN_S = 30.0
+# a question arriving while the bot stops (Ctrl-C, SIGTERM)
+STOPPING = "I'm restarting; ask again in a minute."
+DELIVERY_S = 5.0  # past a question's deadline, for its answer (or its "try again") to be sent
 UNDELIVERED_KEPT = 5  # admin summaries kept per server for /news stats when no DM got through
 MESSAGE_CONTENT_REFUSED = (
     "Discord refused the Message Content intent: turn on 'Message Content Intent' under "
@@ -269,6 +273,7 @@ class NewsBot(commands.Bot):
         )
         self._admin_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="newsbot-admin")
         self._work = RunningWork()
+        self.stopping = False  # set by close: questions already taken are answered first
         self.unfinished_work = 0  # calls still running when close gave up waiting for them
         self.undelivered: dict[int, deque[Undelivered]] = {}
         # Followed feeds: polled in a thread of their own (follow.in_run), never on the loop.
@@ -352,6 +357,9 @@ class NewsBot(commands.Bot):
 
     async def close(self) -> None:
         self._polling_stop.set()  # a poll in progress finishes its feed; no new one starts
+        if not self.stopping:
+            self.stopping = True
+            await self._drain_questions()
         try:
             await super().close()
             if self._polling is not None:
@@ -366,6 +374,17 @@ class NewsBot(commands.Bot):
                             " open for the exit to end them", self.unfinished_work, WORK_JOIN_S)
             elif self._owns_guild_store and self._guild_store is not None:
                 self._guild_store.close()
+
+    async def _drain_questions(self) -> None:
+        """Let the questions already taken (answered or waiting in line) deliver their
+        answers before the connection closes; each is bounded by its own deadline
+        (answer_timeout_s), and new ones are refused with STOPPING meanwhile."""
+        lane = self.questions
+        limit = time.monotonic() + self.config.discord.answer_timeout_s + DELIVERY_S
+        if lane.active or lane.waiting:
+            log.info("stopping: %d questions still being answered", lane.active + lane.waiting)
+        while (lane.active or lane.waiting) and time.monotonic() < limit:
+            await asyncio.sleep(0.05)
 
     # -- running blocking work
 
@@ -413,6 +432,8 @@ class NewsBot(commands.Bot):
         again, so the user may simply ask again. A full queue, or a wait past
         discord.queue_wait_s, is a Busy refusal with a time to come back.
         """
+        if self.stopping:
+            raise Refusal(STOPPING)
         wait = self.cooldown.hit(user_id)
         if wait > 0:
             raise Refusal(f"One question at a time: try again in {retry_phrase(wait)}.")
@@ -612,7 +633,7 @@ async def run_bot_async(
     bot: NewsBot | None = None
     try:
         bot = make_bot(engine, config, shards=shards, api_base=api_base, gateway_url=gateway_url)
-        async with bot:
+        async with bot, _stopped_by_sigterm(bot):
             try:
                 await bot.start(token)
             except discord.LoginFailure as exc:
@@ -625,6 +646,33 @@ async def run_bot_async(
         # not under calls still running (bot.close waited for them, within WORK_JOIN_S)
         if own_engine and not (bot is not None and bot.unfinished_work):
             await asyncio.to_thread(engine.close)
+
+
+@asynccontextmanager
+async def _stopped_by_sigterm(bot: NewsBot) -> AsyncIterator[None]:
+    """SIGTERM (what systemd, Docker and Kubernetes send to stop a service) closes the bot
+    as Ctrl-C does: the questions being answered are delivered, the gateway is told goodbye,
+    the feed poller's lease is let go, instead of the process dying where it stands."""
+    loop = asyncio.get_running_loop()
+    closing: set[asyncio.Task[None]] = set()
+
+    def stop() -> None:
+        log.info("SIGTERM: stopping")
+        task = loop.create_task(bot.close())
+        closing.add(task)  # a task nobody holds may be collected before it ends
+        task.add_done_callback(closing.discard)
+
+    try:
+        loop.add_signal_handler(signal.SIGTERM, stop)
+    except (NotImplementedError, RuntimeError, ValueError):  # Windows, or not the main thread
+        yield
+        return
+    try:
+        yield
+    finally:
+        loop.remove_signal_handler(signal.SIGTERM)
+        if closing:
+            await asyncio.gather(*closing, return_exceptions=True)
 
 
 def run_bot(
