@@ -537,6 +537,14 @@ class CountingHeldEngine(HeldEngine):
         return answer
 
 
+def held_talks_engine(config: Config) -> CountingHeldEngine:
+    """A CountingHeldEngine on a seeded store, holding TALKS_QUESTION until released."""
+    seeded_engine(config, HashingEmbedder()).close()
+    engine = CountingHeldEngine(config, embedder=HashingEmbedder())
+    engine.hold.add(TALKS_QUESTION)
+    return engine
+
+
 async def test_stopping_delivers_the_answers_in_progress_and_turns_new_questions_away(
     emulator: DiscordEmulator, world: World, data_dir: Path
 ) -> None:
@@ -545,9 +553,7 @@ async def test_stopping_delivers_the_answers_in_progress_and_turns_new_questions
     bot is restarting, and close returns only once the engine is done (the engine is never
     closed under a running query, which crashes the process on SQLite)."""
     config = fast_config(data_dir)
-    seeded_engine(config, HashingEmbedder()).close()
-    engine = CountingHeldEngine(config, embedder=HashingEmbedder())
-    engine.hold.add(TALKS_QUESTION)
+    engine = held_talks_engine(config)
     try:
         await sync_commands(emulator, config, world.guild)
         bot = NewsBot(engine, config, api_base=emulator.base_url)
@@ -579,9 +585,7 @@ async def test_closing_the_bot_gives_up_on_a_call_that_never_ends(
     database) is reported, and the store is left to the exit rather than closed under it."""
     monkeypatch.setattr(client_module, "WORK_JOIN_S", 0.5)
     config = fast_config(data_dir, answer_timeout_s=1.0)
-    seeded_engine(config, HashingEmbedder()).close()
-    engine = CountingHeldEngine(config, embedder=HashingEmbedder())
-    engine.hold.add(TALKS_QUESTION)
+    engine = held_talks_engine(config)
     try:
         await sync_commands(emulator, config, world.guild)
         bot = NewsBot(engine, config, api_base=emulator.base_url)
