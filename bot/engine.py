@@ -24,7 +24,7 @@ from index.database import Ingest
 from index.embedding import Embedder, make_embedder
 from index.errors import InputError
 from index.models import Article, ReadResult, Skipped
-from index.search import Filters, Searcher
+from index.search import CLOSE_WAIT_S, Filters, Searcher
 from index.store import Store
 
 if TYPE_CHECKING:
@@ -325,7 +325,7 @@ class NewsEngine:
             self.llm_reader.close()
         if not self.searcher.close():
             # Closing SQLite under a running query crashes the process: leave it to the exit.
-            log.warning("a search still ran after 30 s; the store is left open")
+            log.warning("a search still ran after %.0f s; the store is left open", CLOSE_WAIT_S)
             return
         self.store.close()
 

@@ -81,6 +81,7 @@ SCOPES_KEPT = 256  # collection scopes kept per generation (one or two per serve
 SUBSET_MAX = 50_000
 SUBSET_SHARE = 0.25
 SUBSET_VECTORS_KEPT = 250_000  # vectors kept in such copies per generation (~380 MB at 384)
+CLOSE_WAIT_S = 30.0  # `Searcher.close` waits this long at most for its searches started ahead
 ARTICLES_KEPT = 1000  # articles kept between searches, with their text (~11 KB each in news)
 
 # Lexical searches started ahead of a question's embedding run here; shared by all searchers.
@@ -226,7 +227,7 @@ class Searcher:
         with self._started_lock:
             self._started.discard(future)
 
-    def close(self, timeout_s: float = 30.0) -> bool:
+    def close(self, timeout_s: float = CLOSE_WAIT_S) -> bool:
         """Wait (at most `timeout_s`) for the lexical searches started ahead, before the store
         is closed under them; those not begun yet are cancelled. False if some still run."""
         with self._started_lock:
