@@ -109,7 +109,7 @@ class LLMReader:
         log.warning("LLM reader: giving the extractive answer: %s", reason)
         elapsed = (time.perf_counter() - started) * 1000
         return dataclasses.replace(
-            extractive, reader="extractive", fallback=reason,
+            extractive, reader=extractive.reader, fallback=reason,
             latency_ms=extractive.latency_ms + elapsed,
         )
 
