@@ -400,6 +400,8 @@ class AskCog(commands.Cog):
         if not is_askable(message):  # a system message: nobody asked anything
             return
         if not can_post_in(message):  # typing, an answer, a refusal: all would be refused
+            if any(u.id == me.id for u in message.mentions):
+                log.info("mentioned in channel %s, where I may not post", message.channel.id)
             return
         free = False
         try:
