@@ -39,6 +39,9 @@ _MARKER = re.compile(r"\[\s*(\d{1,3}(?:\s*[,;]\s*\d{1,3})*)\s*\]")
 _MARKERS_AFTER_STOP = re.compile(
     r"([.!?…])((?:\s*\[\s*\d{1,3}(?:\s*[,;]\s*\d{1,3})*\s*\])+)"
 )
+# An OpenAI-style secret key ("sk-…", "sk-proj-…"): never shown, whoever's it is
+_SK_TOKEN = re.compile(r"\bsk-[A-Za-z0-9_\-]{8,}")
+REDACTED = "[secret removed]"
 _LINK = re.compile(
     r"https?://|\bwww\.|\b[\w-]+\.(?:com|org|net|io|ru|xyz|info|biz|co|ly)\b|\]\(|<@|@\w|<#|<t:",
     re.IGNORECASE,
@@ -85,6 +88,15 @@ class Dropped:
 class CheckResult:
     kept: list[Sentence]
     dropped: list[Dropped]
+
+
+def scrub_secrets(reply: str, key: str | None = None) -> str:
+    """`reply` with the configured API `key` and any `sk-`-like token replaced by REDACTED
+    (which check_sentence then refuses), so that an endpoint echoing a key cannot get it shown.
+    """
+    if key:
+        reply = reply.replace(key, REDACTED)
+    return _SK_TOKEN.sub(REDACTED, reply)
 
 
 def split_reply(reply: str) -> list[Sentence]:
@@ -168,6 +180,8 @@ def check_sentence(sentence: Sentence, passages: Sequence[str]) -> str | None:
     bad = [n for n in sentence.cites if not 1 <= n <= len(passages)]
     if bad:
         return f"cites [{bad[0]}], but only {len(passages)} passages were given"
+    if REDACTED in sentence.text or _SK_TOKEN.search(sentence.text):
+        return "held a secret (an API key), removed"
     if _LINK.search(sentence.text):
         return "holds a link or a mention"
     cited = [passages[n - 1] for n in dict.fromkeys(sentence.cites)]
