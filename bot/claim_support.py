@@ -80,6 +80,7 @@ _OPPOSITES = [
 _STEMMER = snowballstemmer.stemmer("english")
 # words: letters and digits, a clitic kept apart ("didn't" -> "did" "n't", "Dubai's" -> "dubai")
 _TOKEN = re.compile(r"[A-Za-z0-9]+(?:['’](?:s|t|re|ve|ll|d|m)\b)?")
+_IRREGULAR_NOT = {"can't": "can", "won't": "will", "shan't": "shall"}
 _NUMBER_SIGN = re.compile(r"\bno\.(?=\s*\d)", re.IGNORECASE)
 _NAME_WORD = re.compile(r"[A-Z][\w'’.\-]*|[A-Z]")
 _WORD = re.compile(r"[\w'’.\-&]+")
@@ -116,8 +117,7 @@ def tokens(text: str) -> list[str]:
     for m in _TOKEN.finditer(_NUMBER_SIGN.sub("number ", text)):
         word = m.group(0).lower().replace("’", "'")
         if word.endswith("n't"):
-            out += [word[:-3] or "not", "not"] if word not in ("can't", "won't") else [
-                {"can't": "can", "won't": "will"}[word], "not"]
+            out += [_IRREGULAR_NOT.get(word, word[:-3]), "not"]
             continue
         out.append(re.sub(r"'(s|re|ve|ll|d|m)$", "", word))
     return out

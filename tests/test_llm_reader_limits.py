@@ -107,7 +107,7 @@ def test_newsbot_ask_exits_right_after_answering_from_a_trickling_endpoint(
     data = json.loads(done.stdout)
     assert (data["reader"], data["fallback"]) == ("extractive", "no reply within 2 s")
     # imports and the store take a few seconds on a loaded machine; the reply would take 60+
-    assert elapsed < 2.0 + 25.0, elapsed
+    assert elapsed < 2.0 + 40.0, elapsed
 
 
 # --------------------------------------------------------------------------- the key
