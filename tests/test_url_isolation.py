@@ -275,3 +275,36 @@ def test_a_postgres_store_with_unique_urls_migrates_keeping_everything(
         assert_only_own(engine, "beta", BETA_TEXT, ALPHA_TEXT)
     finally:
         engine.close()
+
+
+def test_a_feed_followed_by_two_servers_never_hands_one_the_others_copy(tmp_path):
+    """guild:1 uploaded its own text under an entry's link; guild:2 follows the same feed:
+    it gets the fetched page, guild:1 keeps its own, and a server that follows later is handed
+    the fetched page, never guild:1's copy."""
+    from bot.following import FeedPoller
+    from tests.test_following import Clock, fast_engine_at
+
+    feed = FeedServer()
+    engine = fast_engine_at(tmp_path / "data", follow={"jitter": 0.0})
+    try:
+        entry = feed.publish(1, teaser=True)
+        (private,) = add(engine, "guild:1", item(ALPHA_TEXT, url=entry.link)).added
+        poller = FeedPoller(engine, clock=Clock())
+        poller.follow(feed.url, collection="guild:1")
+        poller.follow(feed.url, collection="guild:2")
+        [poll] = poller.poll_due().polls
+        assert feed.page_requests() == ["/story/1"]
+        assert poll.added.get("guild:1", []) == []  # it already held the link
+        (fetched,) = poll.added["guild:2"]
+        db = engine.store.db
+        assert fetched.id != private.id and "page project 1" in fetched.text
+        assert db.collections_of(private.id) == {"guild:1"}
+        assert db.article_by_id(private.id).text == ALPHA_TEXT
+        poller.follow(feed.url, collection="guild:3")
+        assert [a.text for a in db.articles_in("guild:3")] == [fetched.text]
+        for name in ("guild:2", "guild:3"):
+            answer = engine.ask(QUESTION, collections=[name], as_of="2025-01-01")
+            assert "Quarrix" not in json.dumps(answer.to_json())
+    finally:
+        engine.close()
+        feed.close()
