@@ -256,28 +256,35 @@ class FeedPoller:
         seen = self.book.seen(row.url)
         fresh = [e for e in document.entries if e.key not in seen]
         fresh = fresh[: self.settings.max_entries_per_poll]
-        # An entry whose link is already a stored article (added by hand, or by another feed)
-        # is taken as stored: its page is not fetched again.
+        # An entry whose link a follower already holds (added by hand, or by another feed) is
+        # taken as stored for that follower: the page is not fetched for it. Only a follower's
+        # own article counts: another collection's copy under the URL is never handed to it
+        # (a server's private upload stays its own), so the page is fetched for the others.
+        followers = list(row.followers or {SHARED: row.interval_s})
         db = self.engine.store.db
-        known = {e.key: a for e in fresh if e.link and (a := db.article_by_url(e.link))}
-        to_read = [e for e in fresh if e.key not in known]
+        own = {
+            (e.key, c): a for e in fresh if e.link for c in followers
+            if (a := db.article_by_url(e.link, c))
+        }
+        to_read = [e for e in fresh if any((e.key, c) not in own for c in followers)]
         outcomes = read_entries(
             document, row.url, self.fetch, entries=to_read, deadline=deadline,
             fetch_page=self._fetch_page, parallel=False,
         )
         poll = FeedPoll(row.url, "unchanged")
-        articles: list[ArticleInput] = [_as_input(a) for a in known.values()]
-        keys: list[str] = list(known)
+        read: dict[str, ArticleInput] = {}
         for entry, outcome in zip(to_read, outcomes, strict=True):
             if isinstance(outcome, ArticleInput):
-                articles.append(outcome)
-                keys.append(entry.key)
+                read[entry.key] = outcome
             else:
                 poll.skipped.append(outcome)
-        stored: dict[str, str] = {}  # an input's URL or content hash -> the stored article id
-        for collection in row.followers or {SHARED: row.interval_s}:
-            if not articles:
-                break
+        done: set[str] = {  # entries that need nothing stored: every follower held them
+            e.key for e in fresh if all((e.key, c) in own for c in followers)}
+        for collection in followers:
+            mine = [a for e in fresh if (a := own.get((e.key, collection)) or read.get(e.key))]
+            if not mine:
+                continue
+            articles = [a if isinstance(a, ArticleInput) else _as_input(a) for a in mine]
             held = self._held(articles, collection)
             report = self._add(articles, collection, row.url)
             # New to this collection: stored now, or stored before for another collection.
@@ -285,21 +292,22 @@ class FeedPoller:
                 a for a in report.added + report.updated + report.unchanged if a.id not in held
             ]
             poll.skipped += report.skipped
-            for article in report.added + report.updated + report.unchanged:
-                stored.setdefault(article.content_hash, article.id)
-                if article.url:
-                    stored.setdefault(article.url, article.id)
-        entries = [
-            (key, stored.get(item.url or "") or stored.get(item.content_hash))
-            for key, item in zip(keys, articles, strict=True)
-        ]
+            hashes = {a.content_hash for a in report.added + report.updated + report.unchanged}
+            done.update(key for key, item in read.items() if item.content_hash in hashes)
+        # Each entry remembered with the article its fetched page became, as a collection that
+        # follows later is handed it (`_join`); none where every follower had its own copy
+        # (or merged the page into one), never a follower's own copy.
+        entries = []
+        for key in [e.key for e in fresh if e.key in done]:
+            found = self.engine.store.identical(read[key]) if key in read else None
+            entries.append((key, found.id if found else None))
         # Recorded after the articles are committed: a process killed in between reads those
         # entries again next time (and finds them stored), never loses one it said it added.
         new = any(poll.added.values())
         self.book.record_fetched(
             row.url, now=now, next_due=self._next(now, row.interval_s), etag=page.etag,
             last_modified=page.last_modified, new_articles=new,
-            entries=[(key, aid) for key, aid in entries if aid is not None],
+            entries=entries,
         )
         if new:
             poll.status = "new"
@@ -314,10 +322,10 @@ class FeedPoller:
         db = self.engine.store.db
         held = set()
         for item in articles:
-            found = (item.url and db.article_by_url(item.url)) or db.article_by_hash(
-                item.content_hash
+            found = (item.url and db.article_by_url(item.url, collection)) or db.article_by_hash(
+                item.content_hash, collection
             )
-            if found and db.in_collection(found.id, collection):
+            if found:
                 held.add(found.id)
         return held
 

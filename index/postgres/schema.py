@@ -144,4 +144,13 @@ MIGRATIONS: list[tuple[str, str]] = [
         END $$;
         """,
     ),
+    (
+        # One URL may be stored more than once: each collection that supplies its own text
+        # under a URL gets its own article (as SQLite's 008_article_url_not_unique).
+        "003_article_url_not_unique",
+        """
+        ALTER TABLE articles DROP CONSTRAINT IF EXISTS articles_url_key;
+        CREATE INDEX IF NOT EXISTS articles_url ON articles (url);
+        """,
+    ),
 ]
