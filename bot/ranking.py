@@ -322,7 +322,7 @@ def rank(
                 "position": float(j), "passage_position": float(hit.passage.position),
                 "length": float(len(sentence.split())),
                 "lexical": 1.0 if hit.lexical_rank is not None else 0.0,
-                "support": 0.0, "focus": 0.0,
+                "support": 0.0, "focus": 0.0, "bigrams": _bigrams_shared(question, sentence),
             }
             rows.append((scored, passage_evidence, article.id, norm))
     if question.kind is not Kind.OPEN:
@@ -403,6 +403,21 @@ def _is_wanted(span: str, wants: str) -> bool:
     if wants == "money":
         return bool(re.search(r"[$€£]|dollar|euro|pound", span, re.I))
     return _PERSON.fullmatch(span) is not None
+
+
+@functools.lru_cache(maxsize=100_000)
+def _bigrams(text: str) -> frozenset[tuple[str, str]]:
+    stems = [stem(w) for w in content_words(text)]
+    return frozenset(zip(stems, stems[1:], strict=False))
+
+
+def _bigrams_shared(question: Question, sentence: str) -> float:
+    """Share of the question's pairs of consecutive content words that the sentence repeats
+    ("interest rates", "prime minister"): phrasing, which single words miss."""
+    wanted = _bigrams(question.text)
+    if not wanted:
+        return 0.0
+    return len(wanted & _bigrams(sentence)) / len(wanted)
 
 
 def _numerals_shared(question: Question, sentence: str) -> float:

@@ -108,3 +108,51 @@ def test_the_shipped_model_matches_its_card() -> None:
     model = load()
     assert 0.0 < model.answer_threshold < 1.0
     assert card["held_out"]["questions"] > 0
+
+
+@pytest.fixture
+def learned_engine(tmp_path: Path, real_embedder):
+    from bot.engine import NewsEngine
+    from tests.conftest import SEED, make_config
+
+    engine = NewsEngine(make_config(tmp_path / "data", reader={"kind": "learned"}),
+                        embedder=real_embedder)
+    assert len(engine.add_paths([str(SEED.parent)]).added) == 1
+    yield engine
+    engine.close()
+
+
+@pytest.mark.model
+def test_the_learned_reader_answers_the_seed_question_and_declines_an_unrelated_one(
+    learned_engine,
+) -> None:
+    answer = learned_engine.ask("What does Putin demand to end the offensive?")
+    assert answer.answered and answer.reader == "learned"
+    assert "[1]" in answer.answer
+    assert answer.confidence is not None and answer.confidence >= load().answer_threshold
+    unrelated = learned_engine.ask("What is the recipe for banana bread?")
+    assert not unrelated.answered
+    assert unrelated.confidence is not None and unrelated.confidence < load().answer_threshold
+
+
+@pytest.mark.model
+def test_ask_json_carries_the_readers_confidence(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    from tests.conftest import SEED
+
+    data = tmp_path / "data"
+    base = [sys.executable, "-c", "from bot.cli import main; main()", "--data-dir", str(data)]
+    subprocess.run([*base, "index", "add", str(SEED)], check=True, capture_output=True)
+    config = tmp_path / "config.toml"
+    config.write_text('[reader]\nkind = "learned"\n')
+    out = subprocess.run(
+        [sys.executable, "-c", "from bot.cli import main; main()", "--config", str(config),
+         "--data-dir", str(data), "ask", "--json", "What does Putin demand to end the offensive?"],
+        check=True, capture_output=True, text=True,
+    )
+    printed = json.loads(out.stdout)
+    assert printed["reader"] == "learned"
+    assert 0.0 < printed["confidence"] <= 1.0
+    assert printed["answered"] is True

@@ -19,15 +19,15 @@ from bot.ranking import Scored
 BASE = (
     "words", "passage_words", "similarity", "recency", "numerals", "rank", "date_detail",
     "wanted", "candidates", "position", "passage_position", "length", "lexical", "support",
-    "focus",
+    "focus", "bigrams",
 )
 KINDS = tuple(k.value for k in Kind)
 # Evidence whose meaning depends on the kind of question asked.
-BY_KIND = ("support", "focus", "wanted", "has_candidate", "words", "similarity")
+BY_KIND = ("support", "focus", "wanted", "has_candidate", "words", "similarity", "bigrams")
 
 
 def sentence_names() -> list[str]:
-    names = [*BASE, "rules_score", "has_candidate", "log_rank", "log_position",
+    names = [*BASE, "rules_score", "rules_place", "has_candidate", "log_rank", "log_position",
              "log_passage_position", "short"]
     names += [f"kind_{k}" for k in KINDS]
     names += [f"{f}_x_{k}" for f in BY_KIND for k in KINDS]
@@ -49,6 +49,7 @@ def sentence_matrix(question: Question, ranked: list[Scored]) -> np.ndarray:
         f = s.features
         values = dict(f)
         values["rules_score"] = s.score
+        values["rules_place"] = math.log1p(r)  # `ranked` comes in the rules' order
         values["has_candidate"] = 1.0 if s.candidates else 0.0
         values["log_rank"] = math.log1p(f.get("rank", 0.0))
         values["log_position"] = math.log1p(f.get("position", 0.0))
