@@ -115,12 +115,22 @@ class Scored:
         return self.score - self.recency - (W_WANTED if self.wanted else 0.0)
 
 
-@functools.cache
-def _punctuation() -> dict[int, None]:
-    """Every Unicode punctuation mark of the Basic Multilingual Plane, for str.translate."""
-    return {
-        c: None for c in range(0x10000) if unicodedata.category(chr(c)).startswith("P")
-    }
+class _Punctuation(dict[int, int | None]):
+    """For str.translate: None (drop) for a Unicode punctuation mark of the Basic Multilingual
+    Plane, the character itself otherwise. Filled as characters are met: listing all 65,536
+    up front took 35 ms of every `newsbot ask`, and a hit is quicker than a miss."""
+
+    def __missing__(self, c: int) -> int | None:
+        kept = None if c < 0x10000 and unicodedata.category(chr(c)).startswith("P") else c
+        self[c] = kept
+        return kept
+
+
+_PUNCTUATION = _Punctuation()
+
+
+def _punctuation() -> dict[int, int | None]:
+    return _PUNCTUATION
 
 
 @functools.lru_cache(maxsize=100_000)

@@ -6,18 +6,25 @@ with absolute positions and exact GELU, then mean pooling and L2 normalisation, 
 the model's sentence-transformers pipeline computes) as a small ONNX graph from the model's
 own files, the weights from `model.safetensors` and the tokenizer from `tokenizer.json`, and
 runs it with ONNX Runtime on the calling thread. Loading takes ~0.2 s (plus ~0.1 s to import
-onnx and onnxruntime); one question ~4 ms on one core. A NumPy forward pass of the same
+onnxruntime); one question ~4 ms on one core. A NumPy forward pass of the same
 network took ~9 ms (ONNX Runtime packs each weight matrix once, at load; NumPy's BLAS packs
 its operands anew for every product).
 
 The weights are handed to ONNX Runtime as external initializers, so the graph holds only the
-wiring and nothing is copied to build it. `load` returns None for any other model layout, and
-the caller then uses sentence-transformers; batches of passages always go through it.
+wiring and nothing is copied to build it. The graph is written with the onnx package, whose
+import alone takes 0.75 s, once: the bytes (a few KB) are kept in the cache folder under a
+digest of what they hold, and later processes load them with ONNX Runtime alone. `load`
+returns None for any other model layout, and the caller then uses sentence-transformers;
+batches of passages always go through it.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import logging
+import os
+import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -32,6 +39,10 @@ _SUPPORTED_MODULES = [
     "sentence_transformers.models.Normalize",
 ]
 _OPSET = 20  # the first with a GELU operator (LayerNormalization came in 17)
+_IR_VERSION = 9  # what ONNX Runtime 1.16 and later read
+_FORMAT = 1  # part of the cache key: raise it when model_bytes writes anything differently
+
+log = logging.getLogger(__name__)
 
 
 def _supported_layout(folder: Path) -> dict | None:
@@ -62,50 +73,99 @@ def _supported_layout(folder: Path) -> dict | None:
 
 
 class _Graph:
-    """An ONNX graph under construction: nodes, small constants, and the big weights kept
-    aside as external initializers."""
+    """An ONNX graph under construction, held as plain data: nodes, small constants, and the
+    big weights kept aside as external initializers. Only `model_bytes` needs the onnx package
+    (importing it takes 0.75 s, more than loading the model): the built bytes are kept in a
+    cache file named by `key`, so later processes load them with ONNX Runtime alone."""
 
     def __init__(self) -> None:
-        import onnx
-
-        self.onnx = onnx
-        self.nodes: list[Any] = []
-        self.constants: list[Any] = []
+        self.nodes: list[tuple[str, list[str], list[str], dict[str, Any]]] = []
+        self.constants: dict[str, np.ndarray] = {}  # small: shapes and axes, in the graph
         self.external: dict[str, np.ndarray] = {}
         self._count = 0
 
     def const(self, name: str, value: np.ndarray) -> str:
         value = np.ascontiguousarray(value)
         if value.size <= 16:  # shapes and axes go in the graph itself
-            self.constants.append(self.onnx.numpy_helper.from_array(value, name))
-            return name
-        tensor = self.onnx.TensorProto(name=name, data_type=self.onnx.TensorProto.FLOAT,
-                                       dims=list(value.shape))
-        tensor.data_location = self.onnx.TensorProto.EXTERNAL
-        for key, item in (("location", "memory"), ("length", str(value.nbytes))):
-            entry = tensor.external_data.add()
-            entry.key, entry.value = key, item
-        self.constants.append(tensor)
-        self.external[name] = value
+            self.constants[name] = value
+        else:
+            self.external[name] = value
         return name
 
     def op(self, op_type: str, *inputs: str, outputs: int = 1, **attributes: Any) -> Any:
         names = [f"t{self._count}_{i}" for i in range(outputs)]
         self._count += 1
-        self.nodes.append(self.onnx.helper.make_node(op_type, list(inputs), names, **attributes))
+        self.nodes.append((op_type, list(inputs), names, attributes))
         return names[0] if outputs == 1 else names
 
+    def key(self, output: str, width: int) -> str:
+        """A digest of everything `model_bytes` writes (the wiring, the small constants, the
+        external weights' names and shapes, not their values): equal keys, equal bytes."""
+        digest = hashlib.sha256(repr((_FORMAT, _OPSET, _IR_VERSION, output, width)).encode())
+        for op_type, inputs, outputs, attributes in self.nodes:
+            digest.update(repr((op_type, inputs, outputs, sorted(attributes.items()))).encode())
+        for name, value in self.constants.items():
+            digest.update(repr((name, value.dtype.str, value.shape)).encode() + value.tobytes())
+        for name, value in self.external.items():
+            digest.update(repr((name, value.dtype.str, value.shape)).encode())
+        return digest.hexdigest()[:32]
+
     def model_bytes(self, output: str, width: int) -> bytes:
-        helper, proto = self.onnx.helper, self.onnx.TensorProto
+        import onnx
+
+        helper, proto = onnx.helper, onnx.TensorProto
+        initializers = [onnx.numpy_helper.from_array(v, n) for n, v in self.constants.items()]
+        for name, value in self.external.items():
+            tensor = proto(name=name, data_type=proto.FLOAT, dims=list(value.shape))
+            tensor.data_location = proto.EXTERNAL
+            for key, item in (("location", "memory"), ("length", str(value.nbytes))):
+                entry = tensor.external_data.add()
+                entry.key, entry.value = key, item
+            initializers.append(tensor)
         graph = helper.make_graph(
-            self.nodes, "bert",
+            [helper.make_node(op, inputs, outputs, **attributes)
+             for op, inputs, outputs, attributes in self.nodes],
+            "bert",
             [helper.make_tensor_value_info("ids", proto.INT64, ["tokens"])],
             [helper.make_tensor_value_info(output, proto.FLOAT, [width])],
-            self.constants,
+            initializers,
         )
         model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", _OPSET)])
-        model.ir_version = 9  # what ONNX Runtime 1.16 and later read
+        model.ir_version = _IR_VERSION
         return model.SerializeToString()
+
+
+def cache_dir() -> Path:
+    """Where built graphs are kept: $NEWSBOT_CACHE, else $XDG_CACHE_HOME/newsbot, else
+    ~/.cache/newsbot (the folder scripts/setup.sh --dev caches the test model in)."""
+    if os.environ.get("NEWSBOT_CACHE"):
+        return Path(os.environ["NEWSBOT_CACHE"])
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "newsbot"
+
+
+def _graph_bytes(graph: _Graph, output: str, width: int) -> tuple[bytes, Path, bool]:
+    """The graph's ONNX bytes, the cache file's path, and whether the bytes came from it."""
+    path = cache_dir() / "onnx" / f"bert-{graph.key(output, width)}.onnx"
+    try:
+        return path.read_bytes(), path, True
+    except OSError:
+        pass
+    data = graph.model_bytes(output, width)
+    _keep(path, data)
+    return data, path, False
+
+
+def _keep(path: Path, data: bytes) -> None:
+    """Write the cache file whole or not at all; a cache that cannot be written (a read-only
+    home) only costs the next process the build."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".part", delete=False) as tmp:
+            tmp.write(data)
+        os.replace(tmp.name, path)
+    except OSError as exc:
+        log.debug("could not keep the ONNX graph in %s: %s", path, exc)
 
 
 def _bert_graph(weights: dict[str, np.ndarray], config: dict) -> tuple[_Graph, str]:
@@ -185,10 +245,17 @@ class OnnxBertEncoder:
         # ONNX Runtime reads these arrays in place: they must live as long as the session.
         self._weights = [ort.OrtValue.ortvalue_from_numpy(a) for a in graph.external.values()]
         options.add_external_initializers(list(graph.external), self._weights)
-        self._session = ort.InferenceSession(
-            graph.model_bytes(self._output, self.dimension), options,
-            providers=["CPUExecutionProvider"],
-        )
+        data, path, cached = _graph_bytes(graph, self._output, self.dimension)
+        try:
+            self._session = ort.InferenceSession(data, options, providers=["CPUExecutionProvider"])
+        except Exception as exc:  # ONNX Runtime's errors derive from Exception alone
+            if not cached:
+                raise
+            # A damaged cache file (cut short, overwritten): built afresh and replaced.
+            log.warning("rebuilding the ONNX graph: %s did not load (%s)", path, exc)
+            data = graph.model_bytes(self._output, self.dimension)
+            self._session = ort.InferenceSession(data, options, providers=["CPUExecutionProvider"])
+            _keep(path, data)
 
     @classmethod
     def load(cls, model_dir: str | Path) -> OnnxBertEncoder | None:

@@ -24,9 +24,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
-from datasketch import MinHash, MinHashLSH
 
 if TYPE_CHECKING:
+    from datasketch import MinHash
+
     from index.database import Database
 
 NUM_PERM = 128
@@ -63,10 +64,14 @@ class Signature:
         return Signature(size, np.frombuffer(blob, dtype=np.uint32))
 
     def minhash(self) -> MinHash:
+        from datasketch import MinHash  # imported when stories are grouped: see StoryIndex
+
         return MinHash(num_perm=NUM_PERM, hashvalues=self.hashvalues, scheme=SCHEME)
 
 
 def signature(text: str) -> Signature:
+    from datasketch import MinHash  # imported when stories are grouped: see StoryIndex
+
     items = shingles(text)
     mh = MinHash(num_perm=NUM_PERM, scheme=SCHEME)
     if items:
@@ -95,6 +100,10 @@ class StoryIndex:
     """Stored articles' signatures behind an LSH index; finds an article's copies."""
 
     def __init__(self) -> None:
+        # datasketch imports scipy (0.45 s together): only indexing groups stories, so it is
+        # imported here and not when a question reads `shingles` through bot/copies.py.
+        from datasketch import MinHashLSH
+
         self._lsh = MinHashLSH(threshold=LSH_THRESHOLD, num_perm=NUM_PERM)
         self._signatures: dict[str, Signature] = {}
 

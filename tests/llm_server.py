@@ -1,9 +1,10 @@
 """A real OpenAI-compatible server for the LLM reader's tests, and a fault proxy before it.
 
-`llama_server()` starts llama.cpp's `llama-server` (built by scripts/build-llama-server.sh,
-found in its cache) with SmolLM2-135M-Instruct on 127.0.0.1, one thread, and stops it when the
-block ends. Where the build is missing the tests that need it are skipped (under CI, with
-STRICT_IN_CI, they fail: CI's setup builds it).
+`llama_server()` starts llama.cpp's server (its `llama-server` code, from the prebuilt
+`xllamacpp` wheel of the [dev] extra, run by tests/serve_llm.py in a process of its own) with
+SmolLM2-135M-Instruct (fetched by scripts/fetch-llm-test-model.sh into its cache) on 127.0.0.1,
+one thread, and stops it when the block ends. Where the wheel or the model is missing the tests
+that need them are skipped (under CI, with STRICT_IN_CI, they fail: CI's setup installs both).
 
 `FaultProxy` is a small HTTP server in front of it for what a real server cannot be made to
 do on demand: answer 429 or 500, send a body that is not JSON, be slow, or (standing in for a
@@ -15,11 +16,13 @@ the client, the wire format and the parsing are the real ones. It records the re
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import select
 import socket
 import subprocess
+import sys
 import threading
 import time
 import urllib.error
@@ -33,29 +36,32 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-BUILD_SCRIPT = ROOT / "scripts" / "build-llama-server.sh"
+FETCH_SCRIPT = ROOT / "scripts" / "fetch-llm-test-model.sh"
+SERVE = Path(__file__).resolve().parent / "serve_llm.py"
 MODEL_NAME = "SmolLM2-135M-Instruct"
 START_TIMEOUT_S = 120.0
-# CI's setup (scripts/setup.sh --dev) builds the server, so there a missing build is a failure
+# CI's setup (scripts/setup.sh --dev) installs the server and fetches the model, so there a
+# missing one is a failure
 STRICT_IN_CI = True
 
 
-def _cached_paths() -> tuple[Path, Path]:
-    """Where scripts/build-llama-server.sh leaves the server and the model."""
-    text = BUILD_SCRIPT.read_text(encoding="utf-8")
-    version = text.split('LLAMA_CPP_PYTHON_VERSION="', 1)[1].split('"', 1)[0]
-    flavour = text.split('FLAVOUR="', 1)[1].split('"', 1)[0]
+def _cached_model() -> Path:
+    """Where scripts/fetch-llm-test-model.sh leaves the model."""
+    text = FETCH_SCRIPT.read_text(encoding="utf-8")
     gguf = text.split('GGUF_NAME="', 1)[1].split('"', 1)[0]
     cache = Path(os.environ.get("NEWSBOT_CACHE") or Path.home() / ".cache" / "newsbot")
-    server = cache / f"llama-server-{version}-{flavour}" / "llama-server"
-    return server, cache / "models" / gguf
+    return cache / "models" / gguf
 
 
-def require_llama_server() -> tuple[Path, Path]:
-    server, model = _cached_paths()
-    if server.is_file() and model.is_file():
-        return server, model
-    reason = f"llama-server or its model is not built: run {BUILD_SCRIPT.relative_to(ROOT)}"
+def require_llama_server() -> Path:
+    """The model's path, once both it and the server are installed."""
+    model = _cached_model()
+    if importlib.util.find_spec("xllamacpp") is None:
+        reason = "llama.cpp's server is not installed: pip install -e '.[dev]' (xllamacpp)"
+    elif not model.is_file():
+        reason = f"the test model is not fetched: run {FETCH_SCRIPT.relative_to(ROOT)}"
+    else:
+        return model
     if os.environ.get("CI") and STRICT_IN_CI:
         pytest.fail(reason)
     pytest.skip(reason)
@@ -76,16 +82,12 @@ class LlamaServer:
 
 @contextmanager
 def llama_server(log_dir: Path) -> Iterator[LlamaServer]:
-    server, model = require_llama_server()
+    model = require_llama_server()
     port = free_port()
     log_path = log_dir / "llama-server.log"
     with open(log_path, "wb") as log:
-        # One thread: faster than two on this 2-core machine shared with the test run;
-        # one slot with room for five passages and the answer.
         proc = subprocess.Popen(
-            [str(server), "-m", str(model), "--host", "127.0.0.1", "--port", str(port),
-             "-t", "1", "-tb", "1", "-c", "4096", "-np", "1", "--alias", MODEL_NAME,
-             "--no-webui"],
+            [sys.executable, str(SERVE), str(model), str(port), MODEL_NAME],
             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
         )
     try:

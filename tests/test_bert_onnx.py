@@ -98,3 +98,23 @@ def test_one_encoder_serves_several_threads_at_once():
     with ThreadPoolExecutor(max_workers=4) as pool:
         together = np.vstack(list(pool.map(lambda t: encoder.embed([t]), texts)))
     assert np.array_equal(alone, together)
+
+
+def test_the_built_graph_is_kept_and_a_damaged_copy_is_rebuilt(tmp_path, monkeypatch):
+    """The graph is built once (with onnx) and kept in the cache folder; a cut-short cache
+    file is rebuilt and replaced, and a cache that cannot be written costs only the build."""
+    monkeypatch.setenv("NEWSBOT_CACHE", str(tmp_path / "cache"))
+    built = OnnxBertEncoder.load(packaged_model_dir())
+    assert built is not None
+    (kept,) = (tmp_path / "cache" / "onnx").glob("bert-*.onnx")
+    good = kept.read_bytes()
+    expected = built.embed(TEXTS)
+
+    assert np.array_equal(OnnxBertEncoder.load(packaged_model_dir()).embed(TEXTS), expected)
+    kept.write_bytes(good[: len(good) // 2])
+    assert np.array_equal(OnnxBertEncoder.load(packaged_model_dir()).embed(TEXTS), expected)
+    assert kept.read_bytes() == good
+
+    (tmp_path / "a-file").write_text("not a folder")
+    monkeypatch.setenv("NEWSBOT_CACHE", str(tmp_path / "a-file"))
+    assert np.array_equal(OnnxBertEncoder.load(packaged_model_dir()).embed(TEXTS), expected)

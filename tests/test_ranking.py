@@ -258,3 +258,17 @@ def test_a_candidate_of_the_narrower_kind_leads(question, wants, passages, expec
     assert expected in _top_sentence(question, *passages)
     assert analyse("How many people died?").wants is None
     assert analyse("Which company won?").wants is None
+
+
+def test_normalise_drops_exactly_the_punctuation_marks_of_the_basic_plane():
+    """The punctuation table is filled as characters are met (listing all 65,536 up front
+    cost every `newsbot ask` 35 ms): it must still drop every mark and keep every letter."""
+    import unicodedata
+
+    marks = "".join(chr(c) for c in range(0x10000)
+                    if unicodedata.category(chr(c)).startswith("P"))
+    assert normalise(f"x{marks}y") == "xy"
+    letters = "".join(chr(c) for c in range(0x100, 0x3000) if chr(c).isalpha())
+    assert normalise(letters) == letters.lower()
+    assert normalise("Putin’s “demands” — Crimea… (1,000)") == "putin demands crimea 1000"
+    assert normalise("\U0001F389 done") == "\U0001F389 done"  # outside the plane: kept
