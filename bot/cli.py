@@ -390,7 +390,8 @@ def index_stats(state: State, as_json: bool, collection: str | None) -> None:
     if as_json:
         click.echo(json.dumps(dataclasses.asdict(stats), ensure_ascii=False))
         return
-    where = "Database:      " if "://" in stats.data_dir else "Data directory:"
+    postgres = state.config.store.backend.backend == "postgres"
+    where = "Database:      " if postgres else "Data directory:"
     out.print(f"{where} {stats.data_dir}", highlight=False)
     out.print(f"Articles:       {stats.articles}")
     out.print(f"Passages:       {stats.passages}")
@@ -563,7 +564,8 @@ def follow(state: State, once: bool) -> None:
 
 @cli.command("migrate")
 @click.option("--to", "url", required=True, envvar="NEWSBOT_DATABASE_URL", metavar="URL",
-              type=TEXT, help="The PostgreSQL database, postgresql://user@host/db (default:"
+              type=TEXT, help="The PostgreSQL database, postgresql://user@host/db or a key/value"
+                              " string such as 'host=db user=bot dbname=news' (default:"
                               " $NEWSBOT_DATABASE_URL, which keeps a password off the command"
                               " line).")
 @click.option("--replace", is_flag=True,

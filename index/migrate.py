@@ -19,7 +19,6 @@ What is copied comes in parts (`Part`): the store (`StorePart`), and those the c
 from __future__ import annotations
 
 import fcntl
-import re
 import sqlite3
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -41,9 +40,6 @@ from index.vectors import VectorIndex, vector_file
 
 Progress = Callable[[str, int, int], None]  # stage, done, total
 BATCH = 2000  # rows read from SQLite (and vectors from FAISS) at a time
-
-_PG_URL = re.compile(r"postgres(ql)?://\S*")
-
 
 def _noop(stage: str, done: int, total: int) -> None:
     pass
@@ -88,11 +84,16 @@ PartFactory = Callable[[sqlite3.Connection, Path, Any], Part]
 
 
 def check_url(url: str) -> str:
-    if not _PG_URL.fullmatch(url or ""):
-        from index.postgres.connection import redact
+    """`url` when libpq reads it as a connection string (a URL or key/value), else
+    InputError, which never repeats it (it may hold a password)."""
+    from index.postgres import conninfo
 
+    problem = conninfo.problem(url or "")
+    if problem:
         raise InputError(
-            f"--to: {redact(url)!r} is not a PostgreSQL URL (postgresql://user@host/database)"
+            "--to: the value given is not a PostgreSQL URL (postgresql://user@host/database)"
+            f" or key/value connection string (host=… dbname=…) that libpq reads: {problem}"
+            " (it is not shown, as it may hold a password)"
         )
     return url
 
