@@ -487,7 +487,8 @@ def feeds_remove(state: State, url: str, collection: str) -> None:
 @collection_option("Only the feeds this collection follows (default: all).", default=None)
 @pass_state
 def feeds_list(state: State, as_json: bool, collection: str | None) -> None:
-    """Followed feeds: interval, last fetch, last new article, last error."""
+    """Followed feeds: interval, last fetch, last new article, last error, and the entries
+    not stored yet (waiting for a later poll, or failing)."""
     from bot.following import describe_interval
 
     poller = _poller(state)
@@ -505,6 +506,9 @@ def feeds_list(state: State, as_json: bool, collection: str | None) -> None:
                   f" last new article: {row.last_new_at or 'never'}", highlight=False)
         if row.last_error:
             out.print(f"    last error ({row.last_error_at}): {row.last_error}", highlight=False)
+        if row.waiting or row.failing_entries:
+            out.print(f"    entries not stored yet: {row.waiting:,} waiting,"
+                      f" {row.failing_entries:,} failing (tried again later)", highlight=False)
     if not rows:
         err.print("No feeds followed.")
 
@@ -514,8 +518,9 @@ def _print_poll(poll) -> None:  # type: ignore[no-untyped-def]
     if poll.status == "failed":
         err.print(f"{poll.url}: failed ({poll.failures} in a row): {poll.error}", highlight=False)
     else:
-        err.print(f"{poll.url}: {poll.status}, {added} added, {len(poll.skipped)} skipped",
-                  highlight=False)
+        backlog = f", {poll.backlog}" if poll.backlog else ""
+        err.print(f"{poll.url}: {poll.status}, {added} added, {len(poll.skipped)} skipped"
+                  f"{backlog}", highlight=False)
     for collection, articles in poll.added.items():
         for article in articles:
             err.print(f"  + {article.display_title} ({article.id}) -> {collection}",

@@ -114,9 +114,10 @@ PLAIN_AFTER = [
     ("embedding_cache", "model, text_hash, vector"),
     ("entity_cache", "model, text_hash, entities"),
     ("feeds", "url, interval_s, next_due, etag, last_modified, last_fetch_at, last_new_at,"
-              " last_error, last_error_at, failures, added_at"),
+              " last_error, last_error_at, failures, added_at, waiting"),
     ("feed_followers", "url, collection, interval_s, added_at"),
     ("feed_entries", "url, entry, article_id, seen_at"),
+    ("feed_entry_failures", "url, entry, failures, next_try, last_error"),
 ]
 # Deleting these (in this order) empties the target store; the others follow by cascade.
 CLEARED = ["articles", "feeds", "ingests", "meta", "embedding_cache", "entity_cache"]
@@ -133,6 +134,7 @@ COUNTS = [
     ("feeds", "SELECT COUNT(*) FROM feeds"),
     ("feed followers", "SELECT COUNT(*) FROM feed_followers"),
     ("feed entries", "SELECT COUNT(*) FROM feed_entries"),
+    ("failing entries", "SELECT COUNT(*) FROM feed_entry_failures"),
 ]
 
 

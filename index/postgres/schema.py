@@ -144,4 +144,19 @@ MIGRATIONS: list[tuple[str, str]] = [
         END $$;
         """,
     ),
+    (
+        # A feed's entries not stored yet, as index/database.py's 008_feed_backlog.
+        "003_feed_backlog",
+        """
+        ALTER TABLE feeds ADD COLUMN waiting INTEGER NOT NULL DEFAULT 0;
+        CREATE TABLE feed_entry_failures (
+            url TEXT COLLATE "C" NOT NULL REFERENCES feeds (url) ON DELETE CASCADE,
+            entry TEXT COLLATE "C" NOT NULL,
+            failures INTEGER NOT NULL,
+            next_try DOUBLE PRECISION NOT NULL,
+            last_error TEXT NOT NULL,
+            PRIMARY KEY (url, entry)
+        );
+        """,
+    ),
 ]

@@ -102,10 +102,12 @@ def read_feed(
 
 
 def parse_entries(
-    data: bytes, origin: str, fetch: FetchSettings, *, base_url: str = ""
+    data: bytes, origin: str, fetch: FetchSettings, *, base_url: str = "",
+    capped: bool = True,
 ) -> FeedDocument:
-    """The entries of a feed document in hand (at most fetch.max_feed_entries); a document
-    that is refused has no entries and says why in `skipped`."""
+    """The entries of a feed document in hand (at most fetch.max_feed_entries when `capped`;
+    a followed feed's poller takes them a few at a time instead); a document that is refused
+    has no entries and says why in `skipped`."""
     headers = {"content-location": base_url} if base_url else {}
     problem = entity_problem(data, headers)
     if problem:
@@ -130,7 +132,7 @@ def parse_entries(
         )
     document = FeedDocument(source=clean_meta(parsed.feed.get("title")))
     total = len(parsed.entries)
-    if total > fetch.max_feed_entries:
+    if capped and total > fetch.max_feed_entries:
         document.skipped.append(
             Skipped(
                 origin,
@@ -138,7 +140,7 @@ def parse_entries(
                 f"{fetch.max_feed_entries} were read (fetch.max_feed_entries)",
             )
         )
-    kept = parsed.entries[: fetch.max_feed_entries]
+    kept = parsed.entries[: fetch.max_feed_entries] if capped else parsed.entries
     document.entries = [_entry(number, raw) for number, raw in enumerate(kept, 1)]
     return document
 
