@@ -127,12 +127,12 @@ def test_a_bad_database_url_in_the_environment_is_not_repeated(tmp_path):
         ("host=h password = 'pw 1' dbname=db", "password=*** dbname=db host=h"),
         ("postgresql://bot@h/db", "postgresql://bot@h/db"),
         ("host=h dbname=db", "host=h dbname=db"),
+        ("host=h\x00 password=pw1", "(a connection string libpq cannot read; not shown, it"
+                                     " may hold a password)"),  # libpq stops at the NUL
     ],
 )
 def test_every_form_of_password_is_masked(given, shown):
     masked = redact(given)
     if shown is not None:
         assert masked == shown
-    for value in conninfo_to_dict(given).values():
-        if value.startswith("pw"):
-            assert value not in masked, masked
+    assert "pw" not in masked

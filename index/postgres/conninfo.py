@@ -40,10 +40,14 @@ def is_url(text: str) -> bool:
 def parse(text: str) -> dict[str, str]:
     """The settings of connection string `text` as libpq reads it; ValueError, with a reason
     that quotes no value of it, when libpq cannot read it or it names nothing."""
+    if "\x00" in text:  # libpq would read up to it, and what followed would go unseen
+        raise ValueError("it holds a NUL character")
     try:
         settings = conninfo_to_dict(text)
     except psycopg.Error as exc:
         raise ValueError(_without_values(str(exc).strip().splitlines()[0])) from None
+    except UnicodeError:
+        raise ValueError("it is not valid UTF-8 text") from None
     if not settings:
         raise ValueError("it is empty")
     return {k: str(v) for k, v in settings.items()}
