@@ -60,6 +60,10 @@ class Answer:
     # The name, date or number the lead begins with, in bold ("**Apple** — Apple said ..."),
     # when the question asks for one and a candidate wins clearly; None otherwise.
     short_answer: str | None = None
+    # The learned reader's chance that the lead answers the question (None for the others).
+    confidence: float | None = None
+    # The candidate the short answer was taken from and the passage (its text) it came from.
+    span_passage: str | None = None
 
     def lead_parts(self) -> tuple[str | None, str]:
         """(short answer, the rest of the lead): how a front door shows the short answer in
@@ -86,4 +90,9 @@ class Answer:
             "latency_ms": round(self.latency_ms, 1),
             "reader": self.reader,
             "fallback": self.fallback,
+            "confidence": None if self.confidence is None else round(self.confidence, 4),
+            "span": (
+                {"text": self.short_answer, "passage": self.span_passage}
+                if self.short_answer and self.span_passage else None
+            ),
         }

@@ -23,6 +23,8 @@ from datetime import UTC, date, datetime
 from bot import dating
 from bot.answer_model import NOT_FOUND, SHORT_ANSWER_SEPARATOR, Answer, Citation, Retrieved
 from bot.copies import Stories
+from bot.learned.model import ReaderModel
+from bot.learned.reader import rerank
 from bot.questions import Kind, Question, analyse
 from bot.ranking import Scored, date_detail, rank, recency
 from index.search import Filters, Hit, Searcher
@@ -47,10 +49,19 @@ RECENCY_PLACES = 10
 
 
 class Answerer:
-    def __init__(self, searcher: Searcher, settings: AnswerSettings, top_k: int) -> None:
+    """The extractive answerer. With `model` (the learned reader, bot/learned/), the model
+    orders the sentences the rules gather and decides, by its confidence, whether to answer
+    and whether to lead with a short answer; without it the hand-set weights do."""
+
+    def __init__(
+        self, searcher: Searcher, settings: AnswerSettings, top_k: int,
+        model: ReaderModel | None = None,
+    ) -> None:
         self.searcher = searcher
         self.settings = settings
         self.top_k = top_k
+        self.model = model
+        self.reader = "learned" if model is not None else "extractive"
 
     def answer(
         self, question: str, *, context: str | None = None, filters: Filters | None = None,
@@ -77,24 +88,20 @@ class Answerer:
             filters.collections if filters else None,
         )
         hits = stories.with_versions(hits, day)
-        read = hits[: self.settings.passages_read]
+        read = hits[: self.model.passages_read if self.model else self.settings.passages_read]
         parsed = analyse(question)
         idf = self.searcher.idf(parsed.terms.values())
         ranked = rank(parsed, read, {s: idf[w] for s, w in parsed.terms.items()}, day)
+        confidence = None
+        if self.model is not None:
+            ranked, confidence = rerank(self.model, parsed, ranked)
         shown = stories.one_per_story(_by_best_sentence(hits, ranked))[: self.top_k]
         retrieved = [_retrieved(h) for h in shown]
-        top_similarity = max((h.similarity for h in read), default=0.0)
-        if (
-            not ranked or top_similarity < self.settings.min_similarity
-            or (parsed.kind is not Kind.OPEN
-                and ranked[0].relevance < self.settings.min_score)
-            or (DECLINE_WITHOUT_CANDIDATE and parsed.kind is not Kind.OPEN
-                and self.settings.min_score > MIN_SCORE_OFF
-                and not ranked[0].candidates and _has_entities(read))
-        ):
+        if not ranked or self._declines(parsed, ranked, read, confidence):
             return Answer(
                 question=question, answer=NOT_FOUND, answered=False, retrieved=retrieved,
-                latency_ms=(time.perf_counter() - started) * 1000,
+                latency_ms=(time.perf_counter() - started) * 1000, reader=self.reader,
+                confidence=confidence,
             )
         # Reports of different days that disagree: the newer leads (bot/dating.py).
         conflict = dating.disagreement(parsed, ranked, read, day)
@@ -132,6 +139,8 @@ class Answerer:
             ))
         # The short answer is the best sentence's; a newer report that overrules it has none.
         short = short_answer(ranked, parsed) if lead[0] is ranked[0] else None
+        if self.model is not None and (confidence or 0.0) < self.model.short_threshold:
+            short = None  # the model is not sure enough of the candidate itself
         text = " ".join(parts)
         if short:
             text = f"**{short}**{SHORT_ANSWER_SEPARATOR}{text}"
@@ -140,6 +149,25 @@ class Answerer:
             question=question, answer=text, answered=True,
             citations=stories.with_copies(citations), retrieved=retrieved,
             latency_ms=(time.perf_counter() - started) * 1000, short_answer=short,
+            reader=self.reader, confidence=confidence,
+            span_passage=lead_hits[0].passage.text if short else None,
+        )
+
+    def _declines(
+        self, parsed: Question, ranked: list[Scored], read: list[Hit], confidence: float | None
+    ) -> bool:
+        """Is no sentence a good enough answer? The model's confidence decides when there is
+        a model; otherwise the rules' bars (see the module docstring)."""
+        if self.model is not None:
+            return (confidence or 0.0) < self.model.answer_threshold
+        top_similarity = max((h.similarity for h in read), default=0.0)
+        return (
+            top_similarity < self.settings.min_similarity
+            or (parsed.kind is not Kind.OPEN
+                and ranked[0].relevance < self.settings.min_score)
+            or (DECLINE_WITHOUT_CANDIDATE and parsed.kind is not Kind.OPEN
+                and self.settings.min_score > MIN_SCORE_OFF
+                and not ranked[0].candidates and _has_entities(read))
         )
 
     def _lead(self, ranked: list[Scored]) -> list[Scored]:

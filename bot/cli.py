@@ -28,6 +28,7 @@ from bot.copies import also_reported_by
 from bot.dating import shown_date
 from bot.engine import IngestReport, NewsEngine, as_of_day
 from bot.evaluation.commands import eval_group
+from bot.learned.commands import reader_group
 from bot.settings import Config
 from index.collections import SHARED, check_name, describe
 from index.embedding import make_embedder
@@ -753,6 +754,7 @@ def sync(state: State, guild_id: int | None, globally: bool) -> None:
 
 
 cli.add_command(eval_group)
+cli.add_command(reader_group)
 
 
 def main() -> None:

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from bot.answer_model import Answer
 from bot.answering import Answerer
 from bot.guild_settings import BOT_DB_NAME
-from bot.settings import Config
+from bot.settings import DEFAULT_READER, Config
 from index.backends import open_store
 from index.collections import SHARED, check_name, check_names
 from index.database import Ingest
@@ -94,7 +94,13 @@ class NewsEngine:
         self.embedder = embedder or make_embedder(settings.model)
         self.store: Store = open_store(settings, self.embedder)
         self.searcher = Searcher(self.store, settings.search)
-        self.answerer = Answerer(self.searcher, settings.answer, settings.search.top_k)
+        kind = config.reader.kind
+        model = None
+        if kind == "learned" or (kind == "llm" and DEFAULT_READER == "learned"):
+            from bot.learned.model import load as load_reader_model
+
+            model = load_reader_model()
+        self.answerer = Answerer(self.searcher, settings.answer, settings.search.top_k, model)
         self.llm_reader: LLMReader | None = None
         if config.reader.kind == "llm":
             from bot.llm_reader import LLMReader  # the openai client loads only when used

@@ -272,11 +272,17 @@ class FeedPoller:
         plan = plan_entries(document.entries, self.book.seen(row.url),
                             self.book.entry_failures(row.url), now,
                             self.settings.max_entries_per_poll)
-        # An entry whose link is already a stored article (added by hand, or by another feed)
-        # is taken as stored: its page is not fetched again.
+        # An entry whose link a follower already holds (added by hand, or by another feed) is
+        # taken as stored for that follower: the page is not fetched for it. Only a follower's
+        # own article counts: another collection's copy under the URL is never handed to it
+        # (a server's private upload stays its own), so the page is fetched for the others.
+        followers = list(row.followers or {SHARED: row.interval_s})
         db = self.engine.store.db
-        known = {e.key: a for e in plan.chosen if e.link and (a := db.article_by_url(e.link))}
-        to_read = [e for e in plan.chosen if e.key not in known]
+        own = {
+            (e.key, c): a for e in plan.chosen if e.link for c in followers
+            if (a := db.article_by_url(e.link, c))
+        }
+        to_read = [e for e in plan.chosen if any((e.key, c) not in own for c in followers)]
         outcomes: list[ArticleInput | Skipped] = []
         for entry in to_read:  # one at a time, each started before the feed's time is up
             if time.monotonic() >= deadline:
@@ -287,19 +293,22 @@ class FeedPoller:
             )
         poll = FeedPoll(row.url, "unchanged")
         failed: dict[str, str] = {}  # entry key -> why it is not an article
-        articles: list[ArticleInput] = [_as_input(a) for a in known.values()]
-        keys: list[str] = list(known)
+        read: dict[str, ArticleInput] = {}
         for entry, outcome in zip(to_read, outcomes, strict=False):
             if isinstance(outcome, ArticleInput):
-                articles.append(outcome)
-                keys.append(entry.key)
+                read[entry.key] = outcome
             else:
                 poll.skipped.append(outcome)
                 failed[entry.key] = outcome.reason
-        stored: dict[str, str] = {}  # an input's URL or content hash -> the stored article id
-        for collection in row.followers or {SHARED: row.interval_s}:
-            if not articles:
-                break
+        done: set[str] = {  # entries that need nothing stored: every follower held them
+            e.key for e in plan.chosen if all((e.key, c) in own for c in followers)}
+        for collection in followers:
+            mine = [
+                a for e in plan.chosen if (a := own.get((e.key, collection)) or read.get(e.key))
+            ]
+            if not mine:
+                continue
+            articles = [a if isinstance(a, ArticleInput) else _as_input(a) for a in mine]
             held = self._held(articles, collection)
             report = self._add(articles, collection, row.url)
             # New to this collection: stored now, or stored before for another collection.
@@ -307,18 +316,19 @@ class FeedPoller:
                 a for a in report.added + report.updated + report.unchanged if a.id not in held
             ]
             poll.skipped += report.skipped
-            for article in report.added + report.updated + report.unchanged:
-                stored.setdefault(article.content_hash, article.id)
-                if article.url:
-                    stored.setdefault(article.url, article.id)
-        entries = []
-        for key, item in zip(keys, articles, strict=True):
-            article_id = stored.get(item.url or "") or stored.get(item.content_hash)
-            if article_id is None:  # refused by the store (the reason is in poll.skipped)
+            hashes = {a.content_hash for a in report.added + report.updated + report.unchanged}
+            done.update(key for key, item in read.items() if item.content_hash in hashes)
+        for key, item in read.items():
+            if key not in done:  # refused by the store (the reason is in poll.skipped)
                 failed[key] = next((s.reason for s in poll.skipped if s.origin == item.origin),
                                    "the store did not keep it")
-            else:
-                entries.append((key, article_id))
+        # Each entry remembered with the article its fetched page became, as a collection that
+        # follows later is handed it (`_join`); none where every follower had its own copy
+        # (or merged the page into one), never a follower's own copy.
+        entries = []
+        for key in [e.key for e in plan.chosen if e.key in done]:
+            found = self.engine.store.identical(read[key]) if key in read else None
+            entries.append((key, found.id if found else None))
         poll.waiting = plan.waiting + len(to_read) - len(outcomes)  # time ran out for these
         backlog_now, poll.failing_entries = after_poll(
             plan, failed, {key for key, _ in entries}, now=now, interval_s=row.interval_s,
@@ -347,10 +357,10 @@ class FeedPoller:
         db = self.engine.store.db
         held = set()
         for item in articles:
-            found = (item.url and db.article_by_url(item.url)) or db.article_by_hash(
-                item.content_hash
+            found = (item.url and db.article_by_url(item.url, collection)) or db.article_by_hash(
+                item.content_hash, collection
             )
-            if found and db.in_collection(found.id, collection):
+            if found:
                 held.add(found.id)
         return held
 

@@ -9,31 +9,36 @@ in `Answer.fallback`, when no passage is close enough to ask about, when no sent
 or when the endpoint times out, refuses (HTTP 429, 5xx, ...), cannot be reached or replies
 with something that is not a chat completion.
 
-Time: the whole call, including the wait for one of `max_concurrent` slots, is bounded by
-`timeout_s`. The request runs in a worker thread of this reader and the caller waits for it at
-most until the deadline; a call still running then is left to end on its own (the HTTP
-client's timeout ends it) and keeps its slot until it does, so the endpoint never sees more
-than `max_concurrent` calls at once.
+Time: `timeout_s` bounds the whole call: the wait for one of `max_concurrent` slots, the
+connection, the wait for the reply and the reading of its body (an endpoint that trickles its
+reply a byte at a time is cut off too). The request runs as a task on this reader's own event
+loop (a daemon thread, so it never holds the process open) under `asyncio.timeout`: at the
+deadline the task is cancelled, its connection closed and its slot freed, and the caller gets
+the extractive answer at once. So the endpoint never sees more than `max_concurrent` calls at
+once, and none outlives its deadline.
 
 The API key is read from the environment variable named by `api_key_env`, given only to the
-client, and scrubbed from every message this module logs or returns.
+client, and scrubbed from every message this module logs or returns; it and any `sk-`-like
+token are scrubbed from the model's reply before the check (which then drops the sentence that
+held one), so an endpoint that echoes the key cannot get it shown.
 """
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import logging
 import os
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import CancelledError as FutureCancelled
 from concurrent.futures import TimeoutError as FutureTimeout
 
 import openai
 from openai.types.chat import ChatCompletion
 
 from bot.answer_model import NOT_FOUND, Answer, Citation, Retrieved
-from bot.citation_check import Sentence, check_reply
+from bot.citation_check import Sentence, check_reply, scrub_secrets
 from bot.llm_prompt import build_messages, is_decline
 from bot.settings import LLMSettings
 from index.errors import ConfigError
@@ -41,6 +46,7 @@ from index.errors import ConfigError
 log = logging.getLogger("newsbot.llm")
 
 NO_KEY = "no-key"  # what the client sends when no key is configured (local servers need none)
+CLOSE_WAIT_S = 2.0  # close(): how long the calls still running get to be cancelled
 
 
 class EndpointError(Exception):
@@ -64,14 +70,19 @@ class LLMReader:
         self._key = key
         # No retries: a retry after a 429 or a timeout would only spend the time the
         # extractive answer is waiting on.
-        self._client = openai.OpenAI(
+        self._client = openai.AsyncOpenAI(
             base_url=settings.base_url, api_key=key or NO_KEY, timeout=settings.timeout_s,
             max_retries=0,
         )
         self._slots = threading.BoundedSemaphore(settings.max_concurrent)
-        self._pool = ThreadPoolExecutor(
-            max_workers=settings.max_concurrent, thread_name_prefix="newsbot-llm"
+        # The calls run on this loop; a daemon thread, so that nothing of a call keeps the
+        # process alive after its answer (concurrent.futures' pool threads are joined at exit)
+        self._loop = asyncio.new_event_loop()
+        self._closed = False
+        self._thread = threading.Thread(
+            target=self._loop.run_forever, name="newsbot-llm", daemon=True
         )
+        self._thread.start()
 
     # -- answering --------------------------------------------------------------------------
     def read(self, extractive: Answer) -> Answer:
@@ -85,6 +96,7 @@ class LLMReader:
             reply = self._complete(build_messages(extractive.question, passages), started)
         except EndpointError as exc:
             return self._fallback(extractive, str(exc), started)
+        reply = scrub_secrets(reply, self._key)
         elapsed = (time.perf_counter() - started) * 1000
         if is_decline(reply):
             return dataclasses.replace(
@@ -109,7 +121,7 @@ class LLMReader:
         log.warning("LLM reader: giving the extractive answer: %s", reason)
         elapsed = (time.perf_counter() - started) * 1000
         return dataclasses.replace(
-            extractive, reader="extractive", fallback=reason,
+            extractive, reader=extractive.reader, fallback=reason,
             latency_ms=extractive.latency_ms + elapsed,
         )
 
@@ -123,24 +135,33 @@ class LLMReader:
                 f"all {self.settings.max_concurrent} LLM calls were busy for {timeout:g} s"
             )
         try:
-            future = self._pool.submit(self._call, messages)
-        except RuntimeError:  # the pool is shut down: the engine is closing
+            if self._closed:
+                raise RuntimeError("closed")
+            future = asyncio.run_coroutine_threadsafe(self._call(messages, deadline), self._loop)
+        except RuntimeError:  # the loop is closed: the engine is closing
             self._slots.release()
             raise EndpointError("the LLM reader is closed") from None
         future.add_done_callback(lambda _: self._slots.release())
         try:
-            return future.result(timeout=max(0.0, deadline - time.perf_counter()))
+            # the task ends itself at the deadline; the margin lets its cancellation finish
+            return future.result(timeout=max(0.0, deadline - time.perf_counter()) + 1.0)
         except FutureTimeout:
+            future.cancel()
             raise EndpointError(f"no reply within {timeout:g} s") from None
+        except FutureCancelled:  # close() cancelled it
+            raise EndpointError("the LLM reader is closed") from None
 
-    def _call(self, messages: list[dict[str, str]]) -> str:
+    async def _call(self, messages: list[dict[str, str]], deadline: float) -> str:
         s = self.settings
         try:
-            completion = self._client.chat.completions.create(
-                model=s.model, messages=messages,  # type: ignore[arg-type]
-                max_tokens=s.max_tokens, temperature=s.temperature,
-            )
-        except openai.APITimeoutError:
+            # asyncio.timeout covers what the client's own timeout does not: a body that
+            # arrives a byte at a time, each byte within the client's read timeout
+            async with asyncio.timeout(max(0.0, deadline - time.perf_counter())):
+                completion = await self._client.chat.completions.create(
+                    model=s.model, messages=messages,  # type: ignore[arg-type]
+                    max_tokens=s.max_tokens, temperature=s.temperature,
+                )
+        except (TimeoutError, openai.APITimeoutError):
             raise EndpointError(f"no reply within {s.timeout_s:g} s") from None
         except openai.RateLimitError:
             raise EndpointError("the endpoint is rate-limiting (HTTP 429)") from None
@@ -160,8 +181,28 @@ class LLMReader:
         return text.replace(self._key, "***") if self._key else text
 
     def close(self) -> None:
-        self._pool.shutdown(wait=False, cancel_futures=True)
-        self._client.close()
+        """Cancel the calls still running (their callers get the extractive answer), close
+        the client and stop the loop."""
+        if self._closed:
+            return
+        self._closed = True
+
+        async def shut() -> None:
+            current = asyncio.current_task()
+            tasks = [t for t in asyncio.all_tasks() if t is not current]
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await self._client.close()
+
+        try:
+            asyncio.run_coroutine_threadsafe(shut(), self._loop).result(CLOSE_WAIT_S)
+        except (FutureTimeout, RuntimeError, OSError) as exc:
+            log.warning("LLM reader: closing took too long: %s", type(exc).__name__)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(CLOSE_WAIT_S)
+        if not self._thread.is_alive():
+            self._loop.close()
 
 
 def _content(completion: object) -> str | None:

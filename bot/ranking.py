@@ -103,6 +103,9 @@ class Scored:
     # articles, named next to what is asked, of the narrower kind asked), for the short answer.
     strength: dict[str, float] = field(default_factory=dict)
     wanted: frozenset[str] = frozenset()  # its candidates of the narrower kind asked
+    # The evidence behind `score`, unweighted, by name: what the learned reader
+    # (bot/learned/) weighs instead of the hand-set weights above.
+    features: dict[str, float] = field(default_factory=dict)
 
     @property
     def relevance(self) -> float:
@@ -310,6 +313,17 @@ def rank(
             scored = Scored(sentence, i, score, found, W_RECENCY * fresh, spans,
                             {c: W_WANTED if c in wanted_here else 0.0 for c in found},
                             frozenset(wanted_here))
+            scored.features = {
+                "words": coverage(stems), "passage_words": coverage(passage_stems),
+                "similarity": hit.similarity, "recency": fresh,
+                "numerals": _numerals_shared(question, sentence), "rank": float(i),
+                "date_detail": date_detail(spans) if question.kind is Kind.DATE else 0.0,
+                "wanted": 1.0 if wanted_here else 0.0, "candidates": float(len(found)),
+                "position": float(j), "passage_position": float(hit.passage.position),
+                "length": float(len(sentence.split())),
+                "lexical": 1.0 if hit.lexical_rank is not None else 0.0,
+                "support": 0.0, "focus": 0.0,
+            }
             rows.append((scored, passage_evidence, article.id, norm))
     if question.kind is not Kind.OPEN:
         _add_support(rows)
@@ -345,7 +359,9 @@ def _add_support(rows: list[tuple[Scored, float, str, str]]) -> None:
     best = max(support.values(), default=0.0) or 1.0
     for scored, *_ in rows:
         if scored.candidates:
-            scored.score += W_SUPPORT * max(support[c] for c in scored.candidates) / best
+            share = max(support[c] for c in scored.candidates) / best
+            scored.score += W_SUPPORT * share
+            scored.features["support"] = share
             for c in scored.candidates:
                 scored.strength[c] = scored.strength.get(c, 0.0) + W_SUPPORT * support[c] / best
 
@@ -370,7 +386,9 @@ def _add_focus(rows: list[tuple[Scored, float, str, str]], focus: frozenset[str]
                     break
     for scored, *_ in rows:
         if scored.candidates:
-            scored.score += W_FOCUS * max(best.get(c, 0.0) for c in scored.candidates)
+            share = max(best.get(c, 0.0) for c in scored.candidates)
+            scored.score += W_FOCUS * share
+            scored.features["focus"] = share
             for c in scored.candidates:
                 scored.strength[c] = scored.strength.get(c, 0.0) + W_FOCUS * best.get(c, 0.0)
 

@@ -29,14 +29,18 @@ class DiscordSettings:
     message_content: bool = False
 
 
-READER_KINDS = ("extractive", "llm")
+READER_KINDS = ("extractive", "learned", "llm")
+# The reader of a config that names none, and the one the LLM reader falls back to.
+DEFAULT_READER = "extractive"
 
 
 @dataclass(frozen=True)
 class ReaderSettings:
-    # "extractive": sentences copied from the passages (bot/answering.py); "llm": an
-    # OpenAI-compatible chat model writes the answer, every citation checked (bot/llm_reader.py)
-    kind: str = "extractive"
+    # "extractive": sentences copied from the passages, chosen by hand-set rules
+    # (bot/answering.py, bot/ranking.py); "learned": the same sentences chosen, and declines
+    # decided, by a model trained on news quizzes (bot/learned/); "llm": an OpenAI-compatible
+    # chat model writes the answer, every citation checked (bot/llm_reader.py)
+    kind: str = DEFAULT_READER
 
 
 @dataclass(frozen=True)

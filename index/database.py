@@ -164,9 +164,41 @@ MIGRATIONS: list[tuple[str, str]] = [
         """,
     ),
     (
+        # One URL may be stored more than once: each collection that supplies its own text
+        # under a URL gets its own article (index/store.py `_plan`), so a server is never
+        # joined to another's copy by naming its URL. SQLite cannot drop a column's UNIQUE,
+        # so the table is copied (every row kept, ids unchanged) with foreign keys off
+        # (`_REBUILDS_TABLES`): dropping the old table must not cascade to passages.
+        "008_article_url_not_unique",
+        """
+        CREATE TABLE articles_new (
+            id TEXT PRIMARY KEY,
+            url TEXT,
+            title TEXT,
+            source TEXT,
+            published TEXT,
+            author TEXT,
+            text TEXT NOT NULL,
+            content_hash TEXT NOT NULL,
+            added_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            origin TEXT
+        );
+        INSERT INTO articles_new (id, url, title, source, published, author, text,
+            content_hash, added_at, updated_at, origin)
+            SELECT id, url, title, source, published, author, text, content_hash, added_at,
+            updated_at, origin FROM articles;
+        DROP TABLE articles;
+        ALTER TABLE articles_new RENAME TO articles;
+        CREATE INDEX articles_content_hash ON articles (content_hash);
+        CREATE INDEX articles_published ON articles (published);
+        CREATE INDEX articles_url ON articles (url)
+        """,
+    ),
+    (
         # A feed's entries that are not stored yet (index/feedstate.py): how many the last
         # poll left for later (`waiting`), and each entry that failed, retried with back-off.
-        "008_feed_backlog",
+        "009_feed_backlog",
         """
         ALTER TABLE feeds ADD COLUMN waiting INTEGER NOT NULL DEFAULT 0;
         CREATE TABLE feed_entry_failures (
@@ -180,6 +212,10 @@ MIGRATIONS: list[tuple[str, str]] = [
         """,
     ),
 ]
+
+# Migrations that copy a table others refer to: run with foreign keys off (SQLite ignores
+# the pragma inside a transaction), checked with foreign_key_check before they commit.
+_REBUILDS_TABLES = {"008_article_url_not_unique"}
 
 _ARTICLE_COLUMNS = (
     "id, title, url, source, published, author, text, content_hash, added_at, updated_at, origin"
@@ -327,11 +363,25 @@ class Database:
         for name, sql in MIGRATIONS:
             if name in done:
                 continue
-            with self.transaction() as tx:
-                for statement in sql.split(";"):
-                    if statement.strip():
-                        tx.execute(statement)
-                tx.execute("INSERT INTO _migrations VALUES (?, ?)", (name, now_iso()))
+            rebuild = name in _REBUILDS_TABLES
+            if rebuild:
+                conn.execute("PRAGMA foreign_keys = OFF")
+            try:
+                with self.transaction() as tx:
+                    # Another process may have run it since `done` was read.
+                    if tx.execute(
+                        "SELECT 1 FROM _migrations WHERE name = ?", (name,)
+                    ).fetchone():
+                        continue
+                    for statement in sql.split(";"):
+                        if statement.strip():
+                            tx.execute(statement)
+                    if rebuild and tx.execute("PRAGMA foreign_key_check").fetchone():
+                        raise StoreError(f"{self.path}: migration {name} broke a reference")
+                    tx.execute("INSERT INTO _migrations VALUES (?, ?)", (name, now_iso()))
+            finally:
+                if rebuild:
+                    conn.execute("PRAGMA foreign_keys = ON")
 
     # -- metadata ---------------------------------------------------------------------------
     def get_meta(self, key: str, conn: sqlite3.Connection | None = None) -> str | None:
@@ -357,17 +407,38 @@ class Database:
         ).fetchone()
         return _article(row) if row else None
 
-    def article_by_url(self, url: str) -> Article | None:
+    def article_by_url(self, url: str, collection: str | None = None) -> Article | None:
+        """The article stored under `url` that `collection` holds (None: the first stored
+        under it, whoever holds it; several collections may each have their own)."""
+        return self._article_where("a.url = ?", url, collection)
+
+    def article_by_hash(self, digest: str, collection: str | None = None) -> Article | None:
+        """An article with this text (content hash) that `collection` holds (None: any)."""
+        return self._article_where("a.content_hash = ?", digest, collection)
+
+    def _article_where(
+        self, condition: str, value: str, collection: str | None
+    ) -> Article | None:
+        cols = ", ".join(f"a.{c.strip()}" for c in _ARTICLE_COLUMNS.split(","))
+        sql, params = f"SELECT {cols} FROM articles a WHERE {condition}", [value]
+        if collection is not None:
+            sql += (" AND a.id IN (SELECT article_id FROM article_collections"
+                    " WHERE collection = ?)")
+            params.append(collection)
         row = self.connection().execute(
-            f"SELECT {_ARTICLE_COLUMNS} FROM articles WHERE url = ?", (url,)
+            sql + " ORDER BY a.added_at, a.id LIMIT 1", params
         ).fetchone()
         return _article(row) if row else None
 
-    def article_by_hash(self, digest: str) -> Article | None:
-        row = self.connection().execute(
-            f"SELECT {_ARTICLE_COLUMNS} FROM articles WHERE content_hash = ? LIMIT 1", (digest,)
-        ).fetchone()
-        return _article(row) if row else None
+    def articles_with_text(self, digest: str, url: str | None) -> list[Article]:
+        """Every article stored with this text (content hash) under `url` (None: none)."""
+        cols = ", ".join(f"a.{c.strip()}" for c in _ARTICLE_COLUMNS.split(","))
+        sql = f"SELECT {cols} FROM articles a WHERE a.content_hash = ?"
+        if url is None:
+            rows = self.connection().execute(sql + " AND a.url IS NULL", (digest,))
+        else:
+            rows = self.connection().execute(sql + " AND a.url = ?", (digest, url))
+        return [_article(r) for r in rows.fetchall()]
 
     def all_articles(self) -> list[Article]:
         rows = self.connection().execute(

@@ -38,12 +38,6 @@ Progress = Callable[[str, int, int], None]  # stage, done, total
 
 DB_NAME = "news.sqlite3"
 
-KEPT_REASON = (
-    "another collection holds this article too, so its stored copy was kept as it is"
-    " (the new text or details were not stored)"
-)
-
-
 def _noop(stage: str, done: int, total: int) -> None:
     pass
 
@@ -70,6 +64,7 @@ class _Planned:
     article: Article
     passages: list[str] | None  # None: passages stay as they are
     replaces: bool  # an existing article's passages are replaced
+    leaves: str | None = None  # the article (held by others too) the collection gives up
 
 
 class Store:
@@ -172,47 +167,78 @@ class Store:
                 fcntl.flock(lock, fcntl.LOCK_UN)
 
     def _plan(
-        self, item: ArticleInput, seen: dict[str, Article], collection: str
+        self, item: ArticleInput, seen: dict[str, Article], taken: set[str], collection: str
     ) -> tuple[str, _Planned]:
-        """What adding `item` to `collection` means: ("added"|"updated"|"unchanged"|"kept",
-        plan). "kept": the item would change an article that another collection holds too,
-        which only the shared collection may do (a server must not rewrite what another
-        server's members read); `collection` gets the stored copy as it is."""
+        """What adding `item` to `collection` means: ("added"|"updated"|"unchanged", plan).
+
+        A collection only ever gains an article from what it supplied itself: `item` updates
+        the article `collection` already holds under its URL (else with its text); failing
+        that it joins a stored article only where that one is exactly what `item` supplies
+        (same text, URL and shown details), else it is stored anew for `collection` alone,
+        whatever other collections hold under the same URL. An update of an article that
+        other collections hold too leaves theirs as it is: `collection` gets its own copy."""
         digest = item.content_hash
-        existing = None
+        own = None
         if item.url:
-            existing = seen.get(item.url) or self.db.article_by_url(item.url)
-        if existing is None:
-            existing = seen.get(digest) or self.db.article_by_hash(digest)
+            own = seen.get(item.url) or self.db.article_by_url(item.url, collection)
+        if own is None:
+            own = seen.get(digest) or self.db.article_by_hash(digest, collection)
         stamp = now_iso()
-        if existing is None:
+        if own is None:
+            same = self.identical(item)
+            if same is not None:
+                return "unchanged", _Planned(same, None, replaces=False)
             article = Article(
-                id=article_id_for(item.url, digest), title=item.title, url=item.url,
+                id=self._new_id(item.url, digest, taken), title=item.title, url=item.url,
                 source=item.source, published=item.published, author=item.author,
                 text=item.text, content_hash=digest, added_at=stamp, updated_at=stamp,
                 origin=item.origin or None,
             )
             return "added", _Planned(article, self._chunks(article), replaces=False)
-        same_text = existing.content_hash == digest
+        same_text = own.content_hash == digest
         merged = replace(
-            existing,
+            own,
             # The same text under another URL keeps its first URL; a URL's new text replaces.
-            url=existing.url or item.url,
-            title=item.title or existing.title,
-            source=item.source or existing.source,
-            published=item.published or existing.published,
-            author=item.author or existing.author,
+            url=own.url or item.url,
+            title=item.title or own.title,
+            source=item.source or own.source,
+            published=item.published or own.published,
+            author=item.author or own.author,
             text=item.text,
             content_hash=digest,
-            origin=existing.origin or item.origin or None,
+            origin=own.origin or item.origin or None,
         )
-        if merged == existing:
-            return "unchanged", _Planned(existing, None, replaces=False)
-        if collection != SHARED and self.db.collections_of(existing.id) - {collection}:
-            return "kept", _Planned(existing, None, replaces=False)
+        if merged == own:
+            return "unchanged", _Planned(own, None, replaces=False)
         merged = replace(merged, updated_at=stamp)
-        rechunk = not same_text or merged.title != existing.title
+        if self.db.collections_of(own.id) - {collection}:
+            copy = replace(merged, id=self._new_id(merged.url, digest, taken), added_at=stamp)
+            return "updated", _Planned(copy, self._chunks(copy), replaces=False, leaves=own.id)
+        rechunk = not same_text or merged.title != own.title
         return "updated", _Planned(merged, self._chunks(merged) if rechunk else None, rechunk)
+
+    def identical(self, item: ArticleInput) -> Article | None:
+        """A stored article that is exactly what `item` supplies: its text, URL and every
+        detail an answer shows (the origin names an untitled one). Joining it shows the
+        newcomer nothing it did not supply itself."""
+        for article in self.db.articles_with_text(item.content_hash, item.url or None):
+            if (article.title, article.source, article.published, article.author) != (
+                item.title, item.source, item.published, item.author
+            ):
+                continue
+            if article.title or article.origin == (item.origin or None):
+                return article
+        return None
+
+    def _new_id(self, url: str | None, digest: str, taken: set[str]) -> str:
+        """An id no stored or planned article has: from the URL (or text) as before, else,
+        for another collection's own article under a stored URL, from the URL and text."""
+        candidate, salt = article_id_for(url, digest), 0
+        while candidate in taken or self.db.article_by_id(candidate) is not None:
+            salt += 1
+            candidate = article_id_for(f"{url or ''}\n{digest}\n{salt}", digest)
+        taken.add(candidate)
+        return candidate
 
     def _chunks(self, article: Article) -> list[str]:
         return chunk_text(article.text, self.settings.chunk)
@@ -331,9 +357,11 @@ class Store:
         self, items: list[ArticleInput], progress: Progress | None = None,
         collection: str = SHARED,
     ) -> AddResult:
-        """Add `items` to `collection`: new articles are stored, cut and embedded; one already
-        stored (same URL, or same text) is updated in place and joins `collection`, so an
-        article in several collections is stored and embedded once."""
+        """Add `items` to `collection`: new articles are stored, cut and embedded; one the
+        collection already holds (same URL, or same text) is updated (`_plan`). An article
+        exactly as another collection stored it joins `collection`, so an article in several
+        collections is stored and embedded once; different text under a stored URL is stored
+        apart, for `collection` alone."""
         collection = check_name(collection)
         progress = progress or _noop
         result = AddResult()
@@ -342,6 +370,8 @@ class Store:
             plans: list[_Planned] = []
             members: list[str] = []
             seen: dict[str, Article] = {}
+            taken: set[str] = set()  # ids of the articles planned so far
+            leaving: set[str] = set()  # articles `collection` swaps for its own copy
             for item in items:
                 if not item.text.strip():
                     result.skipped.append(Skipped(item.origin, "no text"))
@@ -352,12 +382,12 @@ class Store:
                     # one such field would fail the whole batch's transaction.
                     result.skipped.append(Skipped(repr(item.origin)[1:-1], problem))
                     continue
-                outcome, plan = self._plan(item, seen, collection)
+                outcome, plan = self._plan(item, seen, taken, collection)
                 members.append(plan.article.id)
-                if outcome in ("unchanged", "kept"):
+                if plan.leaves:
+                    leaving.add(plan.leaves)
+                if outcome == "unchanged":
                     result.unchanged.append(plan.article)
-                    if outcome == "kept":
-                        result.skipped.append(Skipped(item.origin, KEPT_REASON))
                     continue
                 if plan.article.url:
                     seen[plan.article.url] = plan.article
@@ -368,6 +398,7 @@ class Store:
                 (result.added if outcome == "added" else result.updated).append(plan.article)
             result.added = [a for a in result.added if any(p.article is a for p in plans)]
             result.updated = [a for a in result.updated if any(p.article is a for p in plans)]
+            members = [m for m in members if m not in leaving]
             if not plans:
                 if members:
                     with self.db.transaction() as tx:
@@ -407,6 +438,8 @@ class Store:
                         )
                         at += n
                 self.db.add_members(tx, collection, members)
+                if leaving:
+                    self.db.remove_members(tx, collection, leaving)
                 stories.assign(self.db, tx, signatures)
                 return removed, (new_ids, vectors)
 
@@ -417,7 +450,7 @@ class Store:
     def find(self, ref: str, collection: str | None = None) -> Article | None:
         """An article by id or URL (exact, then canonical); with `collection`, only one that
         collection holds."""
-        article = self.db.article_by_id(ref) or self.db.article_by_url(ref)
+        article = self.db.article_by_id(ref) or self.db.article_by_url(ref, collection)
         if (article is not None and collection is not None
                 and not self.db.in_collection(article.id, collection)):
             return None

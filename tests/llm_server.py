@@ -130,6 +130,10 @@ class Fault:
     "not_chat"  answer 200 with JSON that is not a chat completion
     "slow"      wait `delay_s`, then forward (never, if the client hangs up first)
     "reply"     forward, then replace the model's reply text with `text`
+    "answer"    answer 200 with a chat completion whose reply is `text`, without forwarding
+    "trickle"   like "answer", but send the response one byte every `delay_s` (headers
+                included), as a server that holds a call open would; stop when the client
+                hangs up
     """
 
     kind: str = "pass"
@@ -228,6 +232,10 @@ class FaultProxy:
             return _send(h, 200, b'{"id": "x", "choices": [{"message": {"content": "Apple [1')
         if fault.kind == "not_chat":
             return _send(h, 200, json.dumps({"result": "Apple will invest [1]."}).encode())
+        if fault.kind == "answer":
+            return _send(h, 200, completion(fault.text))
+        if fault.kind == "trickle":
+            return self._trickle(h, completion(fault.text), fault.delay_s)
         if fault.kind == "slow" and not self._wait_slowly(h, fault.delay_s):
             return None
         status, payload = self._forward(h.path, raw, dict(h.headers.items()))
@@ -248,6 +256,22 @@ class FaultProxy:
                 return False
         return True
 
+    def _trickle(self, h: BaseHTTPRequestHandler, payload: bytes, delay_s: float) -> None:
+        head = (
+            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(payload)}\r\n\r\n"
+        ).encode()
+        for i in range(len(head) + len(payload)):
+            byte = (head + payload)[i : i + 1]
+            try:
+                h.wfile.write(byte)
+                h.wfile.flush()
+            except OSError:
+                return  # the client hung up
+            if not self._wait_slowly(h, delay_s):
+                return
+        h.close_connection = True
+
     def _forward(self, path: str, raw: bytes, headers: dict[str, str]) -> tuple[int, bytes]:
         keep = {k: v for k, v in headers.items() if k.lower() in ("content-type", "authorization")}
         request = urllib.request.Request(self.upstream + path, data=raw, headers=keep)
@@ -267,6 +291,17 @@ def _hung_up(conn: socket.socket) -> bool:
         return bool(readable) and not conn.recv(1, socket.MSG_PEEK)
     except (OSError, ValueError):
         return True  # closed or reset
+
+
+def completion(text: str) -> bytes:
+    """A chat completion whose reply is `text`, as an OpenAI-compatible server sends it."""
+    return json.dumps({
+        "id": "chatcmpl-test", "object": "chat.completion", "created": 1700000000,
+        "model": MODEL_NAME,
+        "choices": [{"index": 0, "finish_reason": "stop",
+                     "message": {"role": "assistant", "content": text}}],
+        "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
+    }).encode()
 
 
 def _send(h: BaseHTTPRequestHandler, status: int, payload: bytes) -> None:

@@ -105,7 +105,7 @@ def test_a_marker_out_of_range_drops_the_sentence_even_beside_a_good_one(cites):
 
 def test_an_invented_number_is_dropped():
     reason = check_sentence(Sentence("Apple will invest $600 billion.", (1,)), PASSAGES)
-    assert reason == "'600' is not in the passages it cites"
+    assert reason == "'600 billion' is not in the passages it cites"
 
 
 def test_an_invented_number_word_is_dropped():
@@ -115,7 +115,7 @@ def test_an_invented_number_word_is_dropped():
 
 def test_billion_and_million_are_checked_too():
     reason = check_sentence(Sentence("Apple will invest $500 million.", (1,)), PASSAGES)
-    assert reason == "'million' is not in the passages it cites"
+    assert reason == "'500 million' is not in the passages it cites"
 
 
 def test_an_invented_name_is_dropped():
@@ -218,3 +218,136 @@ def test_an_injected_link_is_dropped_even_under_its_own_number():
 
 def test_an_injected_uncited_reply_is_dropped():
     assert kept_texts("Acme Corp shares will rise 900% tomorrow.", [INJECTED, RATES]) == []
+
+
+# ---------------------------------------------------------------------- what a sentence asserts
+# (issue 18, item 2: invented claims passed because only capitalised names, digits and half of
+# the content words were compared)
+
+MINE = (
+    "The Zephyrion copper mine in Norland closed on Friday after 40 years, its owner Quarrix "
+    "Mining said. Falling copper prices made the mine unprofitable, the company said, and all "
+    "150 workers lost their jobs."
+)
+
+
+@pytest.mark.parametrize(("text", "reason"), [
+    # a negation the passage does not have
+    ("The Zephyrion copper mine in Norland never closed, the owner Quarrix Mining said.",
+     "it says 'never closed', which the passages it cites do not"),
+    ("The Zephyrion mine did not close.",
+     "it says 'not close', which the passages it cites do not"),
+    # a cause no passage gives
+    ("The Zephyrion copper mine in Norland closed because executives committed fraud.",
+     "the cause it gives ('executives committed fraud') is not in the passages it cites"),
+    # number words, as numbers
+    ("Only one worker lost a job.", "'one' is not in the passages it cites"),
+    ("Seventy-five workers lost their jobs.", "'Seventy-five' is not in the passages it cites"),
+    ("The mine closed after forty-one years.", "'forty-one' is not in the passages it cites"),
+    # an invented name in lower case
+    ("the zephyrion copper mine was closed by its owner, borealix mining.",
+     "'borealix' is not in the passages it cites"),
+    # the opposite of what the passage says
+    ("All 150 workers kept their jobs.",
+     "it says 'kept' where the passages it cites say the opposite"),
+    ("Rising copper prices made the mine unprofitable.",
+     "it says 'rising' where the passages it cites say the opposite"),
+])
+def test_an_invented_claim_about_the_mine_is_dropped(text, reason):
+    assert check_sentence(Sentence(text, (1,)), [MINE]) == reason
+
+
+@pytest.mark.parametrize("text", [
+    "The Zephyrion copper mine in Norland closed on Friday after 40 years, Quarrix Mining said.",
+    # number words are read as the numbers they are
+    "One hundred and fifty workers lost their jobs when the Zephyrion mine closed.",
+    "The mine closed after forty years.",
+    # names in lower case are names all the same
+    "the zephyrion mine in norland closed on friday, quarrix mining said.",
+    # a cause the passage gives
+    "The Zephyrion mine closed because falling copper prices made it unprofitable.",
+    # a negation the passage has
+    "The owner said the mine was closed, and the workers did not keep their jobs.",
+])
+def test_a_faithful_sentence_about_the_mine_is_kept(text):
+    passages = [MINE + " The workers did not keep their jobs."]
+    assert check_sentence(Sentence(text, (1,)), passages) is None
+
+
+def test_a_statement_the_passage_negates_is_dropped():
+    passage = "The council did not approve the budget on Tuesday."
+    reason = check_sentence(Sentence("The council approved the budget on Tuesday.", (1,)),
+                            [passage])
+    assert reason == "the passages it cites say 'not approve', and it does not"
+
+
+@pytest.mark.parametrize(("fact", "passage"), [
+    ("seventy-five", "75 workers"),
+    ("75", "seventy-five workers"),
+    ("one hundred and fifty", "150 workers"),
+    ("550 million", "a £550m award"),
+    ("twelve", "12 songs"),
+    ("14th", "the fourteenth increase"),
+    ("FDA", "the US Food and Drug Administration"),
+    ("Chicago", "the Chicago-born cardinal"),
+    ("Dubai", "Dubai's ruler"),
+    ("quarrix mining", MINE),
+])
+def test_numbers_and_names_are_found_however_they_are_written(fact, passage):
+    assert occurs(fact, passage)
+
+
+@pytest.mark.parametrize(("fact", "passage"), [
+    ("seventy-six", "75 workers"),
+    ("one", "150 workers"),
+    ("550 billion", "a £550m award"),
+    ("FBI", "the US Food and Drug Administration"),
+])
+def test_a_different_number_or_name_is_not_found(fact, passage):
+    assert not occurs(fact, passage)
+
+
+def test_the_share_of_supported_words_is_stricter_than_half():
+    # 4 of its 8 content words are in the passage: enough for the old half, not for 0.6
+    text = "The bank cut its deposit rate, worrying many families and workers."
+    reason = check_sentence(Sentence(text, (2,)), PASSAGES)
+    assert reason == "only 4 of its 8 words are in the passages it cites"
+
+
+def test_a_secret_in_a_sentence_drops_it():
+    from bot.citation_check import scrub_secrets
+
+    reply = scrub_secrets("Floods killed 224 people, key hunter2x [3].", key="hunter2x")
+    assert "hunter2x" not in reply
+    assert kept_texts(reply) == []
+    assert kept_texts("Floods killed 224 people sk-abcdefghijklmnop [3].") == []
+
+
+# --------------------------------------------------------------------------- the measured set
+
+
+def test_the_check_on_the_grounded_and_edited_sentence_set():
+    """tests/data/citation_claims.jsonl: faithful paraphrases and one-fact edits of passages
+    from the development articles. The levels are the ones measured (README), less a little
+    slack: a change that lets more invented claims through, or drops more faithful ones,
+    fails here."""
+    from bot.evaluation.claims import score_claims
+
+    scores = score_claims()
+    assert scores.grounded >= 100 and scores.ungrounded >= 100
+    assert scores.kept_precision >= 0.88, scores.summary()
+    assert scores.grounded_recall >= 0.88, scores.summary()
+    assert scores.ungrounded_recall >= 0.88, scores.summary()
+
+
+def test_the_check_on_the_held_out_sentence_set():
+    """tests/data/citation_claims_heldout.jsonl: written after the check was tuned on the set
+    above, from other development articles (README gives the first measurement, and the one
+    after two general fixes it showed the need for)."""
+    from bot.evaluation.claims import DEFAULT_SET, score_claims
+
+    scores = score_claims(DEFAULT_SET.with_name("citation_claims_heldout.jsonl"))
+    assert scores.grounded >= 40 and scores.ungrounded >= 40
+    assert scores.kept_precision >= 0.90, scores.summary()
+    assert scores.grounded_recall >= 0.78, scores.summary()
+    assert scores.ungrounded_recall >= 0.90, scores.summary()

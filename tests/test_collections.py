@@ -15,7 +15,6 @@ from index.database import MIGRATIONS, Database
 from index.errors import InputError
 from index.models import ArticleInput, ReadResult
 from index.search import Filters
-from index.store import KEPT_REASON
 
 A, B = guild_collection(111), guild_collection(222)
 
@@ -75,14 +74,20 @@ def test_a_server_cannot_rewrite_an_article_another_collection_holds(backend_eng
     (article,) = add(backend_engine, A, item(STORY, url=url)).added
     forged = add(backend_engine, B, item("Forged text: the council was dissolved.", url=url,
                                       title="Forged"))
-    assert [s.reason for s in forged.skipped] == [KEPT_REASON]
-    stored = backend_engine.store.find(url)
+    # B's text is B's own article (tests/test_url_isolation.py); A's stays as A stored it.
+    (own_b,) = forged.added
+    assert own_b.id != article.id and forged.skipped == []
+    stored = backend_engine.store.find(url, A)
     assert stored.text == STORY and stored.title == "A title"
-    assert members(backend_engine, article.id) == {A, B}
-    # The shared collection (the operator) may update it, and a server may update its own.
+    assert members(backend_engine, article.id) == {A}
+    assert members(backend_engine, own_b.id) == {B}
+    # The shared collection's change of a copy it holds with A is its own copy; A may update
+    # the one it alone holds.
+    add(backend_engine, SHARED, item(STORY, url=url))
     changed = STORY.replace("three", "four")
     assert add(backend_engine, SHARED, item(changed, url=url)).updated
-    assert backend_engine.store.find(url).text == changed
+    assert backend_engine.store.find(url, SHARED).text == changed
+    assert backend_engine.store.find(url, A).text == STORY
     (own,) = add(backend_engine, A, item("Only A holds this one.", url="https://e.com/a")).added
     assert add(backend_engine, A, item("Only A holds this one, corrected.", url=own.url)).updated
 
@@ -241,11 +246,27 @@ def _downgrade(path) -> None:
     )
     # ... nor the migrations that came after it (their tables, newest first).
     for name, sql in reversed(MIGRATIONS[COLLECTIONS_MIGRATION + 1:]):
+        if name == "008_article_url_not_unique":
+            _restore_unique_urls(conn)
+            conn.execute("DELETE FROM _migrations WHERE name = ?", (name,))
+            continue
         for table in reversed(re.findall(r"CREATE TABLE (\w+)", sql)):
             conn.execute(f"DROP TABLE {table}")
         conn.execute("DELETE FROM _migrations WHERE name = ?", (name,))
     conn.commit()
     conn.close()
+
+
+def _restore_unique_urls(conn: sqlite3.Connection) -> None:
+    """The articles table as 001 and 003 made it (url UNIQUE), every row kept."""
+    first = MIGRATIONS[0][1]
+    create = re.search(r"CREATE TABLE articles \(.*?\n        \);", first, re.S).group(0)
+    indexes = re.findall(r"CREATE INDEX articles_\w+ ON articles \(\w+\);", first)
+    conn.executescript(
+        "CREATE TABLE articles_keep AS SELECT * FROM articles; DROP TABLE articles;"
+        f" {create} {' '.join(indexes)} ALTER TABLE articles ADD COLUMN origin TEXT;"
+        " INSERT INTO articles SELECT * FROM articles_keep; DROP TABLE articles_keep;"
+    )
 
 
 def _schema(path) -> set[tuple[str, str]]:

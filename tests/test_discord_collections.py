@@ -23,6 +23,7 @@ from tests.discord_e2e_helpers import (
     ask,
     bot_running,
     build_world,
+    click,
     done_with,
     e2e_emulator,
     e2e_no_rate_limits_provoked,
@@ -150,6 +151,78 @@ async def test_two_servers_never_see_each_others_articles(
     assert fields_b["This server"].startswith("1 article, ")
     assert "file zyxcorp.md — 1 added" in fields_b["This server"]
     assert "Shared" not in fields_b  # not searched here any more
+    assert rejected(emulator) == []
+
+
+FORGED_TITLE = "Zyxcorp and Quorbank end their talks"
+FORGED = article_file(
+    FORGED_TITLE,
+    """
+Zyxcorp will pay nothing for Quorbank: the talks between Zyxcorp and Quorbank ended on Tuesday
+without a deal, a Quorbank spokeswoman said. Quorbank will stay independent for now.
+""",
+    url=SECRET_URL,  # server B claims server A's URL
+    source="Street Wire",
+    published="2024-02-06",
+)
+SECRET_WORDS = ("40 billion", SECRET_TITLE, "Money Desk", "largest takeover")
+
+
+async def test_a_server_claiming_another_servers_url_never_sees_its_text(
+    emulator: DiscordEmulator, tmp_path: Path
+) -> None:
+    """Server A uploads a file whose front matter says `url: X`; server B uploads other text
+    claiming `url: X`. B's members are answered from B's text only, and its "Show sources"
+    quotes B's text only; A's members still get A's."""
+    world = build_world(emulator)  # server A
+    other = emulator.add_guild("Elsewhere")  # server B
+    b_general = other.add_text_channel("general")
+    b_admin = other.add_member("bea", roles=[other.add_role("mods", Permission.MANAGE_GUILD)])
+    b_reader = other.add_member("ben")
+    a, b = guild_collection(world.guild.id), guild_collection(other.id)
+
+    cfg = config(tmp_path / "data")
+    engine = seeded_engine(cfg, HashingEmbedder())
+    try:
+        await sync_commands(emulator, cfg, world.guild)
+        await sync_commands(emulator, cfg, other)
+        async with bot_running(emulator, engine, cfg):
+            added_a = await invoke(
+                emulator, "news add-file", user=world.admin, channel=world.general,
+                options={"file": emulator.add_attachment("zyxcorp.md", SECRET)},
+                until=done_with("Done."),
+            )
+            added_b = await invoke(
+                emulator, "news add-file", user=b_admin, channel=b_general,
+                options={"file": emulator.add_attachment("talks.md", FORGED)},
+                until=done_with("Done."),
+            )
+            asked_in_b = await ask(emulator, SECRET_QUESTION, user=b_reader, channel=b_general)
+            sources_b = await click(emulator, asked_in_b.response, "Show sources", user=b_reader)
+            asked_in_a = await ask(emulator, SECRET_QUESTION, user=world.alice,
+                                   channel=world.general)
+            sources_a = await click(emulator, asked_in_a.response, "Show sources",
+                                    user=world.alice)
+            stats_b = await invoke(emulator, "news stats", user=b_admin, channel=b_general)
+    finally:
+        in_a = [x.text for x in engine.store.db.articles_in(a)]
+        in_b = [x.text for x in engine.store.db.articles_in(b)]
+        engine.close()
+
+    for text in (asked_in_b.response.text, sources_b.response.text):
+        for word in SECRET_WORDS:
+            assert word not in text, (word, text)
+    assert added_a.response.content.startswith("Done. Added 1")
+    assert added_b.response.content.startswith("Done. Added 1"), added_b.response.content
+    assert len(in_a) == 1 and "40 billion" in in_a[0]
+    assert len(in_b) == 1 and "pay nothing" in in_b[0]
+    assert FORGED_TITLE in only_embed(asked_in_b.response)["description"]
+    assert sources_b.response.ephemeral and "pay nothing" in sources_b.response.text
+    assert SECRET_TITLE in only_embed(asked_in_a.response)["description"]
+    assert "40 billion" in sources_a.response.text
+    assert "pay nothing" not in asked_in_a.response.text + sources_a.response.text
+    fields_b = {f["name"]: f["value"] for f in only_embed(stats_b.response)["fields"]}
+    assert fields_b["This server"].startswith("1 article, ")
     assert rejected(emulator) == []
 
 

@@ -961,8 +961,16 @@ async def test_unexpected_engine_error_shows_an_error_id_that_is_logged(
     try:
         await sync_commands(emulator, bot_config, world.guild)
         async with bot_running(emulator, engine, bot_config):
-            inter = await ask(emulator, TALKS_QUESTION, user=world.alice, channel=world.general)
+            inter = await invoke(
+                emulator,
+                "ask",
+                user=world.alice,
+                channel=world.general,
+                options={"question": TALKS_QUESTION},
+                until=lambda i: any("error id" in m.content for m in i.messages),
+            )
             _, reply = await mention(emulator, world.general, world.bob, TALKS_QUESTION)
+            await emulator.wait_until(lambda: inter.original.deleted, timeout=WAIT_S)
     finally:
         engine.close()
 
@@ -976,9 +984,10 @@ async def test_unexpected_engine_error_shows_an_error_id_that_is_logged(
         ids.append(match.group(1))
         assert message.embeds == [] and message.buttons == []
         assert "caught fire" not in message.text  # no internals shown to users
-    # the deferral was public, so the "thinking…" placeholder itself became the apology
-    assert inter.callback_type == 5 and inter.followups == []
-    assert [kind for kind, _ in inter.log] == ["callback", "edit"]
+    # the deferral was public: the apology goes to the asker alone, the placeholder is removed
+    assert inter.callback_type == 5 and inter.original is not None and inter.original.deleted
+    assert inter.response.ephemeral and inter.followups == [inter.response]
+    assert [kind for kind, _ in inter.log] == ["callback", "edit", "followup", "delete"]
     assert ids[0] != ids[1]
     for eid in ids:
         records = [r for r in caplog.records if eid in r.getMessage()]

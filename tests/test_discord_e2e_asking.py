@@ -14,7 +14,6 @@ hashing test embedder, the strict emulator, the suite's zero-429 check).
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -205,20 +204,6 @@ async def test_thread_per_question_opens_a_thread_and_follow_ups_keep_the_contex
     assert off.response.thread is None
 
 
-async def test_thread_per_question_without_thread_permissions_still_answers(
-    emulator: DiscordEmulator, data_dir: Path
-) -> None:
-    world = build_world(emulator)  # the bot's role lacks Create Public Threads here
-    world.general.set_overwrite(world.guild.bot_member, deny=Permission.CREATE_PUBLIC_THREADS)
-    async with seeded_bot(emulator, fast_config(data_dir), HashingEmbedder(), world.guild):
-        await admin_command(world, "news threads", enabled=True)
-        inter = await ask(emulator, TALKS_QUESTION, user=world.alice, channel=world.general)
-        await emulator.wait_for_request("POST", THREADS_ROUTE, timeout=WAIT_S)
-    assert only_embed(inter.response)["title"] == TALKS_QUESTION
-    assert inter.response.thread is None
-    assert [r.status for r in emulator.requests_to("POST", THREADS_ROUTE)] == [403]
-
-
 # --------------------------------------------------------------------------- free-response
 
 
@@ -235,10 +220,9 @@ async def test_free_response_channel_answers_every_message(
         assert only_embed(answer)["title"] == TALKS_QUESTION
         # elsewhere, a message without a mention is still not a question
         chatter = await emulator.send_message(world.general, world.bob, TALKS_QUESTION)
-        # the cooldown covers every way of asking: a second message is refused, for a while
+        # the cooldown covers every way of asking: a second message is not answered (and,
+        # people chatting there, gets no refusal either)
         again = await emulator.send_message(world.news, world.bob, "and the refugees?")
-        refusal = await emulator.wait_for_reply(again, timeout=WAIT_S)
-        assert re.fullmatch(r"One question at a time: try again in \d+ s\.", refusal.content)
         by_command = await ask(emulator, "floods?", user=world.bob, channel=world.general)
         assert by_command.response.content.startswith("One question at a time")
         listed = await admin_command(world, "news free-response list")
@@ -249,7 +233,7 @@ async def test_free_response_channel_answers_every_message(
         _, last = await mention(emulator, world.news, world.alice, "floods?")  # after quiet
         assert only_embed(last)
     replies_to = {m.reference.id for m in emulator.state.all_messages() if m.reference}
-    assert chatter.id not in replies_to and quiet.id not in replies_to
+    assert {chatter.id, again.id, quiet.id}.isdisjoint(replies_to)
     assert {r.status for r in emulator.requests_to("POST", CHANNEL_MESSAGES)} == {200}
 
 

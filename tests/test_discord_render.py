@@ -12,6 +12,8 @@ from bot.answer_model import NOT_FOUND, Answer, Citation, Retrieved
 from bot.discord_app import render as r
 from bot.discord_app.embeds import to_embed
 from bot.discord_app.errors import NotAdmin, Refusal, describe_error
+from bot.discord_app.thread_names import thread_name
+from bot.discord_app.typing_gate import TypingGate
 from bot.engine import IngestReport, RemoveReport, StoreStats
 from index.errors import InputError
 from index.models import Article, Skipped
@@ -373,3 +375,20 @@ def test_wrapped_engine_errors_are_unwrapped():
 
 async def _dummy_callback(interaction: discord.Interaction) -> None:  # pragma: no cover
     return None
+
+
+def test_thread_names_never_show_mention_markup():
+    # nothing in the cache: each kind of markup still reads as what it is
+    name = thread_name("did <@&12345> or <@!678> post in <#999> <:party:42> at <t:0:R>?")
+    assert name == "did @role or @user post in #channel :party: at 1970-01-01 00:00 UTC?"
+    assert thread_name("ask <@5>", users={5: "Bob"}) == "ask @Bob"
+    long = thread_name("<@&1> " + "word " * 40)
+    assert len(long) == 100 and long.startswith("@role word") and long.endswith("…")
+
+
+def test_one_typing_indicator_per_channel_while_it_lasts():
+    now = [0.0]
+    gate = TypingGate(10.0, clock=lambda: now[0])
+    assert gate.claim(1) and not gate.claim(1) and gate.claim(2)
+    now[0] = 10.5  # the first indicator has run out
+    assert gate.claim(1) and not gate.claim(1)

@@ -651,6 +651,28 @@ async def test_reply_needs_read_message_history(
     )
 
 
+async def test_replies_to_system_messages_are_refused(
+    emulator: DiscordEmulator, world: Scenario, bot: SampleBot
+) -> None:
+    """A member starts a thread without a message: Discord posts a THREAD_CREATED system
+    message (type 18) named after it in the channel, and refuses replies to it (50035)."""
+    thread, notice = await emulator.start_thread_without_message(
+        world.general, world.alice, "Friday game night"
+    )
+    seen = await emulator.wait_until(
+        lambda: next((m for m in bot.seen if m.id == notice.id), None),
+        description="the system message",
+    )
+    assert seen.type == discord.MessageType.thread_created and seen.content == "Friday game night"
+    assert seen.reference is not None and seen.reference.channel_id == thread.id
+    channel = bot.get_channel(world.general.id)
+    assert isinstance(channel, discord.TextChannel)
+    with pytest.raises(discord.HTTPException) as refused:
+        await channel.get_partial_message(notice.id).reply("hi", allowed_mentions=NO_PINGS)
+    assert refused.value.status == 400 and refused.value.code == 50035
+    assert "Cannot reply to a system message" in str(refused.value)
+
+
 async def test_without_embed_links_embeds_are_dropped(
     emulator: DiscordEmulator, world: Scenario, bot: SampleBot
 ) -> None:

@@ -60,6 +60,7 @@ from bot.discord_app.render import (
     safe_text,
     trim,
 )
+from bot.discord_app.tokens import edit_original
 from bot.following import feed_url, parse_every
 from index.collections import guild_collection
 from index.errors import InputError
@@ -126,7 +127,8 @@ class ProgressEditor:
     """Shows engine progress in the deferred reply, at most one edit per `interval` seconds.
 
     `report` is the engine's Progress callback: it runs in the worker thread and only hands the
-    latest (stage, done, total) to the event loop.
+    latest (stage, done, total) to the event loop. An `edit` that returns False (the reply can
+    no longer be edited: its token has run out) ends the edits; the job goes on.
     """
 
     def __init__(
@@ -162,7 +164,8 @@ class ProgressEditor:
             text = render_progress(*self._latest)
             if text != self._shown:
                 try:
-                    await self._edit(text)
+                    if await self._edit(text) is False:
+                        return
                     self._shown = text
                     self.edits += 1
                 except discord.HTTPException as exc:
@@ -221,9 +224,11 @@ class AdminCog(commands.Cog):
         (the interaction token lasts 15 minutes: a long rebuild), the admin gets it by DM,
         else /news stats shows it; never the channel."""
         try:
-            await interaction.edit_original_response(content=text, embeds=[], view=None)
+            edited = await edit_original(interaction, content=text, embeds=[], view=None)
         except discord.HTTPException as exc:
             log.warning("could not edit the /news reply (%s); delivering it privately", exc)
+            edited = False
+        if not edited:  # its token has run out (15 minutes), or Discord refused the edit
             await self.bot.deliver_privately(interaction, text)
         interaction.extras[REPLIED] = True
 
@@ -245,7 +250,7 @@ class AdminCog(commands.Cog):
         async with self.bot.admin_job():
             loop = asyncio.get_running_loop()
             editor = ProgressEditor(
-                lambda text: interaction.edit_original_response(content=text), loop
+                lambda text: edit_original(interaction, content=text), loop
             )
             started = time.monotonic()
             async with editor:
@@ -289,7 +294,7 @@ class AdminCog(commands.Cog):
             check_attachment(file.filename, len(data), self.bot.config.discord.max_attachment_bytes)
             loop = asyncio.get_running_loop()
             editor = ProgressEditor(
-                lambda text: interaction.edit_original_response(content=text), loop
+                lambda text: edit_original(interaction, content=text), loop
             )
             async with editor:
                 result = await self.bot.run_admin(

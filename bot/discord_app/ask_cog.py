@@ -14,12 +14,15 @@ thread one of our answers opened: its earlier questions are the context.
 Where Discord refuses a reply (the bot lacks Read Message History: error 160002), the answer
 is posted as a plain message instead (`reply_or_post`); where the bot lacks Embed Links (Discord
 would drop the embed and leave only the buttons), the answer goes as text (`answer_as_text`).
+Where it may not post at all, it stays quiet; a thread opens only where it may post in it
+(bot/discord_app/channel_rights.py). Only members' own messages are questions, never system
+messages. In a free-response channel, a message the bot will not answer (the cooldown, no
+asker role…) gets no reply: people chat there, and a refusal under every line would flood it.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import re
 import secrets
@@ -30,6 +33,14 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.answer_model import Answer
+from bot.discord_app.channel_rights import (
+    can_embed_in,
+    can_post_in,
+    is_askable,
+    may_open_thread,
+    my_permissions,
+    reply_or_post,
+)
 from bot.discord_app.client import ACK_S, MAX_QUESTION_CHARS, role_ids
 from bot.discord_app.embeds import to_embed, to_embeds
 from bot.discord_app.errors import (
@@ -48,6 +59,9 @@ from bot.discord_app.render import (
     render_passages,
     trim,
 )
+from bot.discord_app.thread_names import thread_name
+from bot.discord_app.tokens import PUBLIC_PLACEHOLDER
+from bot.discord_app.typing_gate import TypingGate
 from bot.guild_settings import THREAD_CONTEXT_QUESTIONS
 
 if TYPE_CHECKING:
@@ -57,29 +71,6 @@ log = logging.getLogger("newsbot.discord")
 
 REFUSAL_DELETE_AFTER = 30.0  # seconds a public refusal (mention path) stays up
 _UNESCAPE = re.compile(r"\\(.)")
-CANNOT_REPLY = 160002  # Discord: "Cannot reply without permission to read message history"
-THREAD_NAME_MAX = 100
-
-
-def _my_permissions(message: discord.Message) -> discord.Permissions | None:
-    """The bot's permissions where `message` was posted; None when the cache cannot tell."""
-    guild, channel = message.guild, message.channel
-    if guild is None or guild.me is None or not hasattr(channel, "permissions_for"):
-        return None
-    return channel.permissions_for(guild.me)
-
-
-def can_reply_in(message: discord.Message) -> bool:
-    """False when the cache says the bot may not read this channel's history (Discord refuses
-    replies then); True when it may, or when the cache cannot tell (Discord will say)."""
-    perms = _my_permissions(message)
-    return perms is None or perms.read_message_history
-
-
-def can_embed_in(message: discord.Message) -> bool:
-    """False when the bot lacks Embed Links here: Discord would drop its embeds."""
-    perms = _my_permissions(message)
-    return perms is None or perms.embed_links
 
 
 def answer_as_text(spec: EmbedSpec) -> str:
@@ -88,24 +79,6 @@ def answer_as_text(spec: EmbedSpec) -> str:
     parts = [f"**{spec.title}**" if spec.title else "", spec.description or ""]
     parts += [f"**{f.name}**\n{f.value}" for f in spec.fields]
     return trim("\n".join(p for p in parts if p), CONTENT_LIMIT)
-
-
-async def reply_or_post(message: discord.Message, **kwargs: object) -> discord.Message:
-    """Reply to `message`; where a reply is refused (no Read Message History), the same
-    content as a plain message in its channel."""
-    if can_reply_in(message):
-        try:
-            return await message.reply(**kwargs)  # type: ignore[arg-type]
-        except discord.HTTPException as exc:
-            if exc.code != CANNOT_REPLY:
-                raise
-    kwargs.pop("mention_author", None)
-    return await message.channel.send(**kwargs)  # type: ignore[arg-type]
-
-
-def thread_name(question: str) -> str:
-    text = " ".join(question.split()) or "Question"
-    return text if len(text) <= THREAD_NAME_MAX else text[: THREAD_NAME_MAX - 1] + "…"
 
 
 def is_thread(channel: object) -> bool:
@@ -216,6 +189,7 @@ def question_from_embed(message: discord.Message) -> str | None:
 class AskCog(commands.Cog):
     def __init__(self, bot: NewsBot) -> None:
         self.bot = bot
+        self.typing = TypingGate()  # one indicator per channel at a time: no 429s in a burst
 
     # ------------------------------------------------------------------ shared
 
@@ -289,6 +263,7 @@ class AskCog(commands.Cog):
         async def thinking() -> None:  # "NewsBot is thinking…" within Discord's 3 s
             if not interaction.response.is_done():
                 await interaction.response.defer(thinking=True)
+                interaction.extras[PUBLIC_PLACEHOLDER] = True  # errors go privately
 
         async with self.bot.deadline() as deadline:
             # a refusal is private, so these come before the (public) acknowledgement, and
@@ -328,7 +303,9 @@ class AskCog(commands.Cog):
                 )
                 interaction.extras[REPLIED] = True
                 deadline.reschedule(None)  # answered: what follows is bookkeeping
-        await self._after_answer(key, message, channel, question, interaction.guild_id)
+        await self._after_answer(
+            key, message, channel, question, interaction.guild, interaction.app_permissions
+        )
 
     async def _after_answer(
         self,
@@ -336,7 +313,9 @@ class AskCog(commands.Cog):
         answer: discord.Message,
         channel: object,
         question: str,
-        guild_id: int | None,
+        guild: discord.Guild | None,
+        perms: discord.Permissions | None,
+        users: dict[int, str] | None = None,
     ) -> None:
         """Once an answer is delivered: record its message id (follow-ups by reply look it up)
         and open its thread. A failure here (the store gone right after answering) is only
@@ -346,7 +325,7 @@ class AskCog(commands.Cog):
         questions could not be found (thread_questions)."""
         try:
             await self.bot.db(self.bot.guild_store.set_answer_message, key, answer.id)
-            await self._open_thread(answer, channel, question, guild_id)
+            await self._open_thread(answer, channel, question, guild, perms, users)
         except Exception as exc:
             _, eid = describe_error(exc, public=True)
             log_error(exc, eid, f"bookkeeping after answer {answer.id} (key {key})")
@@ -367,16 +346,24 @@ class AskCog(commands.Cog):
         answer: discord.Message,
         channel: object,
         question: str,
-        guild_id: int | None,
+        guild: discord.Guild | None,
+        perms: discord.Permissions | None,
+        users: dict[int, str] | None,
     ) -> None:
-        """With thread per question on, open a thread on the answer for its follow-ups. A
-        refusal (no Create Public Threads) leaves the answer as it is."""
-        if guild_id is None or is_thread(channel) or not isinstance(channel, discord.TextChannel):
+        """With thread per question on, open a thread on the answer for its follow-ups, where
+        the bot's permissions (`perms`, in the answer's channel) let it both create the thread
+        and post in it; elsewhere the answer stays as it is, with no request Discord would
+        refuse."""
+        if guild is None or is_thread(channel) or not isinstance(channel, discord.TextChannel):
             return
-        if not await self.bot.db(self.bot.guild_store.thread_per_question, guild_id):
+        if not await self.bot.db(self.bot.guild_store.thread_per_question, guild.id):
             return
+        if not may_open_thread(perms):
+            log.info("no thread on answer %s: missing thread permissions there", answer.id)
+            return
+        name = thread_name(question, guild, users)
         try:  # the thread takes the answer's id, which thread_questions looks up
-            await channel.create_thread(name=thread_name(question), message=answer)
+            await channel.create_thread(name=name, message=answer)
         except discord.HTTPException as exc:
             log.warning("could not open a thread on answer %s: %s", answer.id, exc)
 
@@ -410,6 +397,13 @@ class AskCog(commands.Cog):
         me = self.bot.user
         if me is None or message.author.bot or message.webhook_id is not None:
             return
+        if not is_askable(message):  # a system message: nobody asked anything
+            return
+        if not can_post_in(message):  # typing, an answer, a refusal: all would be refused
+            if any(u.id == me.id for u in message.mentions):
+                log.info("mentioned in channel %s, where I may not post", message.channel.id)
+            return
+        free = False
         try:
             async with self.bot.deadline() as deadline:
                 is_dm = message.guild is None
@@ -439,6 +433,8 @@ class AskCog(commands.Cog):
             )
             if isinstance(exc, NotAllowedHere):
                 return
+            if free and isinstance(exc, Refusal):  # chat in a free-response channel: no reply
+                return
             try:
                 await reply_or_post(
                     message,
@@ -465,14 +461,8 @@ class AskCog(commands.Cog):
             raise Refusal(f"Please keep questions under {MAX_QUESTION_CHARS} characters.")
         await self.bot.check_may_ask(**self._where(message))
 
-        typed = False
-
-        async def typing() -> None:  # one-shot: lasts ~10 s or until we post
-            nonlocal typed
-            if not typed:
-                typed = True
-                with contextlib.suppress(discord.HTTPException):
-                    await message.channel.typing()
+        async def typing() -> None:  # lasts ~10 s or until we post; one per channel
+            await self.typing.show(message.channel)
 
         async with self.bot.asking(message.author.id, on_wait=typing):
             await typing()
@@ -494,8 +484,10 @@ class AskCog(commands.Cog):
                 message, **body, view=answer_view(key), mention_author=False
             )
             deadline.reschedule(None)  # answered: what follows is bookkeeping
-        guild_id = message.guild.id if message.guild else None
-        await self._after_answer(key, reply, message.channel, text, guild_id)
+        users = {u.id: u.display_name for u in message.mentions}
+        await self._after_answer(
+            key, reply, message.channel, text, message.guild, my_permissions(message), users
+        )
 
     async def _is_free(self, message: discord.Message) -> bool:
         """A message in a free-response channel (or a thread of one) is a question; only with

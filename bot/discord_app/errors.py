@@ -14,6 +14,12 @@ import discord
 from discord import app_commands
 
 from bot.discord_app.render import CONTENT_LIMIT, neutralize_mentions, trim
+from bot.discord_app.tokens import (
+    PUBLIC_PLACEHOLDER,
+    private_after_public,
+    refused_token,
+    token_expired,
+)
 from index.errors import ConfigError, NewsbotError, StoreTimedOut, StoreUnavailable
 
 log = logging.getLogger("newsbot.discord")
@@ -183,21 +189,29 @@ def user_line(text: str) -> str:
 
 
 async def reply_to_interaction(interaction: discord.Interaction, text: str) -> None:
-    """Show `text` to the user: ephemeral when possible; after a public "thinking…" deferral
-    the placeholder is replaced (its visibility was fixed by the deferral)."""
+    """Show `text` to the user alone: ephemeral when possible; after a private "thinking…"
+    deferral the placeholder is replaced; after a public one (/ask) the text goes in a
+    private follow-up and the placeholder is removed (tokens.private_after_public). Nothing
+    is tried with a token Discord no longer takes."""
     text = user_line(text)
     response = interaction.response
     try:
         if not response.is_done():
             await response.send_message(text, ephemeral=True)
+        elif token_expired(interaction):
+            log.info("no error reply (the interaction's token has expired): %s", text)
         elif (
             response.type == discord.InteractionResponseType.deferred_channel_message
             and not interaction.extras.get(REPLIED)
         ):
-            await interaction.edit_original_response(content=text, embeds=[], view=None)
+            if interaction.extras.get(PUBLIC_PLACEHOLDER):
+                await private_after_public(interaction, text)
+            else:
+                await interaction.edit_original_response(content=text, embeds=[], view=None)
         else:
             await interaction.followup.send(text, ephemeral=True)
     except discord.HTTPException as exc:
+        refused_token(interaction, exc)
         log.warning("could not send an error reply: %s", exc)
 
 

@@ -145,8 +145,17 @@ MIGRATIONS: list[tuple[str, str]] = [
         """,
     ),
     (
-        # A feed's entries not stored yet, as index/database.py's 008_feed_backlog.
-        "003_feed_backlog",
+        # One URL may be stored more than once: each collection that supplies its own text
+        # under a URL gets its own article (as SQLite's 008_article_url_not_unique).
+        "003_article_url_not_unique",
+        """
+        ALTER TABLE articles DROP CONSTRAINT IF EXISTS articles_url_key;
+        CREATE INDEX IF NOT EXISTS articles_url ON articles (url);
+        """,
+    ),
+    (
+        # A feed's entries not stored yet, as index/database.py's 009_feed_backlog.
+        "004_feed_backlog",
         """
         ALTER TABLE feeds ADD COLUMN waiting INTEGER NOT NULL DEFAULT 0;
         CREATE TABLE feed_entry_failures (

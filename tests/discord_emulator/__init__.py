@@ -35,10 +35,13 @@ Waiting and inspecting (never sleep):
   ``emu.unknown_requests`` for routes the emulator doesn't serve.
 
 Threads and forums: ``guild.add_thread(parent, name, owner=...)``, ``guild.add_forum_channel``,
-``await emu.start_thread(message, user, name)``, ``await emu.create_forum_post(forum, user,
-title, content)``; a thread follows its parent's overwrites and needs Send Messages in
-Threads. Moderation: ``guild.timeout_member(member, seconds)``; the owner's command
-permissions: ``emu.set_command_permissions(guild, "news", [(role_or_member_or_channel, True)])``.
+``await emu.start_thread(message, user, name)``, ``await emu.start_thread_without_message(
+channel, user, name)`` (Discord then posts a THREAD_CREATED system message, type 18, named
+after the thread; replies to system messages are refused with 50035),
+``await emu.create_forum_post(forum, user, title, content)``; a thread follows its parent's
+overwrites and needs Send Messages in Threads. Moderation:
+``guild.timeout_member(member, seconds)``; the owner's command permissions:
+``emu.set_command_permissions(guild, "news", [(role_or_member_or_channel, True)])``.
 
 Discord's own limits, always on (``ratelimits.py``): per-route buckets with ``X-RateLimit-*``
 headers on every response, the global 50/s limit, the invalid-request ban

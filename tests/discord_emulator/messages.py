@@ -242,3 +242,20 @@ def _rich(embed: Any) -> JSON:
     embed = dict(embed)
     embed.setdefault("type", "rich")
     return embed
+
+
+def thread_created_message(state: EmulatorState, thread: Channel, author: User) -> Message:
+    """The system message (type THREAD_CREATED) Discord posts in a thread's parent when a
+    thread is started without a message: its content is the thread's name, its
+    message_reference names the thread. Nobody can reply to it."""
+    parent = state.channels[thread.parent_id] if thread.parent_id is not None else thread
+    message = Message(
+        id=state.ids.next(),
+        channel=parent,
+        author=author,
+        content=thread.name,
+        type=MessageType.THREAD_CREATED,
+        created_thread=thread,
+    )
+    parent.messages[message.id] = message
+    return message

@@ -52,9 +52,14 @@ class MessageFlags:
 
 class MessageType:
     DEFAULT = 0
+    THREAD_CREATED = 18  # system: "X started a thread: <name>" in the thread's parent
     REPLY = 19
     CHAT_INPUT_COMMAND = 20
     CONTEXT_MENU_COMMAND = 23
+
+    #: What Discord lets a message reply to; every other type is a system message, and a
+    #: reply to one is refused (400, 50035 REPLIES_CANNOT_REPLY_TO_SYSTEM_MESSAGE).
+    REPLYABLE = frozenset({DEFAULT, REPLY, CHAT_INPUT_COMMAND, CONTEXT_MENU_COMMAND})
 
 
 @dataclass(eq=False)
@@ -655,6 +660,8 @@ class Message:
     reactions: list[str] = field(default_factory=list, repr=False)
     #: The thread started from this message, if any.
     thread: Channel | None = field(default=None, repr=False)
+    #: A THREAD_CREATED system message's thread (its message_reference names the thread).
+    created_thread: Channel | None = field(default=None, repr=False)
     #: Payload snapshots taken before each edit, oldest first.
     history: list[JSON] = field(default_factory=list, repr=False)
 
@@ -773,6 +780,12 @@ class Message:
                 payload["referenced_message"] = (
                     None if ref.deleted else ref.to_payload(with_referenced=False)
                 )
+        elif self.created_thread is not None:
+            payload["message_reference"] = {
+                "type": 0,
+                "channel_id": str(self.created_thread.id),
+                **({"guild_id": str(guild.id)} if guild is not None else {}),
+            }
         return payload
 
     def _mention_payload(self, user: User) -> JSON:

@@ -4,7 +4,8 @@ channels and messages, typing, reactions, guild reads, DMs and attachment downlo
 Channel writes check the bot's computed permissions in that channel like Discord does
 (VIEW_CHANNEL → 50001 Missing Access; SEND_MESSAGES (in a thread: SEND_MESSAGES_IN_THREADS) /
 ATTACH_FILES / ADD_REACTIONS / MANAGE_MESSAGES / CREATE_PUBLIC_THREADS → 50013 Missing
-Permissions). A reply (``message_reference``) also needs READ_MESSAGE_HISTORY (160002), and
+Permissions). A reply (``message_reference``) also needs READ_MESSAGE_HISTORY (160002), is
+refused to a system message such as THREAD_CREATED (50035), and
 without EMBED_LINKS a message's embeds are dropped, as Discord drops them (an embed-only
 message is then empty: 50006). A DM to a user who blocks them → 50007.
 
@@ -18,8 +19,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from .messages import create_bot_message, edit_message
-from .models import Channel, ChannelType, Guild, Message
+from .messages import create_bot_message, edit_message, thread_created_message
+from .models import Channel, ChannelType, Guild, Message, MessageType
 from .permissions import ALL_PERMISSIONS, Permission, has, send_permission
 from .recording import RecordedRequest
 from .rest import Reply, Router
@@ -265,6 +266,12 @@ class CoreRoutes:
         if not reference or reference.get("type", 0) != 0:
             return None
         found = channel.messages.get(_int(str(reference.get("message_id"))))
+        if found is not None and not found.deleted and found.type not in MessageType.REPLYABLE:
+            raise form_error(
+                ["message_reference"],
+                "REPLIES_CANNOT_REPLY_TO_SYSTEM_MESSAGE",
+                "Cannot reply to a system message",
+            )
         if found is None or found.deleted:
             if reference.get("fail_if_not_exists", True):
                 raise DiscordAPIError(
@@ -393,6 +400,8 @@ class CoreRoutes:
         needed = Permission.CREATE_PRIVATE_THREADS if private else Permission.CREATE_PUBLIC_THREADS
         self._require(channel, needed)
         thread = self._new_thread(channel, self._thread_name(body), body, private=private)
+        if not private:  # Discord announces a public thread started without a message
+            self.emu.events.created(thread_created_message(self.state, thread, self.state.bot_user))
         return Reply(201, thread.thread_payload())
 
     async def join_thread(self, req: RecordedRequest) -> Reply:

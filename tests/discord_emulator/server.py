@@ -39,7 +39,7 @@ from .interactions import (
     interaction_payload,
     modal_submit_components,
 )
-from .messages import resolve_mentions
+from .messages import resolve_mentions, thread_created_message
 from .models import (
     JSON,
     Attachment,
@@ -310,6 +310,24 @@ class DiscordEmulator:
             message.thread = thread
             self.events.updated(message)
         return thread
+
+    async def start_thread_without_message(
+        self, channel: Channel, user: Who, name: str
+    ) -> tuple[Channel, Message]:
+        """A user starts a public thread from the channel's "+" menu (no starter message):
+        Discord posts a THREAD_CREATED system message in ``channel`` whose text is the
+        thread's name. Returns (the thread, that system message)."""
+        plain = self.state.resolve_user(user)
+        guild = channel.guild
+        if guild is None:
+            raise PermissionError("no threads in DMs")
+        needed = Permission.VIEW_CHANNEL | Permission.CREATE_PUBLIC_THREADS
+        if not has(guild.member(plain).permissions_in(channel), needed):
+            raise PermissionError(f"{plain.username} cannot create threads in #{channel.name}")
+        thread = guild.add_thread(channel, name, owner=plain)
+        notice = thread_created_message(self.state, thread, plain)
+        self.events.created(notice)
+        return thread, notice
 
     async def create_forum_post(
         self, forum: Channel, author: Who, title: str, content: str

@@ -1,0 +1,95 @@
+"""The shipped learned reader model: two logistic regressions and their calibrated thresholds.
+
+`sentence` scores every candidate sentence (the chance that it holds the answer); `question`
+turns how clearly the best one wins into the chance that it is right, which decides between
+answering and declining (`answer_threshold`) and whether the bold short answer is shown
+(`short_threshold`). Both are plain weights in a JSON file, so answering needs numpy only and
+costs microseconds; bot/learned/train.py writes the file with scikit-learn.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from bot.learned.features import QUESTION_FEATURES, SENTENCE_FEATURES
+
+MODEL_FILE = Path(__file__).with_name("reader-model.json")
+
+
+@dataclass(frozen=True)
+class Linear:
+    """Standardise, then a logistic regression's weights."""
+
+    names: tuple[str, ...]
+    mean: np.ndarray
+    scale: np.ndarray
+    coef: np.ndarray
+    intercept: float
+
+    def logits(self, x: np.ndarray) -> np.ndarray:
+        return ((x - self.mean) / self.scale) @ self.coef + self.intercept
+
+    def to_json(self) -> dict:
+        return {"names": list(self.names), "mean": self.mean.tolist(),
+                "scale": self.scale.tolist(), "coef": self.coef.tolist(),
+                "intercept": self.intercept}
+
+    @classmethod
+    def from_json(cls, data: dict, expected: tuple[str, ...]) -> Linear:
+        names = tuple(data["names"])
+        if names != expected:
+            raise ValueError(
+                "the reader model was trained on other features than this code computes;"
+                " retrain it with `newsbot reader train`"
+            )
+        return cls(names, np.asarray(data["mean"], dtype=np.float32),
+                   np.asarray(data["scale"], dtype=np.float32),
+                   np.asarray(data["coef"], dtype=np.float32), float(data["intercept"]))
+
+
+@dataclass(frozen=True)
+class ReaderModel:
+    sentence: Linear
+    question: Linear
+    answer_threshold: float  # probability the best sentence is right, below which: decline
+    short_threshold: float  # ... below which the short answer is not shown
+    passages_read: int  # how many passages the model was trained to read
+
+    def to_json(self) -> dict:
+        return {"sentence": self.sentence.to_json(), "question": self.question.to_json(),
+                "answer_threshold": self.answer_threshold,
+                "short_threshold": self.short_threshold, "passages_read": self.passages_read}
+
+    @classmethod
+    def from_json(cls, data: dict) -> ReaderModel:
+        return cls(
+            Linear.from_json(data["sentence"], SENTENCE_FEATURES),
+            Linear.from_json(data["question"], QUESTION_FEATURES),
+            float(data["answer_threshold"]), float(data["short_threshold"]),
+            int(data["passages_read"]),
+        )
+
+    def save(self, path: Path) -> None:
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(self.to_json(), indent=1) + "\n")
+        tmp.replace(path)
+
+
+@functools.lru_cache(maxsize=4)
+def load(path: Path = MODEL_FILE) -> ReaderModel:
+    """The model in `path` (default: the one shipped beside this module)."""
+    return ReaderModel.from_json(json.loads(path.read_text()))
+
+
+def sha256(path: Path = MODEL_FILE) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def sigmoid(x: np.ndarray | float) -> np.ndarray | float:
+    return 1.0 / (1.0 + np.exp(-np.asarray(x)))
