@@ -185,8 +185,9 @@ class FeedBook:
     def entry_articles(self, url: str) -> list[str]:
         """Ids of the articles the feed's entries became (for a collection that joins later)."""
         return [r[0] for r in self.db.connection().execute(
-            "SELECT DISTINCT article_id FROM feed_entries WHERE url = ? AND article_id IS NOT"
-            " NULL ORDER BY seen_at, article_id", (url,)
+            # GROUP BY, not DISTINCT: PostgreSQL orders DISTINCT rows only by what they select.
+            "SELECT article_id FROM feed_entries WHERE url = ? AND article_id IS NOT NULL"
+            " GROUP BY article_id ORDER BY MIN(seen_at), article_id", (url,)
         )]
 
     # -- scheduling -------------------------------------------------------------------------
