@@ -18,11 +18,17 @@ from bot.following import FeedPoller
 from index.database import MIGRATIONS
 from index.embedding import HashingEmbedder
 from index.feedstate import FeedBook
+from index.models import ArticleInput, ReadResult
 from index.postgres.schema import MIGRATIONS as PG_MIGRATIONS
 from tests.conftest import backend_config
 from tests.test_following import Clock, Entry, FeedServer, config_file, titles  # noqa: F401
 
 INTERVAL_S = 600
+PRIVATE = (
+    "The Zephyrion copper mine in Norland closed on Friday, the owner Quarrix Mining said. "
+    "All 412 workers at the Zephyrion mine were told in a private meeting that the mine "
+    "would not reopen. Quarrix said the copper price had fallen too far."
+)
 
 
 @pytest.fixture
@@ -180,3 +186,57 @@ def test_a_store_made_before_the_backlog_keeps_its_feed_state(
         assert poll.status == "new" and titles(engine) == {"Council story 1"}
     finally:
         engine.close()
+
+
+class PagesDown(FeedServer):
+    """The feed, whose linked pages answer 503 while `down`."""
+
+    down = True
+
+    def _page(self, request) -> None:  # type: ignore[no-untyped-def]
+        if self.down:
+            request.send_error(503)
+        else:
+            super()._page(request)
+
+
+def test_a_page_failing_for_the_follower_without_the_link_is_retried_for_it(engine):
+    """guild:1 holds its own text under an entry's link, guild:2 does not: the page is
+    fetched for guild:2 only (the isolation rule), and when it fails the entry is not taken
+    as read (guild:1's copy does not count for guild:2) but tried again after the back-off."""
+    feed = PagesDown()
+    try:
+        entry = feed.publish(1, teaser=True)
+        own = ArticleInput(text=PRIVATE, url=entry.link, title="Own copy", origin="upload")
+        (private,) = engine.add_articles(ReadResult(articles=[own]), collection="guild:1").added
+        clock = Clock()
+        poller = FeedPoller(engine, clock=clock)
+        for guild in ("guild:1", "guild:2"):
+            poller.follow(feed.url, collection=guild, every="10m")
+
+        [first] = poller.poll_due().polls
+        assert first.status == "unchanged" and first.failing_entries == 1
+        assert not any(first.added.values()) and feed.page_requests()
+        assert poller.book.seen(feed.url) == set()
+        assert list(poller.book.entry_failures(feed.url)) == [entry.link]
+        tried = len(feed.page_requests())
+
+        feed.down = False
+        clock.advance(INTERVAL_S + 1)  # the back-off (two intervals) is not over yet
+        [second] = poller.poll_due().polls
+        assert second.status == "not modified" and second.failing_entries == 1
+        assert len(feed.page_requests()) == tried
+
+        clock.advance(INTERVAL_S + 1)
+        [third] = poller.poll_due().polls
+        assert third.status == "new" and third.failing_entries == 0
+        assert third.added.get("guild:1", []) == []
+        (fetched,) = third.added["guild:2"]
+        db = engine.store.db
+        assert fetched.id != private.id and "page project 1" in fetched.text
+        assert db.collections_of(private.id) == {"guild:1"}
+        assert db.article_by_id(private.id).text == PRIVATE
+        assert poller.book.seen(feed.url) == {entry.link}
+        assert poller.book.entry_failures(feed.url) == {}
+    finally:
+        feed.close()
