@@ -391,7 +391,8 @@ def index_stats(state: State, as_json: bool, collection: str | None) -> None:
     if as_json:
         click.echo(json.dumps(dataclasses.asdict(stats), ensure_ascii=False))
         return
-    where = "Database:      " if "://" in stats.data_dir else "Data directory:"
+    postgres = state.config.store.backend.backend == "postgres"
+    where = "Database:      " if postgres else "Data directory:"
     out.print(f"{where} {stats.data_dir}", highlight=False)
     out.print(f"Articles:       {stats.articles}")
     out.print(f"Passages:       {stats.passages}")
@@ -487,7 +488,8 @@ def feeds_remove(state: State, url: str, collection: str) -> None:
 @collection_option("Only the feeds this collection follows (default: all).", default=None)
 @pass_state
 def feeds_list(state: State, as_json: bool, collection: str | None) -> None:
-    """Followed feeds: interval, last fetch, last new article, last error."""
+    """Followed feeds: interval, last fetch, last new article, last error, and the entries
+    not stored yet (waiting for a later poll, or failing)."""
     from bot.following import describe_interval
 
     poller = _poller(state)
@@ -505,6 +507,9 @@ def feeds_list(state: State, as_json: bool, collection: str | None) -> None:
                   f" last new article: {row.last_new_at or 'never'}", highlight=False)
         if row.last_error:
             out.print(f"    last error ({row.last_error_at}): {row.last_error}", highlight=False)
+        if row.waiting or row.failing_entries:
+            out.print(f"    entries not stored yet: {row.waiting:,} waiting,"
+                      f" {row.failing_entries:,} failing (tried again later)", highlight=False)
     if not rows:
         err.print("No feeds followed.")
 
@@ -514,8 +519,9 @@ def _print_poll(poll) -> None:  # type: ignore[no-untyped-def]
     if poll.status == "failed":
         err.print(f"{poll.url}: failed ({poll.failures} in a row): {poll.error}", highlight=False)
     else:
-        err.print(f"{poll.url}: {poll.status}, {added} added, {len(poll.skipped)} skipped",
-                  highlight=False)
+        backlog = f", {poll.backlog}" if poll.backlog else ""
+        err.print(f"{poll.url}: {poll.status}, {added} added, {len(poll.skipped)} skipped"
+                  f"{backlog}", highlight=False)
     for collection, articles in poll.added.items():
         for article in articles:
             err.print(f"  + {article.display_title} ({article.id}) -> {collection}",
@@ -564,7 +570,8 @@ def follow(state: State, once: bool) -> None:
 
 @cli.command("migrate")
 @click.option("--to", "url", required=True, envvar="NEWSBOT_DATABASE_URL", metavar="URL",
-              type=TEXT, help="The PostgreSQL database, postgresql://user@host/db (default:"
+              type=TEXT, help="The PostgreSQL database, postgresql://user@host/db or a key/value"
+                              " string such as 'host=db user=bot dbname=news' (default:"
                               " $NEWSBOT_DATABASE_URL, which keeps a password off the command"
                               " line).")
 @click.option("--replace", is_flag=True,

@@ -56,12 +56,19 @@ SECTIONS: dict[str, type] = {
     "follow": FollowSettings,
 }
 
+def _conninfo_problem(text: str) -> str | None:
+    from index.postgres.conninfo import problem  # psycopg, only for a PostgreSQL store
+
+    return problem(text)
+
+
 # Extra rules beyond the type: key -> (check, what is allowed)
 _RULES: dict[str, tuple[typing.Callable[[Any], bool], str]] = {
     "store.backend": (lambda v: v in BACKENDS, f"one of {', '.join(BACKENDS)}"),
     "store.url": (
-        lambda v: v == "" or re.fullmatch(r"postgres(ql)?://\S*", v) is not None,
-        "a PostgreSQL URL, e.g. postgresql://newsbot@db.example.org/newsbot",
+        lambda v: v == "" or _conninfo_problem(v) is None,
+        "a PostgreSQL URL, e.g. postgresql://newsbot@db.example.org/newsbot, or a key/value"
+        " connection string (host=… dbname=…) that libpq reads",
     ),
     "store.pool_size": (lambda v: 1 <= v <= 100, "a whole number from 1 to 100"),
     "store.statement_timeout_s": (
@@ -192,9 +199,11 @@ def config_from_dict(raw: dict[str, Any], base_dir: Path | None = None, **overri
     backend: BackendSettings = sections["store"]
     env_url = os.environ.get("NEWSBOT_DATABASE_URL")
     if env_url:
-        if not re.fullmatch(r"postgres(ql)?://\S*", env_url):
+        problem = _conninfo_problem(env_url)
+        if problem:
             raise ConfigError(
-                "NEWSBOT_DATABASE_URL: must be a PostgreSQL URL (postgresql://…)"
+                "NEWSBOT_DATABASE_URL: must be a PostgreSQL URL (postgresql://…) or key/value"
+                f" connection string (host=… dbname=…) that libpq reads: {problem}"
             )
         backend = dataclasses.replace(backend, url=env_url)
     if backend.backend == "postgres" and not backend.url:

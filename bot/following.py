@@ -10,8 +10,10 @@ What a cycle does, and why:
 - each feed is fetched with a conditional GET (its last ETag / Last-Modified): a 304 costs one
   round trip and nothing else; the URL guard, size and time caps of `index add` apply (the same
   transport), and one feed read, linked pages included, ends by fetch.feed_timeout_s;
-- only entries never read before are read (at most follow.max_entries_per_poll), and their
-  linked pages are fetched one at a time, never two requests at once to one host;
+- only entries not stored before are read (at most follow.max_entries_per_poll; entries never
+  tried first, failed ones again after a back-off: bot/feed_backlog.py), and their linked
+  pages are fetched one at a time, never two requests at once to one host; what is left over
+  is read by the next polls, and the feed is then fetched in full (a 304 would hide it);
 - the articles go into the collection of every follower: a feed that several servers follow is
   fetched once per interval (the shortest any of them asked for);
 - the next fetch is one interval later, give or take follow.jitter; after a failure it waits
@@ -35,6 +37,7 @@ from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from bot.engine import IngestReport, NewsEngine
+from bot.feed_backlog import after_poll, describe_backlog, plan_entries
 from bot.settings import FollowSettings
 from index.collections import SHARED, check_name
 from index.errors import InputError, NewsbotError
@@ -104,11 +107,19 @@ class FeedPoll:
 
     url: str
     status: str  # "new" (it had new entries), "not modified", "unchanged" (no new entry),
-    # "failed" (fetching or parsing did not work)
+    # "backlog" (no new article yet, entries left for later polls), "failed" (fetching or
+    # parsing did not work)
     added: dict[str, list[Article]] = field(default_factory=dict)  # per collection
     skipped: list[Skipped] = field(default_factory=list)
     error: str | None = None
     failures: int = 0
+    waiting: int = 0  # entries left for later polls (over follow.max_entries_per_poll)
+    failing_entries: int = 0  # entries that failed, tried again after a back-off
+
+    @property
+    def backlog(self) -> str:
+        """'4,800 entries left for later polls, 3 failing (tried again later)', or ''."""
+        return describe_backlog(self.waiting, self.failing_entries)
 
 
 @dataclass
@@ -237,7 +248,12 @@ class FeedPoller:
 
     def _poll(self, row: FeedRow) -> FeedPoll:
         deadline = time.monotonic() + self.fetch.feed_timeout_s
-        validators = transport.Validators(row.etag, row.last_modified)
+        # A feed with entries still to read is fetched in full: a 304 says nothing of them.
+        retry = self.book.next_retry(row.url)
+        backlog = row.waiting > 0 or (retry is not None and retry <= self.clock())
+        validators = transport.Validators(
+            None if backlog else row.etag, None if backlog else row.last_modified
+        )
         with self.gate.hold(row.url):
             page = transport.get(
                 row.url, within(self.fetch, deadline), accept=FEED_ACCEPT,
@@ -249,13 +265,13 @@ class FeedPoller:
                 row.url, now=now, next_due=self._next(now, row.interval_s),
                 etag=page.etag, last_modified=page.last_modified, new_articles=False,
             )
-            return FeedPoll(row.url, "not modified")
-        document = parse_entries(page.body, row.url, self.fetch, base_url=page.url)
+            return FeedPoll(row.url, "not modified", failing_entries=row.failing_entries)
+        document = parse_entries(page.body, row.url, self.fetch, base_url=page.url, capped=False)
         if document.refused:
             raise InputError(document.skipped[0].reason)
-        seen = self.book.seen(row.url)
-        fresh = [e for e in document.entries if e.key not in seen]
-        fresh = fresh[: self.settings.max_entries_per_poll]
+        plan = plan_entries(document.entries, self.book.seen(row.url),
+                            self.book.entry_failures(row.url), now,
+                            self.settings.max_entries_per_poll)
         # An entry whose link a follower already holds (added by hand, or by another feed) is
         # taken as stored for that follower: the page is not fetched for it. Only a follower's
         # own article counts: another collection's copy under the URL is never handed to it
@@ -263,25 +279,33 @@ class FeedPoller:
         followers = list(row.followers or {SHARED: row.interval_s})
         db = self.engine.store.db
         own = {
-            (e.key, c): a for e in fresh if e.link for c in followers
+            (e.key, c): a for e in plan.chosen if e.link for c in followers
             if (a := db.article_by_url(e.link, c))
         }
-        to_read = [e for e in fresh if any((e.key, c) not in own for c in followers)]
-        outcomes = read_entries(
-            document, row.url, self.fetch, entries=to_read, deadline=deadline,
-            fetch_page=self._fetch_page, parallel=False,
-        )
+        to_read = [e for e in plan.chosen if any((e.key, c) not in own for c in followers)]
+        outcomes: list[ArticleInput | Skipped] = []
+        for entry in to_read:  # one at a time, each started before the feed's time is up
+            if time.monotonic() >= deadline:
+                break
+            outcomes += read_entries(
+                document, row.url, self.fetch, entries=[entry], deadline=deadline,
+                fetch_page=self._fetch_page, parallel=False,
+            )
         poll = FeedPoll(row.url, "unchanged")
+        failed: dict[str, str] = {}  # entry key -> why it is not an article
         read: dict[str, ArticleInput] = {}
-        for entry, outcome in zip(to_read, outcomes, strict=True):
+        for entry, outcome in zip(to_read, outcomes, strict=False):
             if isinstance(outcome, ArticleInput):
                 read[entry.key] = outcome
             else:
                 poll.skipped.append(outcome)
+                failed[entry.key] = outcome.reason
         done: set[str] = {  # entries that need nothing stored: every follower held them
-            e.key for e in fresh if all((e.key, c) in own for c in followers)}
+            e.key for e in plan.chosen if all((e.key, c) in own for c in followers)}
         for collection in followers:
-            mine = [a for e in fresh if (a := own.get((e.key, collection)) or read.get(e.key))]
+            mine = [
+                a for e in plan.chosen if (a := own.get((e.key, collection)) or read.get(e.key))
+            ]
             if not mine:
                 continue
             articles = [a if isinstance(a, ArticleInput) else _as_input(a) for a in mine]
@@ -294,23 +318,34 @@ class FeedPoller:
             poll.skipped += report.skipped
             hashes = {a.content_hash for a in report.added + report.updated + report.unchanged}
             done.update(key for key, item in read.items() if item.content_hash in hashes)
+        for key, item in read.items():
+            if key not in done:  # refused by the store (the reason is in poll.skipped)
+                failed[key] = next((s.reason for s in poll.skipped if s.origin == item.origin),
+                                   "the store did not keep it")
         # Each entry remembered with the article its fetched page became, as a collection that
         # follows later is handed it (`_join`); none where every follower had its own copy
         # (or merged the page into one), never a follower's own copy.
         entries = []
-        for key in [e.key for e in fresh if e.key in done]:
+        for key in [e.key for e in plan.chosen if e.key in done]:
             found = self.engine.store.identical(read[key]) if key in read else None
             entries.append((key, found.id if found else None))
+        poll.waiting = plan.waiting + len(to_read) - len(outcomes)  # time ran out for these
+        backlog_now, poll.failing_entries = after_poll(
+            plan, failed, {key for key, _ in entries}, now=now, interval_s=row.interval_s,
+            max_backoff_s=self.settings.max_backoff_minutes * 60, waiting=poll.waiting,
+        )
         # Recorded after the articles are committed: a process killed in between reads those
         # entries again next time (and finds them stored), never loses one it said it added.
         new = any(poll.added.values())
         self.book.record_fetched(
             row.url, now=now, next_due=self._next(now, row.interval_s), etag=page.etag,
-            last_modified=page.last_modified, new_articles=new,
-            entries=entries,
+            last_modified=page.last_modified, new_articles=new, entries=entries,
+            backlog=backlog_now,
         )
         if new:
             poll.status = "new"
+        elif poll.waiting:
+            poll.status = "backlog"
         for collection, added in poll.added.items():
             for article in added:
                 log.info("feed %s: added %s (%s) to %s", row.url, article.display_title,

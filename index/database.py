@@ -195,6 +195,22 @@ MIGRATIONS: list[tuple[str, str]] = [
         CREATE INDEX articles_url ON articles (url)
         """,
     ),
+    (
+        # A feed's entries that are not stored yet (index/feedstate.py): how many the last
+        # poll left for later (`waiting`), and each entry that failed, retried with back-off.
+        "009_feed_backlog",
+        """
+        ALTER TABLE feeds ADD COLUMN waiting INTEGER NOT NULL DEFAULT 0;
+        CREATE TABLE feed_entry_failures (
+            url TEXT NOT NULL REFERENCES feeds (url) ON DELETE CASCADE,
+            entry TEXT NOT NULL,
+            failures INTEGER NOT NULL,
+            next_try REAL NOT NULL,
+            last_error TEXT NOT NULL,
+            PRIMARY KEY (url, entry)
+        ) WITHOUT ROWID
+        """,
+    ),
 ]
 
 # Migrations that copy a table others refer to: run with foreign keys off (SQLite ignores

@@ -21,6 +21,11 @@ _COLUMNS = (
     "url, interval_s, next_due, etag, last_modified, last_fetch_at, last_new_at, last_error,"
     " last_error_at, failures, added_at"
 )
+# FeedRow's columns: the above, and what the feed's entries not stored yet come to.
+_ROW_COLUMNS = (
+    _COLUMNS.replace("url,", "f.url,", 1) + ", waiting,"
+    " (SELECT COUNT(*) FROM feed_entry_failures e WHERE e.url = f.url)"
+)
 
 
 def iso(at: float) -> str:
@@ -42,10 +47,31 @@ class FeedRow:
     last_error_at: str | None
     failures: int  # fetches failed in a row; 0 after a success
     added_at: str
+    waiting: int = 0  # entries the last poll left for later (over follow.max_entries_per_poll)
+    failing_entries: int = 0  # entries whose article failed, retried with back-off
     followers: dict[str, int] = field(default_factory=dict)  # collection -> its interval
 
     def failing(self, after: int) -> bool:
         return self.failures >= after
+
+
+@dataclass(frozen=True)
+class EntryFailure:
+    """An entry of a feed that did not become an article, and when it is tried again."""
+
+    failures: int  # in a row
+    next_try: float  # Unix seconds
+    last_error: str
+
+
+@dataclass
+class Backlog:
+    """What one read of a feed leaves unstored: every entry key the feed lists now, how many
+    entries were left for later polls, and the entries that failed this time."""
+
+    listed: set[str]
+    waiting: int = 0
+    failed: dict[str, EntryFailure] = field(default_factory=dict)
 
 
 class FeedBook:
@@ -87,6 +113,7 @@ class FeedBook:
             ).fetchone()[0]
             if not left:
                 tx.execute("DELETE FROM feed_entries WHERE url = ?", (url,))
+                tx.execute("DELETE FROM feed_entry_failures WHERE url = ?", (url,))
                 tx.execute("DELETE FROM feeds WHERE url = ?", (url,))
             elif gone:
                 self._set_interval(tx, url)
@@ -102,21 +129,21 @@ class FeedBook:
 
     # -- reading ----------------------------------------------------------------------------
     def get(self, url: str) -> FeedRow | None:
-        rows = self._rows("WHERE url = ?", (url,))
+        rows = self._rows("WHERE f.url = ?", (url,))
         return rows[0] if rows else None
 
     def feeds(self, collection: str | None = None) -> list[FeedRow]:
         """Every followed feed (or those `collection` follows), by URL."""
         if collection is None:
-            return self._rows("ORDER BY url", ())
+            return self._rows("ORDER BY f.url", ())
         return self._rows(
-            "WHERE url IN (SELECT url FROM feed_followers WHERE collection = ?) ORDER BY url",
+            "WHERE f.url IN (SELECT url FROM feed_followers WHERE collection = ?) ORDER BY f.url",
             (collection,),
         )
 
-    def _rows(self, where: str, params: tuple) -> list[FeedRow]:
+    def _rows(self, where: str, params: tuple) -> list[FeedRow]:  # `where` names feeds `f`
         conn = self.db.connection()
-        rows = conn.execute(f"SELECT {_COLUMNS} FROM feeds {where}", params).fetchall()
+        rows = conn.execute(f"SELECT {_ROW_COLUMNS} FROM feeds f {where}", params).fetchall()
         out = []
         for row in rows:
             followers = dict(conn.execute(
@@ -141,11 +168,26 @@ class FeedBook:
             "SELECT entry FROM feed_entries WHERE url = ?", (url,)
         )}
 
+    def entry_failures(self, url: str) -> dict[str, EntryFailure]:
+        """The feed's entries that failed and are not stored yet, by entry key."""
+        return {r[0]: EntryFailure(int(r[1]), float(r[2]), r[3]) for r in
+                self.db.connection().execute(
+                    "SELECT entry, failures, next_try, last_error FROM feed_entry_failures"
+                    " WHERE url = ?", (url,))}
+
+    def next_retry(self, url: str) -> float | None:
+        """When the feed's earliest failed entry may be tried again (None: none failed)."""
+        row = self.db.connection().execute(
+            "SELECT MIN(next_try) FROM feed_entry_failures WHERE url = ?", (url,)
+        ).fetchone()
+        return None if row[0] is None else float(row[0])
+
     def entry_articles(self, url: str) -> list[str]:
         """Ids of the articles the feed's entries became (for a collection that joins later)."""
         return [r[0] for r in self.db.connection().execute(
-            "SELECT DISTINCT article_id FROM feed_entries WHERE url = ? AND article_id IS NOT"
-            " NULL ORDER BY seen_at, article_id", (url,)
+            # GROUP BY, not DISTINCT: PostgreSQL orders DISTINCT rows only by what they select.
+            "SELECT article_id FROM feed_entries WHERE url = ? AND article_id IS NOT NULL"
+            " GROUP BY article_id ORDER BY MIN(seen_at), article_id", (url,)
         )]
 
     # -- scheduling -------------------------------------------------------------------------
@@ -180,11 +222,13 @@ class FeedBook:
         self, url: str, *, now: float, next_due: float, etag: str | None,
         last_modified: str | None, new_articles: bool,
         entries: Iterable[tuple[str, str | None]] = (),
+        backlog: Backlog | None = None,
     ) -> None:
         """A fetch that reached the feed (200 or 304): validators kept, failures cleared, the
         entries that became stored articles remembered (entry key, article id) so they are
-        never read again."""
+        never read again; with `backlog` (a read feed), its entries not stored yet."""
         stamp = iso(now)
+        entries = list(entries)
         with self.db.transaction() as tx:
             tx.execute(
                 "UPDATE feeds SET next_due = ?, etag = ?, last_modified = ?, last_fetch_at = ?,"
@@ -198,6 +242,28 @@ class FeedBook:
                 " ON CONFLICT DO NOTHING",
                 [(url, key, article_id, stamp, url) for key, article_id in entries],
             )
+            if backlog is not None:
+                self._record_backlog(tx, url, backlog, stored={key for key, _ in entries})
+
+    def _record_backlog(self, tx: sqlite3.Connection, url: str, backlog: Backlog,
+                        stored: set[str]) -> None:
+        tx.execute("UPDATE feeds SET waiting = ? WHERE url = ?", (backlog.waiting, url))
+        tx.executemany(
+            "INSERT INTO feed_entry_failures (url, entry, failures, next_try, last_error)"
+            " SELECT ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM feeds WHERE url = ?)"
+            " ON CONFLICT (url, entry) DO UPDATE SET failures = excluded.failures,"
+            " next_try = excluded.next_try, last_error = excluded.last_error",
+            [(url, key, f.failures, f.next_try, f.last_error, url)
+             for key, f in backlog.failed.items()],
+        )
+        # Forgotten: an entry stored at last, and one the feed no longer lists.
+        known = [r[0] for r in tx.execute(
+            "SELECT entry FROM feed_entry_failures WHERE url = ?", (url,))]
+        gone = [key for key in known if key in stored or key not in backlog.listed]
+        tx.executemany(
+            "DELETE FROM feed_entry_failures WHERE url = ? AND entry = ?",
+            [(url, key) for key in gone],
+        )
 
     def record_failure(self, url: str, *, now: float, next_due: float, error: str) -> int:
         """A fetch that failed; returns the failures in a row, this one included."""

@@ -19,7 +19,6 @@ What is copied comes in parts (`Part`): the store (`StorePart`), and those the c
 from __future__ import annotations
 
 import fcntl
-import re
 import sqlite3
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -41,9 +40,6 @@ from index.vectors import VectorIndex, vector_file
 
 Progress = Callable[[str, int, int], None]  # stage, done, total
 BATCH = 2000  # rows read from SQLite (and vectors from FAISS) at a time
-
-_PG_URL = re.compile(r"postgres(ql)?://\S*")
-
 
 def _noop(stage: str, done: int, total: int) -> None:
     pass
@@ -88,11 +84,16 @@ PartFactory = Callable[[sqlite3.Connection, Path, Any], Part]
 
 
 def check_url(url: str) -> str:
-    if not _PG_URL.fullmatch(url or ""):
-        from index.postgres.connection import redact
+    """`url` when libpq reads it as a connection string (a URL or key/value), else
+    InputError, which never repeats it (it may hold a password)."""
+    from index.postgres import conninfo
 
+    problem = conninfo.problem(url or "")
+    if problem:
         raise InputError(
-            f"--to: {redact(url)!r} is not a PostgreSQL URL (postgresql://user@host/database)"
+            "--to: the value given is not a PostgreSQL URL (postgresql://user@host/database)"
+            f" or key/value connection string (host=… dbname=…) that libpq reads: {problem}"
+            " (it is not shown, as it may hold a password)"
         )
     return url
 
@@ -113,9 +114,10 @@ PLAIN_AFTER = [
     ("embedding_cache", "model, text_hash, vector"),
     ("entity_cache", "model, text_hash, entities"),
     ("feeds", "url, interval_s, next_due, etag, last_modified, last_fetch_at, last_new_at,"
-              " last_error, last_error_at, failures, added_at"),
+              " last_error, last_error_at, failures, added_at, waiting"),
     ("feed_followers", "url, collection, interval_s, added_at"),
     ("feed_entries", "url, entry, article_id, seen_at"),
+    ("feed_entry_failures", "url, entry, failures, next_try, last_error"),
 ]
 # Deleting these (in this order) empties the target store; the others follow by cascade.
 CLEARED = ["articles", "feeds", "ingests", "meta", "embedding_cache", "entity_cache"]
@@ -132,6 +134,7 @@ COUNTS = [
     ("feeds", "SELECT COUNT(*) FROM feeds"),
     ("feed followers", "SELECT COUNT(*) FROM feed_followers"),
     ("feed entries", "SELECT COUNT(*) FROM feed_entries"),
+    ("failing entries", "SELECT COUNT(*) FROM feed_entry_failures"),
 ]
 
 

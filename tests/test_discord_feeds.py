@@ -153,3 +153,29 @@ async def test_a_failing_feed_is_reported_and_polling_runs_in_the_bot(
         assert rejected(emulator) == []
     finally:
         engine.close()
+
+
+async def test_a_feed_with_entries_left_and_failing_says_so(
+    emulator: DiscordEmulator, world: World, feed: FeedServer, tmp_path: Path
+) -> None:
+    from tests.test_feed_backlog import dead
+
+    for n in (1, 2, 3):
+        feed.publish(n)
+    dead(feed, 0)
+    dead(feed, 1)  # listed first: they take the first poll's whole budget of two
+    config = config_at(tmp_path / "data", max_entries_per_poll=2)
+    engine = warm_engine(config)
+    try:
+        await sync_commands(emulator, config, world.guild)
+        async with bot_running(emulator, engine, config):
+            followed = await admin_command(world, "news follow", url=feed.url, every="30m")
+            text = followed.response.content
+            assert "0 articles added, 2 skipped." in text, text
+            assert "3 entries left for later polls, 2 failing (tried again later)." in text
+            listed = await admin_command(world, "news feeds")
+            shown = listed.response.content
+            assert "entries not stored yet: 3 waiting, 2 failing (tried again later)" in shown
+        assert rejected(emulator) == []
+    finally:
+        engine.close()

@@ -372,6 +372,27 @@ def test_followed_feeds_live_in_postgres_too(pg_url, tmp_path):
         engine.close()
 
 
+
+def test_a_feeds_articles_are_found_for_a_later_follower_on_both_backends(
+    backend, backend_url, tmp_path
+):
+    """The articles a feed's entries became, once each in the order read (what a server that
+    follows the feed later is handed): PostgreSQL refuses DISTINCT with an ORDER BY column it
+    does not select, so a second server following a read feed failed there."""
+    engine = engine_on(backend, tmp_path, backend_url)
+    try:
+        first, second = engine.add_articles(ReadResult(articles=corpus()[:2])).added
+        book = FeedBook(engine.store.db)
+        url = "https://example.com/rss.xml"
+        book.follow(url, SHARED, 3600, now=1000.0)
+        book.record_fetched(url, now=1600.0, next_due=3400.0, etag=None, last_modified=None,
+                            new_articles=True, entries=[("e1", second.id), ("e2", None)])
+        book.record_fetched(url, now=5000.0, next_due=8600.0, etag=None, last_modified=None,
+                            new_articles=True, entries=[("e3", first.id), ("e4", second.id)])
+        assert book.entry_articles(url) == [second.id, first.id]
+    finally:
+        engine.close()
+
 # -- faults ----------------------------------------------------------------------------------
 def test_a_lost_server_is_a_typed_error_and_the_store_recovers_by_itself(
     embedded_pg, pg_url, tmp_path

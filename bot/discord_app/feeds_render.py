@@ -46,6 +46,9 @@ def render_feeds(rows: list[FeedRow], collection: str, failing_after: int) -> st
         if row.last_error:
             lines.append(f"  last error {when(row.last_error_at)}: "
                          f"{trim(safe_text(row.last_error), 200)}")
+        if row.waiting or row.failing_entries:
+            lines.append(f"  entries not stored yet: {row.waiting:,} waiting,"
+                         f" {row.failing_entries:,} failing (tried again later)")
     return trim("\n".join(lines), MESSAGE_LIMIT)
 
 
@@ -70,4 +73,6 @@ def render_poll(poll: FeedPoll, collection: str) -> str:
         lines.append(f"+ {trim(safe_text(article.display_title), 150)}")
     if len(added) > 10:
         lines.append(f"…and {len(added) - 10} more")
+    if poll.backlog:
+        lines.append(poll.backlog[0].upper() + poll.backlog[1:] + ".")
     return "\n".join(lines)

@@ -10,7 +10,6 @@ statement timeout (a migration may build an index over the whole store).
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Sequence
 
 import psycopg
@@ -18,16 +17,14 @@ from psycopg.conninfo import conninfo_to_dict
 from psycopg_pool import ConnectionPool
 
 from index.errors import StoreError
+from index.postgres.conninfo import redact
+
+__all__ = ["migrate", "open_pool", "redact"]
 
 # Every newsbot advisory lock is (this, n): the first key keeps ours apart from other
 # applications' locks in the same database.
 LOCK_SPACE = 0x6E657773  # "news"
 MIGRATION_LOCK = 1
-
-
-def redact(url: str) -> str:
-    """`url` with any password replaced by ***, for messages and logs."""
-    return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", url)
 
 
 RECONNECT_GIVE_UP_S = 3.0

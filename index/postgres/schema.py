@@ -153,4 +153,19 @@ MIGRATIONS: list[tuple[str, str]] = [
         CREATE INDEX IF NOT EXISTS articles_url ON articles (url);
         """,
     ),
+    (
+        # A feed's entries not stored yet, as index/database.py's 009_feed_backlog.
+        "004_feed_backlog",
+        """
+        ALTER TABLE feeds ADD COLUMN waiting INTEGER NOT NULL DEFAULT 0;
+        CREATE TABLE feed_entry_failures (
+            url TEXT COLLATE "C" NOT NULL REFERENCES feeds (url) ON DELETE CASCADE,
+            entry TEXT COLLATE "C" NOT NULL,
+            failures INTEGER NOT NULL,
+            next_try DOUBLE PRECISION NOT NULL,
+            last_error TEXT NOT NULL,
+            PRIMARY KEY (url, entry)
+        );
+        """,
+    ),
 ]

@@ -29,6 +29,7 @@ from index.readers.netguard import AddressPolicy
 from index.readers.normalize import clean_meta, http_url, normalise_date
 from index.readers.records import build_article, cap_title
 from index.readers.web import fetch_url, map_in_threads
+from index.readers.xmlguard import entity_problem
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -41,9 +42,6 @@ FULL_TEXT_MIN_WORDS = 80
 # Feeds are often served as plain text (raw files on code hosts, misconfigured servers).
 FEED_ACCEPT = transport.FEED_TYPES | {"text/plain"}
 _WORD = re.compile(r"\w+")
-# An entity declaration in the document type: feeds have no use for one, and it is how the
-# billion-laughs and quadratic-blowup attacks are built. Looked for in the prolog only.
-_ENTITY_DECLARATION = re.compile(rb"<!ENTITY", re.IGNORECASE)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -104,14 +102,16 @@ def read_feed(
 
 
 def parse_entries(
-    data: bytes, origin: str, fetch: FetchSettings, *, base_url: str = ""
+    data: bytes, origin: str, fetch: FetchSettings, *, base_url: str = "",
+    capped: bool = True,
 ) -> FeedDocument:
-    """The entries of a feed document in hand (at most fetch.max_feed_entries); a document
-    that is refused has no entries and says why in `skipped`."""
-    problem = _refused(data)
+    """The entries of a feed document in hand (at most fetch.max_feed_entries when `capped`;
+    a followed feed's poller takes them a few at a time instead); a document that is refused
+    has no entries and says why in `skipped`."""
+    headers = {"content-location": base_url} if base_url else {}
+    problem = entity_problem(data, headers)
     if problem:
         return FeedDocument(skipped=[Skipped(origin, problem)])
-    headers = {"content-location": base_url} if base_url else {}
     try:
         parsed = feedparser.parse(io.BytesIO(data), response_headers=headers)
     except Exception as exc:  # feedparser reports most problems as "bozo"; this is the rest
@@ -132,7 +132,7 @@ def parse_entries(
         )
     document = FeedDocument(source=clean_meta(parsed.feed.get("title")))
     total = len(parsed.entries)
-    if total > fetch.max_feed_entries:
+    if capped and total > fetch.max_feed_entries:
         document.skipped.append(
             Skipped(
                 origin,
@@ -140,7 +140,7 @@ def parse_entries(
                 f"{fetch.max_feed_entries} were read (fetch.max_feed_entries)",
             )
         )
-    kept = parsed.entries[: fetch.max_feed_entries]
+    kept = parsed.entries[: fetch.max_feed_entries] if capped else parsed.entries
     document.entries = [_entry(number, raw) for number, raw in enumerate(kept, 1)]
     return document
 
@@ -169,18 +169,6 @@ def read_entries(
     if parallel:
         return map_in_threads(one, chosen)
     return [one(entry) for entry in chosen]
-
-
-def _refused(data: bytes) -> str | None:
-    """Why a feed document is refused before it is parsed, or None."""
-    head = data[:65536]
-    if b"<!DOCTYPE" not in head.upper():
-        return None
-    doctype_end = head.find(b"]>")
-    # An internal subset longer than what is looked at counts as declaring entities.
-    if _ENTITY_DECLARATION.search(head if doctype_end < 0 else head[:doctype_end]):
-        return "the feed declares XML entities (refused: entity expansion is a known attack)"
-    return None
 
 
 def within(fetch: FetchSettings, deadline: float) -> FetchSettings:

@@ -5,6 +5,7 @@ Every problem with one input becomes a Skipped entry; nothing here raises for ba
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 
@@ -99,7 +100,9 @@ def _read_file(path: Path, fetch: FetchSettings) -> ReadResult:
 
 def _walk(folder: Path) -> tuple[list[Path], list[Skipped]]:
     """Files under `folder`, sorted, without hidden files or hidden folders; and every folder
-    that could not be listed, with the reason (os.walk would pass over it in silence)."""
+    that could not be listed or was not entered, with the reason (os.walk would pass over it
+    in silence). Links to folders are followed, each folder read once: a link back to a
+    folder it is in (a loop) or to a folder already read is reported and not entered."""
     found: list[Path] = []
     unreadable: list[Skipped] = []
 
@@ -107,10 +110,38 @@ def _walk(folder: Path) -> tuple[list[Path], list[Skipped]]:
         where = display_name(str(exc.filename or folder))
         unreadable.append(Skipped(where, f"could not read the folder: {exc.strerror or exc}"))
 
-    for root, dirs, files in os.walk(folder, onerror=report):
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+    # Each folder by its identity (device, inode), however it was reached, and where.
+    entered: dict[tuple[int, int], Path] = {}
+    with contextlib.suppress(OSError):  # an unlistable top is reported by os.walk
+        top = folder.stat()
+        entered[(top.st_dev, top.st_ino)] = folder
+    for root, dirs, files in os.walk(folder, onerror=report, followlinks=True):
+        dirs[:] = [d for d in sorted(dirs) if not d.startswith(".") and
+                   _enter(Path(root) / d, entered, unreadable)]
         found.extend(Path(root) / f for f in sorted(files) if not f.startswith("."))
     return found, unreadable
+
+
+def _enter(path: Path, entered: dict[tuple[int, int], Path], skipped: list[Skipped]) -> bool:
+    """Whether the walk goes into `path` (a folder, or a link to one) not entered before."""
+    try:
+        info = path.stat()
+    except OSError as exc:
+        skipped.append(Skipped(display_name(str(path)),
+                               f"could not read the folder: {exc.strerror or exc}"))
+        return False
+    key = (info.st_dev, info.st_ino)
+    before = entered.get(key)
+    if before is None:
+        entered[key] = path
+        return True
+    if path.is_relative_to(before):
+        why = f"a link to {display_name(str(before))}, a folder it is in (a loop)"
+    else:
+        why = (f"a link to {display_name(os.path.realpath(path))}, already read as"
+               f" {display_name(str(before))}")
+    skipped.append(Skipped(display_name(str(path)), f"{why}: not followed"))
+    return False
 
 
 def _too_big(size: int, limit: int) -> str:
