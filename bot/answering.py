@@ -157,18 +157,14 @@ class Answerer:
         self, parsed: Question, ranked: list[Scored], read: list[Hit], confidence: float | None
     ) -> bool:
         """Is no sentence a good enough answer? The model's confidence decides when there is
-        a model; otherwise the rules' bars (see the module docstring)."""
-        if self.model is not None:
+        a model and the question asks for a name, date or number; otherwise the rules' bars
+        (see the module docstring). The model learned from news quizzes, whose answers are
+        names, dates and numbers: whether a sentence answers "why" or "what happened" is not
+        in its labels, so open questions keep the rules' similarity bar."""
+        if self.model is not None and parsed.kind is not Kind.OPEN:
             return (confidence or 0.0) < self.model.answer_threshold
-        top_similarity = max((h.similarity for h in read), default=0.0)
-        return (
-            top_similarity < self.settings.min_similarity
-            or (parsed.kind is not Kind.OPEN
-                and ranked[0].relevance < self.settings.min_score)
-            or (DECLINE_WITHOUT_CANDIDATE and parsed.kind is not Kind.OPEN
-                and self.settings.min_score > MIN_SCORE_OFF
-                and not ranked[0].candidates and _has_entities(read))
-        )
+        return rules_decline(parsed, ranked, read, self.settings)
+
 
     def _lead(self, ranked: list[Scored]) -> list[Scored]:
         """The best sentence, and the next best when it is nearly as good and both fit."""
@@ -180,6 +176,22 @@ class Answerer:
             if len(cand.sentence) <= room and cand.sentence not in best.sentence:
                 return [best, cand]
         return [best]
+
+
+def rules_decline(
+    parsed: Question, ranked: list[Scored], read: list[Hit], settings: AnswerSettings
+) -> bool:
+    """The hand-set bars: no passage similar enough, or (for a name, date or number) no
+    sentence scoring well enough or holding a candidate of the kind asked."""
+    top_similarity = max((h.similarity for h in read), default=0.0)
+    return (
+        top_similarity < settings.min_similarity
+        or (parsed.kind is not Kind.OPEN
+            and ranked[0].relevance < settings.min_score)
+        or (DECLINE_WITHOUT_CANDIDATE and parsed.kind is not Kind.OPEN
+            and settings.min_score > MIN_SCORE_OFF
+            and not ranked[0].candidates and _has_entities(read))
+    )
 
 
 def short_answer(ranked: list[Scored], question: Question) -> str | None:

@@ -22,6 +22,7 @@ embedded: the passage's similarity stands in, which keeps a question within tens
 from __future__ import annotations
 
 import functools
+import itertools
 import math
 import re
 import unicodedata
@@ -418,7 +419,7 @@ def _is_wanted(span: str, wants: str) -> bool:
 @functools.lru_cache(maxsize=100_000)
 def _bigrams(text: str) -> frozenset[tuple[str, str]]:
     stems = [stem(w) for w in content_words(text)]
-    return frozenset(zip(stems, stems[1:], strict=False))
+    return frozenset(itertools.pairwise(stems))
 
 
 def _bigrams_shared(question: Question, sentence: str) -> float:

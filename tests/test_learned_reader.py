@@ -4,6 +4,7 @@ shipped model's card, and answering with it (the real packaged models)."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -42,7 +43,7 @@ def _write_set(folder: Path) -> Path:
                 "Which team won the talks cup in the region on Monday?", "Nobody United", "")]):
             qid = f"{day}-{i}"
             urls = []
-            for j, text in enumerate([f"{fact} {FILLER}" if fact else FILLER, FILLER]):
+            for text in [f"{fact} {FILLER}" if fact else FILLER, FILLER]:
                 n += 1
                 url = f"https://news.example/{n}"
                 urls.append(url)
@@ -128,11 +129,14 @@ def test_the_learned_reader_answers_the_seed_question_and_declines_an_unrelated_
 ) -> None:
     answer = learned_engine.ask("What does Putin demand to end the offensive?")
     assert answer.answered and answer.reader == "learned"
+    assert re.search(r"crimea|demilitari[sz]ation", answer.answer, re.I)
     assert "[1]" in answer.answer
-    assert answer.confidence is not None and answer.confidence >= load().answer_threshold
-    unrelated = learned_engine.ask("What is the recipe for banana bread?")
-    assert not unrelated.answered
+    # A question for a name is declined by the model's confidence...
+    unrelated = learned_engine.ask("Who won the 2022 FIFA World Cup final?")
+    assert not unrelated.answered and unrelated.reader == "learned"
     assert unrelated.confidence is not None and unrelated.confidence < load().answer_threshold
+    # ... an open one by the similarity bar (the quizzes' labels do not cover open questions).
+    assert not learned_engine.ask("What is the recipe for banana bread?").answered
 
 
 @pytest.mark.model
@@ -156,3 +160,32 @@ def test_ask_json_carries_the_readers_confidence(tmp_path: Path) -> None:
     assert printed["reader"] == "learned"
     assert 0.0 < printed["confidence"] <= 1.0
     assert printed["answered"] is True
+
+
+@pytest.mark.model
+def test_newsbot_reader_train_writes_a_model_and_its_card(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    from click.testing import CliRunner
+
+    from bot.cli import cli
+
+    output = tmp_path / "model" / "reader-model.json"
+    args = ["reader", "train", "--data", str(_write_set(tmp_path / "set")), "--work",
+            str(tmp_path / "work"), "--share", "1.0", "--held-out-weeks", "1",
+            "--output", str(output)]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    card = json.loads(output.with_name("reader-model.card.json").read_text())
+    assert card["sha256"] == sha256(output)
+    assert card["trained_on"]["train_questions"] > 0
+    assert card["trained_on"]["held_out_questions"] > 0
+    ReaderModel.from_json(json.loads(output.read_text()))  # loads as the engine loads it
+    # A folder without the three files is refused with a clear error.
+    bad = subprocess.run(
+        [sys.executable, "-c", "from bot.cli import main; main()", "reader", "train", "--data",
+         str(tmp_path), "--work", str(tmp_path / "w2"), "--output", str(output)],
+        capture_output=True, text=True,
+    )
+    assert bad.returncode != 0 and "no questions.jsonl" in bad.stderr

@@ -61,8 +61,9 @@ def test_boilerplate_headlines_are_not_passages(seeded):
 def test_json_shape(seeded):
     data = seeded.ask("How many refugees have fled Ukraine?").to_json()
     assert set(data) == {"question", "answer", "answered", "citations", "retrieved", "latency_ms",
-                         "reader", "fallback", "short_answer"}
+                         "reader", "fallback", "short_answer", "confidence", "span"}
     assert (data["reader"], data["fallback"]) == ("extractive", None)
+    assert data["confidence"] is None  # only the learned reader says how sure it is
     assert "500,000" in data["answer"]
     assert set(data["citations"][0]) == {
         "n", "title", "source", "published", "url", "quote", "also_reported_by"

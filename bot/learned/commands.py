@@ -29,9 +29,13 @@ def reader_group() -> None:
 @click.option("--share", type=click.FloatRange(0.01, 1.0), default=0.25, show_default=True,
               help="Share of the training weeks' questions used (the held-out weeks always are).")
 @click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--held-out-weeks", type=click.IntRange(1), default=20, show_default=True,
+              help="The last question days kept for model selection and calibration.")
 @click.option("--output", type=click.Path(dir_okay=False, path_type=Path), default=MODEL_FILE,
               show_default=True, help="Where the model is written; a card goes beside it.")
-def reader_train(data_dir: Path, work_dir: Path, share: float, seed: int, output: Path) -> None:
+def reader_train(
+    data_dir: Path, work_dir: Path, share: float, seed: int, held_out_weeks: int, output: Path
+) -> None:
     """Build training inputs, fit the model, calibrate it on the held-out weeks."""
     # Training needs what answering never does (torch-free, but spaCy, scikit-learn):
     # imported when run, so `newsbot ask` starts without them. bot.cli mounts this group.
@@ -58,6 +62,7 @@ def reader_train(data_dir: Path, work_dir: Path, share: float, seed: int, output
     with progress_bar() as progress:
         records_file = training_data.build(
             data_dir, work_dir, embed, make_recogniser(NerSettings()), share=share, seed=seed,
+            held_out_weeks=held_out_weeks,
             progress=lambda done, total: progress("building inputs", done, total),
         )
         records = list(read_records(records_file))
@@ -73,12 +78,12 @@ def reader_train(data_dir: Path, work_dir: Path, share: float, seed: int, output
         "model": output.name, "sha256": sha256(output),
         "trained_on": {"data": str(data_dir), "share": share, "seed": seed,
                        "train_questions": len(train), "held_out_questions": len(held),
-                       "held_out_weeks": training_data.HELD_OUT_WEEKS,
+                       "held_out_weeks": held_out_weeks,
                        "passages_read": training_data.READ},
         "held_out": report["held_out"], "rules_held_out": rules_summary(held),
         "curve": report["curve"],
         "command": f"newsbot reader train --data {data_dir} --work {work_dir} --share {share}"
-                   f" --seed {seed}",
+                   f" --seed {seed} --held-out-weeks {held_out_weeks}",
     }
     output.with_name(output.stem + ".card.json").write_text(json.dumps(card, indent=1) + "\n")
     click.echo(f"model: {output} (sha256 {card['sha256'][:12]}…)")

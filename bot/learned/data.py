@@ -167,12 +167,13 @@ def build(
     for q in questions:  # every question of a day adds its articles to that day's pool
         if q.asked_on:
             by_day[q.asked_on].append(q)
-    wanted = {u for q in chosen for d in [q.asked_on] for p in by_day[d]
+    todo = [q for q in chosen if q.question_id not in done]
+    # Only the days still to do need their articles read (a finished build reads none).
+    wanted = {u for q in todo for p in by_day[q.asked_on or ""]
               for u in results.get(p.question_id, [])}
-    articles = load_pool_articles(data_dir / "articles.jsonl", wanted)
+    articles = load_pool_articles(data_dir / "articles.jsonl", wanted) if todo else {}
     cache = Cache(out_dir / "cache")
     chunks, search = ChunkSettings(), SearchSettings()
-    todo = [q for q in chosen if q.question_id not in done]
     # Days in a seeded random order: a build stopped early still holds both splits.
     todo_days = sorted({q.asked_on for q in todo if q.asked_on})
     random.Random(seed).shuffle(todo_days)

@@ -3,9 +3,11 @@
 Labels are distant supervision: a sentence is a positive when a gold answer occurs in it as
 whole words (the evaluation's normalisation, bot/evaluation/metrics.py). The sentence model is
 fitted on the training weeks; the question model learns, on the same weeks, whether the
-sentence model's best sentence is right; both thresholds are then set on the held-out weeks
-(the answer threshold: the fewest declines with less than `MAX_WRONG_SHARE` of answers wrong;
-the short-answer threshold: the bold answer right at least `MIN_SHORT_PRECISION` of the time).
+sentence model's best sentence is right; both thresholds are then set on the held-out weeks.
+The answer threshold: the fewest wrong answers that keep as many right answers as the
+hand-set rules give on the same questions. The short-answer threshold: the bold answer right
+at least `MIN_SHORT_PRECISION` of the time. Open questions are declined by the rules' bars
+(see Answerer._declines), here as in the product.
 """
 
 from __future__ import annotations
@@ -19,20 +21,26 @@ from pathlib import Path
 
 import numpy as np
 
-from bot.answering import short_answer
+from bot.answering import rules_decline, short_answer
 from bot.evaluation.metrics import any_appears
 from bot.learned.features import sentence_matrix
-from bot.learned.model import Linear, ReaderModel
+from bot.learned.model import Linear, ReaderModel, Trees
 from bot.learned.reader import rerank
-from bot.questions import Question, analyse
+from bot.questions import Kind, Question, analyse
 from bot.ranking import Scored, rank
 from index.database import PassageRow
 from index.errors import InputError
 from index.models import Article
 from index.search import Hit
+from index.settings import AnswerSettings
 
-MAX_WRONG_SHARE = 0.25  # of the answers given, on the held-out weeks
-MIN_SHORT_PRECISION = 0.75
+# The answer threshold's fallback bar (see _answer_threshold): at most this share of the
+# held-out questions answered wrongly. (At most one wrong in four *answers* would leave, on
+# held-out weeks where the best sentence is right for about one question in seven, almost
+# every question declined: see the curve in the model's card.)
+MAX_WRONG_SHARE = 0.25
+MIN_SHORT_PRECISION = 0.5
+TREES = 150  # boosting rounds of the sentence scorer
 SEED = 13
 
 Progress = Callable[[int, int], None]
@@ -50,6 +58,7 @@ class Example:
     y: np.ndarray
     golds: list[str]
     readable: bool  # a gold answer occurs in some passage read
+    rules_declined: bool  # the hand-set bars (bot/answering.py) would decline
 
 
 def read_records(path: Path) -> Iterator[dict]:
@@ -86,8 +95,9 @@ def example(record: dict, passages_read: int | None = None) -> Example:
     y = np.array([any_appears(golds, s.sentence) for s in ranked], dtype=np.int8)
     x = sentence_matrix(question, ranked)
     readable = any(any_appears(golds, h.passage.text) for h in hits)
+    declined = not ranked or rules_decline(question, ranked, hits, AnswerSettings())
     return Example(record["question_id"], record["split"], question, ranked, x, y, golds,
-                   readable)
+                   readable, declined)
 
 
 def _fit_linear(x: np.ndarray, y: np.ndarray, names: tuple[str, ...], c: float) -> Linear:
@@ -105,12 +115,49 @@ def _fit_linear(x: np.ndarray, y: np.ndarray, names: tuple[str, ...], c: float) 
                   model.coef_[0].astype(np.float32), float(model.intercept_[0]))
 
 
+def _fit_trees(x: np.ndarray, y: np.ndarray, names: tuple[str, ...]) -> Trees:
+    """Gradient-boosted trees, exported to plain arrays (see Trees)."""
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    clf = HistGradientBoostingClassifier(
+        max_iter=TREES, learning_rate=0.05, max_leaf_nodes=15, min_samples_leaf=40,
+        random_state=SEED,
+    )
+    clf.fit(x, y)
+    feature, threshold, left, right, value, roots = [], [], [], [], [], []
+    depth = 0
+    for (predictor,) in clf._predictors:  # one tree per boosting round (binary task)
+        nodes = predictor.nodes
+        base = len(feature)
+        roots.append(base)
+        for i, node in enumerate(nodes):
+            leaf = bool(node["is_leaf"])
+            feature.append(0 if leaf else int(node["feature_idx"]))
+            threshold.append(float("inf") if leaf else float(node["num_threshold"]))
+            left.append(base + i if leaf else base + int(node["left"]))
+            right.append(base + i if leaf else base + int(node["right"]))
+            value.append(float(node["value"]) if leaf else 0.0)
+            depth = max(depth, int(node["depth"]))
+    trees = Trees(names, np.array(feature, dtype=np.int32), np.array(threshold),
+                  np.array(left, dtype=np.int32), np.array(right, dtype=np.int32),
+                  np.array(value), np.array(roots, dtype=np.int32), depth,
+                  float(np.ravel(clf._baseline_prediction)[0]))
+    # The export must score as the library does (missing values never occur here).
+    check = x[: min(len(x), 2000)].astype(np.float64)
+    if not np.allclose(trees.logits(check), clf.decision_function(check), atol=1e-6):
+        raise RuntimeError("the exported trees do not reproduce scikit-learn's scores")
+    return trees
+
+
 @dataclass
 class Outcome:
     """One question under a model: its confidence, and whether the lead / short are right."""
 
     confidence: float
     right: bool
+    # Open questions are answered or declined by the rules' bars (bot/answering.py), whatever
+    # the confidence: whether they are answered, else None.
+    by_rules: bool | None
     short: str | None
     short_right: bool
     readable: bool
@@ -120,13 +167,14 @@ def outcomes(model: ReaderModel, examples: list[Example]) -> list[Outcome]:
     out = []
     for ex in examples:
         if not ex.ranked:
-            out.append(Outcome(0.0, False, None, False, ex.readable))
+            out.append(Outcome(0.0, False, None, None, False, ex.readable))
             continue
         ranked = [_copy(s) for s in ex.ranked]
         ranked, confidence = rerank(model, ex.question, ranked)
         short = short_answer(ranked, ex.question)
+        by_rules = None if ex.question.kind is not Kind.OPEN else not ex.rules_declined
         out.append(Outcome(
-            confidence, bool(any_appears(ex.golds, ranked[0].sentence)), short,
+            confidence, bool(any_appears(ex.golds, ranked[0].sentence)), by_rules, short,
             bool(short and any_appears(ex.golds, short)), ex.readable,
         ))
     return out
@@ -138,52 +186,77 @@ def _copy(s: Scored) -> Scored:
 
 
 def fit(
-    train: list[Example], held_out: list[Example], passages_read: int, c: float = 1.0
+    train: list[Example], held_out: list[Example], passages_read: int, c: float = 1.0,
+    scorer: str = "trees",
 ) -> tuple[ReaderModel, dict]:
     """The model and its held-out report (curve, thresholds, contains)."""
     from bot.learned.features import QUESTION_FEATURES, SENTENCE_FEATURES, question_vector
 
     x = np.concatenate([ex.x for ex in train if len(ex.y)])
     y = np.concatenate([ex.y for ex in train if len(ex.y)])
-    sentence = _fit_linear(x, y, SENTENCE_FEATURES, c)
+    if len(set(y.tolist())) < 2:
+        raise InputError("the training questions need both right and wrong answers to learn"
+                         " from (too few questions, or none whose articles hold the answer)")
+    sentence = (_fit_trees(x, y, SENTENCE_FEATURES) if scorer == "trees"
+                else _fit_linear(x, y, SENTENCE_FEATURES, c))
+    # The decline model learns from scores the sentence model gives questions it was not
+    # fitted on (two folds), as it will meet new questions: its own training questions'
+    # scores are overconfident.
+    folds = [train[0::2], train[1::2]]
+    held_scorers = []
+    for k in range(2):
+        fx = np.concatenate([ex.x for ex in folds[1 - k] if len(ex.y)])
+        fy = np.concatenate([ex.y for ex in folds[1 - k] if len(ex.y)])
+        held_scorers.append(_fit_trees(fx, fy, SENTENCE_FEATURES) if scorer == "trees"
+                            else _fit_linear(fx, fy, SENTENCE_FEATURES, c))
     qx, qy = [], []
-    for ex in train:
-        if not len(ex.y):
-            continue
-        logits = sentence.logits(ex.x)
-        order = np.argsort(-logits, kind="stable")
-        ranked = [ex.ranked[i] for i in order]
-        qx.append(question_vector(ex.question, ranked, logits[order]))
-        qy.append(int(ex.y[order[0]]))
+    for k, fold in enumerate(folds):
+        for ex in fold:
+            if not len(ex.y):
+                continue
+            logits = held_scorers[k].logits(ex.x)
+            order = np.argsort(-logits, kind="stable")
+            ranked = [ex.ranked[i] for i in order]
+            qx.append(question_vector(ex.question, ranked, logits[order]))
+            qy.append(int(ex.y[order[0]]))
     question = _fit_linear(np.stack(qx), np.array(qy), QUESTION_FEATURES, c)
     draft = ReaderModel(sentence, question, 0.0, 0.0, passages_read)
     results = outcomes(draft, held_out)
-    answer_t, curve = _answer_threshold(results)
+    answer_t, curve = _answer_threshold(results, rules_summary(held_out)["contains"])
     short_t = _short_threshold(results, answer_t)
     model = ReaderModel(sentence, question, answer_t, short_t, passages_read)
     return model, {"curve": curve, "held_out": summary(outcomes(model, held_out), model),
                    "answer_threshold": answer_t, "short_threshold": short_t}
 
 
-def _answer_threshold(results: list[Outcome]) -> tuple[float, list[dict]]:
-    """The lowest threshold at which under MAX_WRONG_SHARE of answers are wrong."""
+def _answers(r: Outcome, threshold: float) -> bool:
+    return r.by_rules if r.by_rules is not None else r.confidence >= threshold
+
+
+def _answer_threshold(results: list[Outcome], rules_right: float) -> tuple[float, list[dict]]:
+    """The threshold, and the curve of answered / right / wrong as it moves.
+
+    The highest threshold at which at least as many questions are answered right as the
+    hand-set rules answer right on the same questions (`rules_right`): as few wrong answers
+    as possible without losing right ones. When no threshold keeps that many, the lowest at
+    which at most MAX_WRONG_SHARE of the questions are answered wrongly."""
+    n = len(results) or 1
     curve = []
-    best = 1.0
-    for t in np.round(np.arange(0.0, 1.0001, 0.025), 3):
-        answered = [r for r in results if r.confidence >= t]
+    for t in np.round(np.arange(0.0, 1.0001, 0.0125), 4):
+        answered = [r for r in results if _answers(r, t)]
         right = sum(r.right for r in answered)
-        wrong = len(answered) - right
-        n = len(results) or 1
         curve.append({"threshold": float(t), "answered": len(answered) / n, "right": right / n,
-                      "wrong": wrong / n})
-        if answered and wrong / len(answered) < MAX_WRONG_SHARE and t < best:
-            best = float(t)
-    return best, curve
+                      "wrong": (len(answered) - right) / n})
+    keeping = [p["threshold"] for p in curve if p["answered"] and p["right"] >= rules_right]
+    if keeping and max(keeping) > 0.0:
+        return max(keeping), curve
+    bounded = [p["threshold"] for p in curve if p["answered"] and p["wrong"] <= MAX_WRONG_SHARE]
+    return (min(bounded) if bounded else 1.0), curve
 
 
 def _short_threshold(results: list[Outcome], answer_t: float) -> float:
     for t in np.round(np.arange(answer_t, 1.0001, 0.025), 3):
-        shown = [r for r in results if r.confidence >= t and r.short]
+        shown = [r for r in results if _answers(r, t) and r.confidence >= t and r.short]
         if shown and sum(r.short_right for r in shown) / len(shown) >= MIN_SHORT_PRECISION:
             return float(t)
     return 1.01
@@ -191,7 +264,7 @@ def _short_threshold(results: list[Outcome], answer_t: float) -> float:
 
 def summary(results: list[Outcome], model: ReaderModel) -> dict:
     n = len(results) or 1
-    answered = [r for r in results if r.confidence >= model.answer_threshold]
+    answered = [r for r in results if _answers(r, model.answer_threshold)]
     readable = [r for r in results if r.readable]
     shorts = [r for r in answered if r.short and r.confidence >= model.short_threshold]
     return {
@@ -200,7 +273,7 @@ def summary(results: list[Outcome], model: ReaderModel) -> dict:
         "answered_wrongly": sum(not r.right for r in answered) / n,
         "declined": 1 - len(answered) / n,
         "readable": len(readable),
-        "readable_contains": (sum(r.right and r.confidence >= model.answer_threshold
+        "readable_contains": (sum(r.right and _answers(r, model.answer_threshold)
                                   for r in readable) / (len(readable) or 1)),
         "readable_top_right": sum(r.right for r in readable) / (len(readable) or 1),
         "short_shown": len(shorts) / n,
@@ -209,12 +282,22 @@ def summary(results: list[Outcome], model: ReaderModel) -> dict:
 
 
 def rules_summary(examples: list[Example]) -> dict:
-    """The rules' best sentence on the same examples (never declining), for comparison."""
+    """The hand-set rules on the same examples, for comparison (as `summary` reports)."""
+    n = len(examples) or 1
     readable = [ex for ex in examples if ex.readable]
-    right = [bool(ex.ranked) and ex.y[0] == 1 for ex in examples]
-    return {"top_right": sum(right) / (len(examples) or 1),
-            "readable_top_right": sum(bool(ex.ranked) and ex.y[0] == 1 for ex in readable)
-            / (len(readable) or 1)}
+    right = {ex.question_id for ex in examples if ex.ranked and ex.y[0] == 1}
+    answered = [ex for ex in examples if not ex.rules_declined]
+    return {
+        "questions": len(examples),
+        "contains": sum(ex.question_id in right for ex in answered) / n,
+        "answered_wrongly": sum(ex.question_id not in right for ex in answered) / n,
+        "declined": 1 - len(answered) / n,
+        "readable": len(readable),
+        "readable_contains": sum(ex.question_id in right and not ex.rules_declined
+                                 for ex in readable) / (len(readable) or 1),
+        "readable_top_right": sum(ex.question_id in right for ex in readable)
+        / (len(readable) or 1),
+    }
 
 
 def split_examples(
