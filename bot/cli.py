@@ -12,24 +12,19 @@ import logging
 import shutil
 import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import replace as dc_replace
 from pathlib import Path
 
 import click
-from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from bot.answer_model import LLM_NOTE, Answer
-from bot.config import load_config
+from bot.cli_support import State, err, out, pass_state, progress_bar
 from bot.copies import also_reported_by
 from bot.dating import shown_date
 from bot.engine import IngestReport, NewsEngine, as_of_day
 from bot.evaluation.commands import eval_group
 from bot.learned.commands import reader_group
-from bot.settings import Config
 from index.collections import SHARED, check_name, describe
 from index.embedding import make_embedder
 from index.errors import InputError, NewsbotError
@@ -45,8 +40,6 @@ from index.store import store_exists
 # Markup off by default: titles, quotes, answers, paths and error messages come from articles
 # and users, and a "[/dim]" in them must print as text. Lines with styling opt in and escape
 # what they interpolate.
-err = Console(stderr=True, soft_wrap=True, markup=False)
-out = Console(soft_wrap=True, markup=False)
 
 EXIT_ERROR = 1
 
@@ -134,48 +127,6 @@ def default_seeds_dir() -> Path:
     return beside if beside.is_dir() else Path("seeds")
 
 
-class State:
-    """What every command needs: the config, and the engine made once on first use."""
-
-    def __init__(self, config_path: str | None, data_dir: str | None, debug: bool) -> None:
-        self.config_path = config_path
-        self.data_dir = data_dir
-        self.debug = debug
-        self._config: Config | None = None
-        self._engine: NewsEngine | None = None
-
-    @property
-    def config(self) -> Config:
-        if self._config is None:
-            overrides = {"data_dir": self.data_dir} if self.data_dir else {}
-            self._config = load_config(self.config_path, **overrides)
-        return self._config
-
-    def engine(self) -> NewsEngine:
-        if self._engine is None:
-            with err.status("Loading the embedding model…"):
-                self._engine = NewsEngine(self.config)
-        return self._engine
-
-
-pass_state = click.make_pass_decorator(State)
-
-
-@contextmanager
-def progress_bar() -> Iterator[callable]:  # type: ignore[valid-type]
-    """A progress callback (stage, done, total) drawing rich bars on stderr."""
-    with Progress(
-        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-        console=err, transient=True, disable=not err.is_terminal,
-    ) as bar:
-        tasks: dict[str, int] = {}
-
-        def update(stage: str, done: int, total: int) -> None:
-            if stage not in tasks:
-                tasks[stage] = bar.add_task(stage.capitalize(), total=total or None)
-            bar.update(tasks[stage], completed=done, total=total or None)
-
-        yield update
 
 
 def print_report(report: IngestReport, verb: str = "Added") -> None:

@@ -238,7 +238,7 @@ def test_runner_with_the_test_embedder(tmp_path, hashing_embedder):
     assert [line["question_id"] for line in lines] == ["q1", "q2"]
     assert set(lines[0]) == {"question_id", "question", "answer", "answered", "citations",
                              "retrieved", "latency_ms", "reader", "fallback",
-                             "short_answer"}
+                             "short_answer", "confidence", "span"}
     assert {line["reader"] for line in lines} == {"extractive"}
     assert report.readers == {"extractive": 2} and report.fallbacks == {}
     assert report.build.articles == 3 and report.build.passages >= 3

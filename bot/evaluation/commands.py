@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 
+from bot.cli_support import State, progress_bar
 from bot.config import load_config
 from bot.evaluation.datasets import (
     EvalSet,
@@ -36,7 +37,6 @@ def _run(
     use_date: bool, subsets: dict[str, set[str]], summary_json: Path | None,
     reader: str | None = None,
 ) -> None:
-    from bot.cli import State, progress_bar  # bot.cli imports this module: import when run
 
     # The config of `newsbot --config ...` (its data_dir gives way to eval's own --data-dir).
     state = ctx.find_object(State)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from bot.cli_support import progress_bar
 from bot.learned.model import MODEL_FILE, sha256
 from index.errors import InputError
 
@@ -39,7 +40,6 @@ def reader_train(
     """Build training inputs, fit the model, calibrate it on the held-out weeks."""
     # Training needs what answering never does (torch-free, but spaCy, scikit-learn):
     # imported when run, so `newsbot ask` starts without them. bot.cli mounts this group.
-    from bot.cli import progress_bar
     from bot.learned import data as training_data
     from bot.learned.train import fit, read_records, rules_summary, split_examples
     from index.bert_onnx import OnnxBertEncoder
