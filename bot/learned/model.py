@@ -72,7 +72,10 @@ class Trees:
         at = np.broadcast_to(self.roots, (len(x), len(self.roots)))
         for _ in range(self.depth):
             go_left = x[rows, self.feature[at]] <= self.threshold[at]
-            at = np.where(go_left, self.left[at], self.right[at])
+            step = np.where(go_left, self.left[at], self.right[at])
+            if np.array_equal(step, at):  # every row is at a leaf of every tree
+                break
+            at = step
         return self.value[at].sum(axis=1) + self.baseline
 
     def to_json(self) -> dict:

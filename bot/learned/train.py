@@ -41,6 +41,7 @@ from index.settings import AnswerSettings
 MAX_WRONG_SHARE = 0.25
 MIN_SHORT_PRECISION = 0.5
 TREES = 150  # boosting rounds of the sentence scorer
+MAX_DEPTH: int | None = None  # of each tree (None: as deep as its 15 leaves take it)
 SEED = 13
 
 Progress = Callable[[int, int], None]
@@ -120,7 +121,8 @@ def _fit_trees(x: np.ndarray, y: np.ndarray, names: tuple[str, ...]) -> Trees:
     from sklearn.ensemble import HistGradientBoostingClassifier
 
     clf = HistGradientBoostingClassifier(
-        max_iter=TREES, learning_rate=0.05, max_leaf_nodes=15, min_samples_leaf=40,
+        max_iter=TREES, learning_rate=0.05, max_leaf_nodes=15, max_depth=MAX_DEPTH,
+        min_samples_leaf=40,
         random_state=SEED,
     )
     clf.fit(x, y)
