@@ -37,14 +37,13 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import PurePosixPath
-from typing import TYPE_CHECKING
+from typing import cast
 from urllib.parse import urlsplit
 
 import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.discord_app.client import role_ids
 from bot.discord_app.embeds import to_embed
 from bot.discord_app.errors import REPLIED, NotAdmin, Refusal
 from bot.discord_app.feeds_render import link, render_feeds, render_followed
@@ -60,13 +59,11 @@ from bot.discord_app.render import (
     safe_text,
     trim,
 )
+from bot.discord_app.shared import NewsBotLike, role_ids
 from bot.discord_app.tokens import edit_original
 from bot.following import feed_url, parse_every
 from index.collections import guild_collection
 from index.errors import InputError
-
-if TYPE_CHECKING:
-    from bot.discord_app.client import NewsBot
 
 log = logging.getLogger("newsbot.discord")
 
@@ -204,7 +201,7 @@ class AdminCog(commands.Cog):
         parent=news,
     )
 
-    def __init__(self, bot: NewsBot) -> None:
+    def __init__(self, bot: NewsBotLike) -> None:
         self.bot = bot
 
     async def interaction_check(self, interaction: discord.Interaction, /) -> bool:
@@ -593,3 +590,8 @@ class AdminCog(commands.Cog):
         await interaction.response.send_message(
             trim(await self._free_summary(interaction), 2000), ephemeral=True
         )
+
+
+async def setup(bot: commands.Bot) -> None:
+    """The extension's entry point (NewsBot.setup_hook loads this module by name)."""
+    await bot.add_cog(AdminCog(cast("NewsBotLike", bot)))

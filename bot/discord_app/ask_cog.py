@@ -2,7 +2,7 @@
 
 Every answer is stored (bot/guild_settings.py) under a random key that the buttons' custom_ids
 carry (`newsbot:<src|up|down>:<key>`), so "Show sources" and the feedback buttons keep working
-for old messages and after a restart (AnswerButton is a DynamicItem registered in setup_hook).
+for old messages and after a restart (AnswerButton is a DynamicItem registered in `setup`).
 A reply to one of the bot's answers is a follow-up: the earlier question (looked up by the
 answer's message id) goes to the engine as `context=`.
 
@@ -26,7 +26,7 @@ import asyncio
 import logging
 import re
 import secrets
-from typing import TYPE_CHECKING, ClassVar
+from typing import ClassVar, cast
 
 import discord
 from discord import app_commands
@@ -41,7 +41,6 @@ from bot.discord_app.channel_rights import (
     my_permissions,
     reply_or_post,
 )
-from bot.discord_app.client import ACK_S, MAX_QUESTION_CHARS, role_ids
 from bot.discord_app.embeds import to_embed, to_embeds
 from bot.discord_app.errors import (
     REPLIED,
@@ -59,13 +58,11 @@ from bot.discord_app.render import (
     render_passages,
     trim,
 )
+from bot.discord_app.shared import ACK_S, MAX_QUESTION_CHARS, NewsBotLike, role_ids
 from bot.discord_app.thread_names import thread_name
 from bot.discord_app.tokens import PUBLIC_PLACEHOLDER
 from bot.discord_app.typing_gate import TypingGate
 from bot.guild_settings import THREAD_CONTEXT_QUESTIONS
-
-if TYPE_CHECKING:
-    from bot.discord_app.client import NewsBot
 
 log = logging.getLogger("newsbot.discord")
 
@@ -132,7 +129,7 @@ def answer_view(key: str) -> discord.ui.View:
     return view
 
 
-def _bot(interaction: discord.Interaction) -> NewsBot:
+def _bot(interaction: discord.Interaction) -> NewsBotLike:
     return interaction.client  # type: ignore[return-value]
 
 
@@ -187,7 +184,7 @@ def question_from_embed(message: discord.Message) -> str | None:
 
 
 class AskCog(commands.Cog):
-    def __init__(self, bot: NewsBot) -> None:
+    def __init__(self, bot: NewsBotLike) -> None:
         self.bot = bot
         self.typing = TypingGate()  # one indicator per channel at a time: no 429s in a burst
 
@@ -513,3 +510,10 @@ class AskCog(commands.Cog):
             "roles": role_ids(author),
             "manage_guild": bool(perms and perms.manage_guild),
         }
+
+
+async def setup(bot: commands.Bot) -> None:
+    """The extension's entry point (NewsBot.setup_hook loads this module by name): the cog,
+    and the answer buttons, which work for any earlier message, also after a restart."""
+    await bot.add_cog(AskCog(cast("NewsBotLike", bot)))
+    bot.add_dynamic_items(AnswerButton)

@@ -1,9 +1,10 @@
 """NewsBot: the discord.py client, its start-up and the `newsbot run` / `newsbot sync` entries.
 
 Modelled on discord.py's examples/advanced_startup.py: the bot receives its dependencies (engine,
-config, settings store) in the constructor, `setup_hook` adds the cogs and the persistent answer
-buttons, commands are NOT synced on start (`newsbot sync` does that), and `run_bot` owns the
-resources with `async with`.
+config, settings store) in the constructor, `setup_hook` loads the cogs as extensions by name
+(COGS; each adds its cog, ask_cog also the persistent answer buttons), commands are NOT synced
+on start (`newsbot sync` does that), and `run_bot` owns the resources with `async with`. This
+module never imports its cogs: what both sides share is in bot/discord_app/shared.py.
 
 For tests against an emulated Discord API, pass `api_base` (and `gateway_url`) to NewsBot,
 `run_bot` or `sync_commands`; see `configure_endpoints`.
@@ -20,7 +21,6 @@ from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit
 
@@ -42,6 +42,7 @@ from bot.discord_app.errors import (
 from bot.discord_app.permissions import Cooldown, Lane, LaneFull, is_admin
 from bot.discord_app.render import CONTENT_LIMIT, retry_phrase, trim
 from bot.discord_app.sharding import ShardPlan
+from bot.discord_app.shared import Undelivered
 from bot.following import FeedPoller
 from bot.guild_settings import GuildSettings, open_guild_settings
 from bot.leader import hold_while, poller_lease
@@ -58,14 +59,11 @@ T = TypeVar("T")
 
 DEFAULT_API_BASE = "https://discord.com/api/v10"
 DEFAULT_GATEWAY = "wss://gateway.discord.gg/"
-MAX_QUESTION_CHARS = 500
+COGS = ("bot.discord_app.ask_cog", "bot.discord_app.admin_cog")  # loaded in this order
 # admin jobs (adds, feeds, remove, rebuild) run one at a time in their own lane; the next ones
 # wait, at most until shortly before their interaction token (15 minutes) runs out
 ADMIN_QUEUE = 4
 ADMIN_WAIT_S = 12 * 60.0
-# the checks before a slash command's acknowledgement, which Discord wants within 3 s: past
-# this the asker is told to try again while that is still possible
-ACK_S = 2.5
 POLLER_JOIN_S = 30.0  # close waits this long at most for the poller's feed in progress
 # close waits this long at most for engine and settings calls still running in worker threads
 WORK_JOIN_S = 30.0
@@ -139,19 +137,6 @@ def make_intents(message_content: bool = False) -> discord.Intents:
     return intents
 
 
-def role_ids(member: object) -> list[int]:
-    """The ids of a member's roles, as the interaction or message payload gave them.
-
-    `Member.roles` keeps only roles found in the guild cache, which is empty while a server
-    is unavailable (an outage, or an interaction before its GUILD_CREATE); discord.py keeps
-    the payload's ids in `Member._roles` (no public accessor), so decisions use those.
-    """
-    raw = getattr(member, "_roles", None)
-    if raw is not None:
-        return [int(r) for r in raw]
-    return [r.id for r in getattr(member, "roles", [])]
-
-
 class RunningWork:
     """Counts the blocking calls running in worker threads, so that `close` can wait for
     them: the engine must not be closed under a question still being answered (closing
@@ -180,16 +165,6 @@ class RunningWork:
         with self._changed:
             self._changed.wait_for(lambda: self._running == 0, timeout_s)
             return self._running
-
-
-@dataclass(frozen=True)
-class Undelivered:
-    """An admin summary that reached nobody: its reply had expired and the DM was refused."""
-
-    user_id: int
-    command: str
-    text: str
-    at: float
 
 
 def require_token(config: Config) -> str:
@@ -318,24 +293,21 @@ class NewsBot(commands.Bot):
     # -- lifecycle
 
     async def setup_hook(self) -> None:
-        from bot.discord_app.admin_cog import AdminCog
-        from bot.discord_app.ask_cog import AnswerButton, AskCog
-
         if self._guild_store is None and self.engine is not None:
             engine = self.engine
             self._guild_store = await asyncio.to_thread(
                 open_guild_settings, engine.config.store, store=engine.store
             )
             self._owns_guild_store = True
-        await self.add_cog(AskCog(self))
-        await self.add_cog(AdminCog(self))
+        # by name (discord.py's extensions), so this module never imports its cogs; each
+        # cog module's setup() adds its cog (ask_cog also the persistent answer buttons)
+        for extension in COGS:
+            await self.load_extension(extension)
         ask = self.tree.get_command("ask")
         if ask is not None:  # offer /ask in DMs only when DMs are answered
             ask.allowed_contexts = discord.app_commands.AppCommandContext(
                 guild=True, dm_channel=self.config.discord.allow_dms, private_channel=False
             )
-        # the answer buttons work for any earlier message, also after a restart
-        self.add_dynamic_items(AnswerButton)
         if self.poll_feeds:
             self.start_polling()
         # no tree.sync() here: `newsbot sync` does it once, on purpose
