@@ -14,6 +14,7 @@ from bot.engine import NewsEngine
 from bot.settings import Config
 from index.embedding import HashingEmbedder, SentenceTransformerEmbedder
 from index.settings import ModelSettings
+from tests.llm_server import FaultProxy, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 SEED = ROOT / "seeds" / "000_1fcdc2a48f4510a7.txt"
@@ -67,6 +68,15 @@ def fast_engine(fast_config: Config, hashing_embedder: HashingEmbedder):
     engine = NewsEngine(fast_config, embedder=hashing_embedder)
     yield engine
     engine.close()
+
+
+@pytest.fixture
+def bare_proxy() -> Iterator[FaultProxy]:
+    """An OpenAI-compatible endpoint scripted by its `fault` (tests/llm_server.FaultProxy),
+    with nothing behind it: for faults it answers itself."""
+    p = FaultProxy(f"http://127.0.0.1:{free_port()}").start()
+    yield p
+    p.stop()
 
 
 @pytest.fixture(scope="session")

@@ -9,11 +9,13 @@ drive it the way users do and check what Discord would have shown them.
 from __future__ import annotations
 
 import dataclasses
+import re
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -24,7 +26,9 @@ from bot.discord_app.client import NewsBot, sync_commands_async
 from bot.engine import NewsEngine
 from bot.settings import Config
 from index.embedding import BatchProgress, HashingEmbedder
+from tests.conftest import make_fast_config
 from tests.discord_emulator import (
+    DEFAULT_BOT_PERMISSIONS,
     Channel,
     DiscordAPIError,
     DiscordEmulator,
@@ -43,6 +47,15 @@ FOLLOWUP = "/webhooks/{application_id}/{token}"
 EDIT_ORIGINAL = "/webhooks/{application_id}/{token}/messages/{message_id}"
 CALLBACK = "/interactions/{interaction_id}/{token}/callback"
 CHANNEL_MESSAGES = "/channels/{channel_id}/messages"
+THREADS_ROUTE = "/channels/{channel_id}/messages/{message_id}/threads"
+#: What an invite link asks for when the server uses thread per question.
+THREAD_BOT_PERMISSIONS = (
+    DEFAULT_BOT_PERMISSIONS | Permission.CREATE_PUBLIC_THREADS | Permission.SEND_MESSAGES_IN_THREADS
+)
+#: What the asker is told when answering failed unexpectedly (a bug, not a refusal).
+APOLOGY = re.compile(
+    r"Something went wrong on my side \(error id ([0-9a-f]{8})\)\. Please try again later\."
+)
 
 # Time allowed for one bot round trip; generous because the CI box has 2 busy cores.
 WAIT_S = 20.0
@@ -253,6 +266,31 @@ def build_world(emu: DiscordEmulator, *, bot_permissions: int | None = None) -> 
     )
 
 
+def e2e_config(data_dir: Path, **discord: object) -> Config:
+    """The fast test config (conftest.make_fast_config) with no per-user cooldown unless a
+    test sets one, and these [discord] settings."""
+    return make_fast_config(data_dir, discord={"cooldown_s": 0, **discord})
+
+
+@pytest.fixture(name="data_dir")
+def e2e_data_dir(tmp_path: Path) -> Path:
+    """The bot's data directory. In an e2e module: ``data_dir = e2e_data_dir``."""
+    return tmp_path / "data"
+
+
+@pytest.fixture(name="world")
+def e2e_world(emulator: DiscordEmulator) -> World:
+    """build_world with the default bot permissions. In an e2e module: ``world = e2e_world``."""
+    return build_world(emulator)
+
+
+@pytest.fixture(name="world")
+def e2e_thread_world(emulator: DiscordEmulator) -> World:
+    """build_world whose bot may also open and post in threads (thread per question). In an
+    e2e module: ``world = e2e_thread_world``."""
+    return build_world(emulator, bot_permissions=THREAD_BOT_PERMISSIONS)
+
+
 def with_token(config: Config, token: str) -> Config:
     return dataclasses.replace(config, discord=dataclasses.replace(config.discord, token=token))
 
@@ -287,15 +325,32 @@ async def seeded_bot(
     guild: Guild,
     articles: dict[str, bytes] | None = None,
 ) -> AsyncIterator[NewsBot]:
-    """bot_running on a new seeded_engine, commands synced to `guild` first; the engine is
-    closed when the block ends."""
-    engine = seeded_engine(config, embedder, articles)
+    """engine_bot on a new seeded_engine."""
+    async with engine_bot(emu, seeded_engine(config, embedder, articles), config, guild) as bot:
+        yield bot
+
+
+@asynccontextmanager
+async def engine_bot(
+    emu: DiscordEmulator, engine: NewsEngine, config: Config, *guilds: Guild
+) -> AsyncIterator[NewsBot]:
+    """synced_bot on `engine`, which is closed when the block ends (or the sync fails)."""
     try:
-        await sync_commands(emu, config, guild)
-        async with bot_running(emu, engine, config) as bot:
+        async with synced_bot(emu, engine, config, *guilds) as bot:
             yield bot
     finally:
         engine.close()
+
+
+@asynccontextmanager
+async def synced_bot(
+    emu: DiscordEmulator, engine: NewsEngine, config: Config, *guilds: Guild
+) -> AsyncIterator[NewsBot]:
+    """bot_running, commands synced to each of `guilds` first; the engine stays open."""
+    for guild in guilds:
+        await sync_commands(emu, config, guild)
+    async with bot_running(emu, engine, config) as bot:
+        yield bot
 
 
 # --------------------------------------------------------------------------- driving
@@ -331,9 +386,17 @@ async def admin_command(
 
 
 async def ask(
-    emu: DiscordEmulator, question: str, *, user: Member, channel: Channel
+    emu: DiscordEmulator,
+    question: str,
+    *,
+    user: Member,
+    channel: Channel,
+    until: Callable[[Interaction], bool] | None = None,
 ) -> Interaction:
-    return await invoke(emu, "ask", user=user, channel=channel, options={"question": question})
+    """The user runs /ask `question` (see invoke)."""
+    return await invoke(
+        emu, "ask", user=user, channel=channel, options={"question": question}, until=until
+    )
 
 
 async def mention(

@@ -14,26 +14,25 @@ import pytest
 from bot.engine import NewsEngine
 from index.collections import SHARED, guild_collection
 from index.embedding import HashingEmbedder
-from tests.conftest import make_fast_config
 from tests.discord_e2e_helpers import (
     ARTICLES,
     TALKS_QUESTION,
     TALKS_TITLE,
     article_file,
     ask,
-    bot_running,
     build_world,
     click,
     done_with,
+    e2e_config,
     e2e_emulator,
     e2e_no_rate_limits_provoked,
     invoke,
     only_embed,
     rejected,
     seeded_engine,
-    sync_commands,
+    synced_bot,
 )
-from tests.discord_emulator import DiscordEmulator, Permission
+from tests.discord_emulator import Channel, DiscordEmulator, Guild, Member, Permission
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 emulator = e2e_emulator  # a fresh emulator per test; its provoked 429s go to the tally
@@ -55,26 +54,26 @@ shareholders.
 SECRET_QUESTION = "How much will Zyxcorp pay for Quorbank?"
 
 
-def config(data_dir: Path):
-    return make_fast_config(data_dir, discord={"cooldown_s": 0})
+def second_server(emu: DiscordEmulator) -> tuple[Guild, Channel, Member, Member]:
+    """Server B beside build_world's server A: (the server, its #general, its admin bea
+    (Manage Server through the "mods" role), a member ben)."""
+    other = emu.add_guild("Elsewhere")
+    general = other.add_text_channel("general")
+    admin = other.add_member("bea", roles=[other.add_role("mods", Permission.MANAGE_GUILD)])
+    return other, general, admin, other.add_member("ben")
 
 
 async def test_two_servers_never_see_each_others_articles(
     emulator: DiscordEmulator, tmp_path: Path
 ) -> None:
     world = build_world(emulator)  # server A: "Newsroom", its admin erin, alice, bob
-    other = emulator.add_guild("Elsewhere")  # server B
-    b_general = other.add_text_channel("general")
-    b_admin = other.add_member("bea", roles=[other.add_role("mods", Permission.MANAGE_GUILD)])
-    b_reader = other.add_member("ben")
+    other, b_general, b_admin, b_reader = second_server(emulator)  # server B
     a, b = guild_collection(world.guild.id), guild_collection(other.id)
 
-    cfg = config(tmp_path / "data")
+    cfg = e2e_config(tmp_path / "data")
     engine = seeded_engine(cfg, HashingEmbedder())  # the shared collection: ARTICLES
     try:
-        await sync_commands(emulator, cfg, world.guild)
-        await sync_commands(emulator, cfg, other)
-        async with bot_running(emulator, engine, cfg):
+        async with synced_bot(emulator, engine, cfg, world.guild, other):
             upload = emulator.add_attachment("zyxcorp.md", SECRET)
             added = await invoke(
                 emulator,
@@ -175,18 +174,13 @@ async def test_a_server_claiming_another_servers_url_never_sees_its_text(
     claiming `url: X`. B's members are answered from B's text only, and its "Show sources"
     quotes B's text only; A's members still get A's."""
     world = build_world(emulator)  # server A
-    other = emulator.add_guild("Elsewhere")  # server B
-    b_general = other.add_text_channel("general")
-    b_admin = other.add_member("bea", roles=[other.add_role("mods", Permission.MANAGE_GUILD)])
-    b_reader = other.add_member("ben")
+    other, b_general, b_admin, b_reader = second_server(emulator)  # server B
     a, b = guild_collection(world.guild.id), guild_collection(other.id)
 
-    cfg = config(tmp_path / "data")
+    cfg = e2e_config(tmp_path / "data")
     engine = seeded_engine(cfg, HashingEmbedder())
     try:
-        await sync_commands(emulator, cfg, world.guild)
-        await sync_commands(emulator, cfg, other)
-        async with bot_running(emulator, engine, cfg):
+        async with synced_bot(emulator, engine, cfg, world.guild, other):
             added_a = await invoke(
                 emulator, "news add-file", user=world.admin, channel=world.general,
                 options={"file": emulator.add_attachment("zyxcorp.md", SECRET)},
@@ -231,7 +225,7 @@ async def test_a_direct_message_searches_the_shared_collection_only(tmp_path: Pa
     never answer a DM); the engine then never returns another collection's article."""
     from bot.discord_app.client import NewsBot
 
-    cfg = config(tmp_path / "data")
+    cfg = e2e_config(tmp_path / "data")
     engine = NewsEngine(cfg, embedder=HashingEmbedder())
     try:
         engine.add_bytes("zyxcorp.md", SECRET, collection=guild_collection(5))

@@ -35,6 +35,7 @@ from index.embedding import HashingEmbedder
 from index.feedstate import FeedBook
 from tests.conftest import make_config, make_fast_config
 from tests.discord_e2e_helpers import (
+    APOLOGY,
     ARTICLES,
     CALLBACK,
     CHANNEL_MESSAGES,
@@ -61,8 +62,11 @@ from tests.discord_e2e_helpers import (
     build_world,
     click,
     done_with,
+    e2e_data_dir,
     e2e_emulator,
     e2e_no_rate_limits_provoked,
+    e2e_world,
+    engine_bot,
     invoke,
     mention,
     news_page,
@@ -108,14 +112,8 @@ def real_model_config(data_dir: Path, **sections: dict) -> Config:
     return make_config(data_dir, discord=discord, **sections)
 
 
-@pytest.fixture
-def world(emulator: DiscordEmulator) -> World:
-    return build_world(emulator)
-
-
-@pytest.fixture
-def data_dir(tmp_path: Path) -> Path:
-    return tmp_path / "data"
+world = e2e_world
+data_dir = e2e_data_dir
 
 
 @pytest.fixture
@@ -958,28 +956,20 @@ async def test_unexpected_engine_error_shows_an_error_id_that_is_logged(
 ) -> None:
     caplog.set_level(logging.INFO, logger="newsbot.discord")
     engine = BrokenEngine(bot_config, embedder=HashingEmbedder())
-    try:
-        await sync_commands(emulator, bot_config, world.guild)
-        async with bot_running(emulator, engine, bot_config):
-            inter = await invoke(
-                emulator,
-                "ask",
-                user=world.alice,
-                channel=world.general,
-                options={"question": TALKS_QUESTION},
-                until=lambda i: any("error id" in m.content for m in i.messages),
-            )
-            _, reply = await mention(emulator, world.general, world.bob, TALKS_QUESTION)
-            await emulator.wait_until(lambda: inter.original.deleted, timeout=WAIT_S)
-    finally:
-        engine.close()
+    async with engine_bot(emulator, engine, bot_config, world.guild):
+        inter = await ask(
+            emulator,
+            TALKS_QUESTION,
+            user=world.alice,
+            channel=world.general,
+            until=lambda i: any("error id" in m.content for m in i.messages),
+        )
+        _, reply = await mention(emulator, world.general, world.bob, TALKS_QUESTION)
+        await emulator.wait_until(lambda: inter.original.deleted, timeout=WAIT_S)
 
-    pattern = (
-        r"Something went wrong on my side \(error id ([0-9a-f]{8})\)\. Please try again later\."
-    )
     ids = []
     for message in (inter.response, reply):
-        match = re.fullmatch(pattern, message.content)
+        match = APOLOGY.fullmatch(message.content)
         assert match, message.content
         ids.append(match.group(1))
         assert message.embeds == [] and message.buttons == []

@@ -23,22 +23,24 @@ import pytest_asyncio
 from bot.discord_app.admin_cog import FREE_RESPONSE_UNAVAILABLE
 from bot.discord_app.client import MESSAGE_CONTENT_REFUSED, NewsBot, run_bot_async
 from bot.engine import NewsEngine
-from bot.settings import Config
 from index.embedding import HashingEmbedder
 from index.errors import NewsbotError
-from tests.conftest import make_fast_config
 from tests.discord_e2e_helpers import (
     CHANNEL_MESSAGES,
     TALKS_QUESTION,
     TALKS_TITLE,
+    THREADS_ROUTE,
     WAIT_S,
     World,
     admin_command,
     ask,
     bot_running,
     build_world,
+    e2e_config,
+    e2e_data_dir,
     e2e_emulator,
     e2e_no_rate_limits_provoked,
+    e2e_thread_world,
     mention,
     only_embed,
     rejected,
@@ -48,7 +50,6 @@ from tests.discord_e2e_helpers import (
     with_token,
 )
 from tests.discord_emulator import (
-    DEFAULT_BOT_PERMISSIONS,
     DiscordEmulator,
     Intent,
     Op,
@@ -58,32 +59,15 @@ from tests.discord_emulator import (
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 emulator = e2e_emulator
 no_rate_limits_provoked = e2e_no_rate_limits_provoked
+data_dir = e2e_data_dir
+world = e2e_thread_world
 
-THREADS_ROUTE = "/channels/{channel_id}/messages/{message_id}/threads"
-#: What an invite link asks for when the server uses thread per question.
-THREAD_BOT_PERMISSIONS = (
-    DEFAULT_BOT_PERMISSIONS | Permission.CREATE_PUBLIC_THREADS | Permission.SEND_MESSAGES_IN_THREADS
-)
 REFUGEES = "and how many refugees fled?"
-
-
-def fast_config(data_dir: Path, **discord: object) -> Config:
-    return make_fast_config(data_dir, discord={"cooldown_s": 0, **discord})
-
-
-@pytest.fixture
-def data_dir(tmp_path: Path) -> Path:
-    return tmp_path / "data"
-
-
-@pytest.fixture
-def world(emulator: DiscordEmulator) -> World:
-    return build_world(emulator, bot_permissions=THREAD_BOT_PERMISSIONS)
 
 
 @pytest.fixture
 def engine(data_dir: Path):
-    engine = seeded_engine(fast_config(data_dir), HashingEmbedder())
+    engine = seeded_engine(e2e_config(data_dir), HashingEmbedder())
     yield engine
     engine.close()
 
@@ -92,7 +76,7 @@ def engine(data_dir: Path):
 async def bot(
     emulator: DiscordEmulator, world: World, engine: NewsEngine, data_dir: Path
 ) -> AsyncIterator[NewsBot]:
-    config = fast_config(data_dir)
+    config = e2e_config(data_dir)
     await sync_commands(emulator, config, world.guild)
     async with bot_running(emulator, engine, config) as running:
         yield running
@@ -210,7 +194,7 @@ async def test_thread_per_question_opens_a_thread_and_follow_ups_keep_the_contex
 async def test_free_response_channel_answers_every_message(
     emulator: DiscordEmulator, world: World, data_dir: Path
 ) -> None:
-    config = fast_config(data_dir, message_content=True, cooldown_s=120)
+    config = e2e_config(data_dir, message_content=True, cooldown_s=120)
     async with seeded_bot(emulator, config, HashingEmbedder(), world.guild):
         assert identified_intents(emulator) & Intent.MESSAGE_CONTENT
         added = await admin_command(world, "news free-response add", channel=world.news)
@@ -262,8 +246,8 @@ async def test_message_content_refused_by_the_portal_is_one_clear_line(
     # the intent is on in the config but not in the developer portal: Discord closes 4014
     async with DiscordEmulator(privileged_intents=0) as emu:
         build_world(emu)
-        engine = seeded_engine(fast_config(data_dir), HashingEmbedder())
-        config = with_token(fast_config(data_dir, message_content=True), emu.token)
+        engine = seeded_engine(e2e_config(data_dir), HashingEmbedder())
+        config = with_token(e2e_config(data_dir, message_content=True), emu.token)
         root = logging.getLogger()
         level = root.level
         try:

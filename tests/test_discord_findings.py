@@ -29,6 +29,7 @@ from index.embedding import HashingEmbedder
 from index.errors import ConfigError, NewsbotError
 from tests.conftest import make_fast_config
 from tests.discord_e2e_helpers import (
+    APOLOGY,
     CALLBACK,
     EDIT_ORIGINAL,
     FOLLOWUP,
@@ -46,8 +47,12 @@ from tests.discord_e2e_helpers import (
     build_world,
     click,
     done_with,
+    e2e_config,
+    e2e_data_dir,
     e2e_emulator,
     e2e_no_rate_limits_provoked,
+    e2e_world,
+    engine_bot,
     initial_response_s,
     invoke,
     mention,
@@ -72,23 +77,8 @@ NOT_HERE = (
     "I don't answer questions in this channel. A server admin can change that with /news channels."
 )
 BUSY = re.compile(r"I'm busy with other questions right now; try again in (\d+) s\.")
-APOLOGY = re.compile(
-    r"Something went wrong on my side \(error id ([0-9a-f]{8})\)\. Please try again later\."
-)
-
-
-def fast_config(data_dir: Path, **discord: object) -> Config:
-    return make_fast_config(data_dir, discord={"cooldown_s": 0, **discord})
-
-
-@pytest.fixture
-def world(emulator: DiscordEmulator) -> World:
-    return build_world(emulator)
-
-
-@pytest.fixture
-def data_dir(tmp_path: Path) -> Path:
-    return tmp_path / "data"
+data_dir = e2e_data_dir
+world = e2e_world
 
 
 def answered(inter) -> bool:
@@ -101,16 +91,15 @@ def answered(inter) -> bool:
 async def test_failed_delivery_releases_the_cooldown(
     emulator: DiscordEmulator, world: World, data_dir: Path
 ) -> None:
-    config = fast_config(data_dir, cooldown_s=30)
+    config = e2e_config(data_dir, cooldown_s=30)
     async with seeded_bot(emulator, config, HashingEmbedder(), world.guild):
         # Discord keeps answering 429 to the answer's delivery: discord.py gives up after 5
         edits = emulator.rate_limit("PATCH", EDIT_ORIGINAL, times=5, retry_after=0.01)
-        failed = await invoke(
+        failed = await ask(
             emulator,
-            "ask",
+            TALKS_QUESTION,
             user=world.alice,
             channel=world.general,
-            options={"question": TALKS_QUESTION},
             until=lambda i: any(APOLOGY.fullmatch(m.content) for m in i.messages),
         )
         assert len(edits.hits) == 5
@@ -191,7 +180,7 @@ async def test_rules_come_from_the_interaction_when_the_server_is_unavailable(
 ) -> None:
     bot_admins = world.guild.add_role("bot admins")  # no Manage Server
     carol = world.guild.add_member("carol", roles=[bot_admins])
-    config = fast_config(data_dir, channels=[world.news.id], admin_roles=[str(bot_admins.id)])
+    config = e2e_config(data_dir, channels=[world.news.id], admin_roles=[str(bot_admins.id)])
     engine = seeded_engine(config, HashingEmbedder())
     try:
         await sync_commands(emulator, config, world.guild)
@@ -239,7 +228,7 @@ async def test_admin_summary_after_the_token_expired_is_never_public(
     caplog.set_level(logging.WARNING, logger="newsbot.discord")
     # the server's own articles: /news rebuild acts on the server's collection
     seeded_engine(
-        fast_config(data_dir), HashingEmbedder(), collection=guild_collection(world.guild.id)
+        e2e_config(data_dir), HashingEmbedder(), collection=guild_collection(world.guild.id)
     ).close()
     # smaller passages than the store's: the rebuild must embed everything again (and so
     # waits on the gated embedder, as does adding a new article)
@@ -315,8 +304,8 @@ async def test_admin_roles_are_matched_by_id_never_by_name(
     carol = world.guild.add_member("carol", roles=[trusted])
     mallory = world.guild.add_member("mallory", roles=[impostor_role])
     with pytest.raises(ConfigError, match="matched by id only"):
-        fast_config(data_dir, admin_roles=["bot admins"])
-    config = fast_config(data_dir, admin_roles=[str(trusted.id)])  # ids may be strings
+        e2e_config(data_dir, admin_roles=["bot admins"])
+    config = e2e_config(data_dir, admin_roles=[str(trusted.id)])  # ids may be strings
     assert config.discord.admin_roles == (trusted.id,)
     async with seeded_bot(emulator, config, HashingEmbedder(), world.guild):
         results = {}
@@ -347,7 +336,7 @@ async def test_questions_wait_in_a_bounded_queue(
     """One slot, one place in the queue: the second question waits (up to queue_wait_s, then
     it is told when to come back); while it waits, a third is told at once."""
     slow = "What did the delegations say at the Belarus border talks?"
-    config = fast_config(data_dir, max_concurrent=1, queue_size=1, queue_wait_s=wait_s)
+    config = e2e_config(data_dir, max_concurrent=1, queue_size=1, queue_wait_s=wait_s)
     seeded_engine(config, HashingEmbedder()).close()
     engine = HeldEngine(config, embedder=HashingEmbedder())
     engine.hold.add(slow)
@@ -405,7 +394,7 @@ async def test_twenty_questions_during_a_rebuild_are_all_answered(data_dir: Path
         world = build_world(emu)
         # the server's own articles: /news rebuild acts on the server's collection
         seeded_engine(
-            fast_config(data_dir), HashingEmbedder(), collection=guild_collection(world.guild.id)
+            e2e_config(data_dir), HashingEmbedder(), collection=guild_collection(world.guild.id)
         ).close()
         members = [world.guild.add_member(f"reader{i}") for i in range(20)]
         try:
@@ -456,7 +445,7 @@ async def test_twenty_questions_during_a_rebuild_are_all_answered(data_dir: Path
 async def test_the_deferred_answer_is_filled_by_editing_it(
     emulator: DiscordEmulator, world: World, data_dir: Path
 ) -> None:
-    async with seeded_bot(emulator, fast_config(data_dir), HashingEmbedder(), world.guild):
+    async with seeded_bot(emulator, e2e_config(data_dir), HashingEmbedder(), world.guild):
         inter = await ask(emulator, TALKS_QUESTION, user=world.alice, channel=world.general)
     assert [kind for kind, _ in inter.log] == ["callback", "edit"]
     assert emulator.requests_to("POST", FOLLOWUP) == []
@@ -478,15 +467,11 @@ async def test_errors_on_the_mention_path_are_short_and_hide_internals(
     emulator: DiscordEmulator, world: World, data_dir: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO, logger="newsbot.discord")
-    config = fast_config(data_dir)
+    config = e2e_config(data_dir)
     seeded_engine(config, HashingEmbedder()).close()
     engine = LeakyEngine(config, embedder=HashingEmbedder())
-    try:
-        await sync_commands(emulator, config, world.guild)
-        async with bot_running(emulator, engine, config):
-            _, reply = await mention(emulator, world.general, world.bob, TALKS_QUESTION)
-    finally:
-        engine.close()
+    async with engine_bot(emulator, engine, config, world.guild):
+        _, reply = await mention(emulator, world.general, world.bob, TALKS_QUESTION)
     match = APOLOGY.fullmatch(reply.content)
     assert match, reply.content  # public: no paths, no file names
     assert str(data_dir) not in reply.content and "faiss" not in reply.content
@@ -504,7 +489,7 @@ class BrokenLookups(GuildSettings):
 async def test_a_failing_follow_up_lookup_still_gets_a_reply(
     emulator: DiscordEmulator, world: World, data_dir: Path
 ) -> None:
-    config = fast_config(data_dir)
+    config = e2e_config(data_dir)
     engine = seeded_engine(config, HashingEmbedder())
     store = BrokenLookups(SqliteGuildDatabase(engine.bot_db_path))
     try:
@@ -524,7 +509,7 @@ async def test_a_failing_follow_up_lookup_still_gets_a_reply(
 async def test_only_the_intents_the_bot_uses(
     emulator: DiscordEmulator, world: World, data_dir: Path
 ) -> None:
-    async with seeded_bot(emulator, fast_config(data_dir), HashingEmbedder(), world.guild):
+    async with seeded_bot(emulator, e2e_config(data_dir), HashingEmbedder(), world.guild):
         session = emulator.gateway.session
         assert session is not None
         intents = session.intents
@@ -560,7 +545,7 @@ async def test_stopping_delivers_the_answers_in_progress_and_turns_new_questions
     still delivered before the connection closes, a question arriving meanwhile is told the
     bot is restarting, and close returns only once the engine is done (the engine is never
     closed under a running query, which crashes the process on SQLite)."""
-    config = fast_config(data_dir)
+    config = e2e_config(data_dir)
     engine = held_talks_engine(config)
     try:
         await sync_commands(emulator, config, world.guild)
@@ -592,7 +577,7 @@ async def test_closing_the_bot_gives_up_on_a_call_that_never_ends(
     """A call that outlasts its question's deadline and then close's wait (a frozen
     database) is reported, and the store is left to the exit rather than closed under it."""
     monkeypatch.setattr(client_module, "WORK_JOIN_S", 0.5)
-    config = fast_config(data_dir, answer_timeout_s=1.0)
+    config = e2e_config(data_dir, answer_timeout_s=1.0)
     engine = held_talks_engine(config)
     try:
         await sync_commands(emulator, config, world.guild)

@@ -18,13 +18,15 @@ import numpy as np
 import pytest
 
 from bot.engine import NewsEngine
-from bot.settings import Config
 from index.collections import guild_collection
 from index.embedding import BatchProgress, HashingEmbedder
 from tests.conftest import make_fast_config
 from tests.discord_e2e_helpers import (
+    APOLOGY,
     EDIT_ORIGINAL,
     TALKS_QUESTION,
+    THREAD_BOT_PERMISSIONS,
+    THREADS_ROUTE,
     WAIT_S,
     BrokenEngine,
     GatedEmbedder,
@@ -33,9 +35,12 @@ from tests.discord_e2e_helpers import (
     ask,
     bot_running,
     build_world,
+    e2e_config,
+    e2e_data_dir,
     e2e_emulator,
     e2e_no_rate_limits_provoked,
-    invoke,
+    e2e_thread_world,
+    engine_bot,
     mention,
     only_embed,
     rejected,
@@ -43,40 +48,15 @@ from tests.discord_e2e_helpers import (
     seeded_engine,
     sync_commands,
 )
-from tests.discord_emulator import (
-    DEFAULT_BOT_PERMISSIONS,
-    DiscordEmulator,
-    Interaction,
-    Message,
-    Permission,
-)
+from tests.discord_emulator import DiscordEmulator, Interaction, Message, Permission
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 emulator = e2e_emulator
 no_rate_limits_provoked = e2e_no_rate_limits_provoked
+data_dir = e2e_data_dir
+world = e2e_thread_world
 
-THREADS_ROUTE = "/channels/{channel_id}/messages/{message_id}/threads"
 TYPING_ROUTE = "/channels/{channel_id}/typing"
-THREAD_BOT_PERMISSIONS = (
-    DEFAULT_BOT_PERMISSIONS | Permission.CREATE_PUBLIC_THREADS | Permission.SEND_MESSAGES_IN_THREADS
-)
-APOLOGY = re.compile(
-    r"Something went wrong on my side \(error id ([0-9a-f]{8})\)\. Please try again later\."
-)
-
-
-def fast_config(data_dir: Path, **discord: object) -> Config:
-    return make_fast_config(data_dir, discord={"cooldown_s": 0, **discord})
-
-
-@pytest.fixture
-def data_dir(tmp_path: Path) -> Path:
-    return tmp_path / "data"
-
-
-@pytest.fixture
-def world(emulator: DiscordEmulator) -> World:
-    return build_world(emulator, bot_permissions=THREAD_BOT_PERMISSIONS)
 
 
 async def settle(world: World) -> None:
@@ -102,7 +82,7 @@ async def test_no_thread_where_the_bot_may_not_post_in_threads(
     world.general.set_overwrite(
         world.guild.bot_member, deny=Permission.SEND_MESSAGES_IN_THREADS
     )
-    async with seeded_bot(emulator, fast_config(data_dir), HashingEmbedder(), world.guild):
+    async with seeded_bot(emulator, e2e_config(data_dir), HashingEmbedder(), world.guild):
         await admin_command(world, "news threads", enabled=True)
         by_command = await ask(emulator, TALKS_QUESTION, user=world.alice, channel=world.general)
         _, by_mention = await mention(emulator, world.general, world.bob, TALKS_QUESTION)
@@ -130,7 +110,7 @@ async def test_thread_per_question_asks_discord_nothing_it_would_refuse(
 ) -> None:
     world = build_world(emulator, bot_permissions=THREAD_BOT_PERMISSIONS)
     world.general.set_overwrite(world.guild.bot_member, deny=Permission[missing])
-    async with seeded_bot(emulator, fast_config(data_dir), HashingEmbedder(), world.guild):
+    async with seeded_bot(emulator, e2e_config(data_dir), HashingEmbedder(), world.guild):
         await admin_command(world, "news threads", enabled=True)
         answers = [
             (await ask(emulator, TALKS_QUESTION, user=member, channel=world.general)).response
@@ -152,7 +132,7 @@ async def test_system_messages_are_never_questions(
     """A member starts a thread in a free-response channel: Discord posts a THREAD_CREATED
     system message named after it, which the bot must not take as a question (Discord would
     refuse a reply to it anyway)."""
-    config = fast_config(data_dir, message_content=True)
+    config = e2e_config(data_dir, message_content=True)
     async with seeded_bot(emulator, config, HashingEmbedder(), world.guild):
         await admin_command(world, "news free-response add", channel=world.news)
         _, notice = await emulator.start_thread_without_message(
@@ -173,7 +153,7 @@ async def test_system_messages_are_never_questions(
 async def test_free_response_channels_are_not_flooded_with_refusals(
     emulator: DiscordEmulator, world: World, data_dir: Path
 ) -> None:
-    config = fast_config(data_dir, message_content=True, cooldown_s=30)
+    config = e2e_config(data_dir, message_content=True, cooldown_s=30)
     async with seeded_bot(emulator, config, HashingEmbedder(), world.guild):
         await admin_command(world, "news free-response add", channel=world.news)
         # five chat lines: the first is answered, the others come inside the cooldown
@@ -227,7 +207,7 @@ async def test_progress_edits_stop_when_the_token_expires(
     emulator: DiscordEmulator, world: World, data_dir: Path
 ) -> None:
     seeded_engine(
-        fast_config(data_dir), HashingEmbedder(), collection=guild_collection(world.guild.id)
+        e2e_config(data_dir), HashingEmbedder(), collection=guild_collection(world.guild.id)
     ).close()
     config = make_fast_config(
         data_dir, discord={"cooldown_s": 0}, chunking={"max_words": 25}, model={"batch_size": 1}
@@ -269,23 +249,14 @@ def shows(pattern: re.Pattern[str]) -> Callable[[Interaction], bool]:
 async def test_an_ask_failure_is_shown_only_to_the_asker(
     emulator: DiscordEmulator, world: World, data_dir: Path
 ) -> None:
-    config = fast_config(data_dir)
+    config = e2e_config(data_dir)
     seeded_engine(config, HashingEmbedder()).close()
     engine = BrokenEngine(config, embedder=HashingEmbedder())
-    try:
-        await sync_commands(emulator, config, world.guild)
-        async with bot_running(emulator, engine, config):
-            failed = await invoke(
-                emulator,
-                "ask",
-                user=world.alice,
-                channel=world.general,
-                options={"question": TALKS_QUESTION},
-                until=shows(APOLOGY),
-            )
-            await settle(world)
-    finally:
-        engine.close()
+    async with engine_bot(emulator, engine, config, world.guild):
+        failed = await ask(
+            emulator, TALKS_QUESTION, user=world.alice, channel=world.general, until=shows(APOLOGY)
+        )
+        await settle(world)
     told = [m for m in failed.messages if APOLOGY.search(m.content)]
     assert len(told) == 1 and told[0].ephemeral, [(m.content, m.ephemeral) for m in told]
     # the public "thinking…" placeholder never showed the error, and is gone
@@ -306,7 +277,7 @@ async def test_a_burst_of_mentions_provokes_no_429(
 ) -> None:
     world = build_world(emulator)
     members = [world.guild.add_member(f"reader{i}") for i in range(20)]
-    config = fast_config(data_dir, answer_timeout_s=60.0, queue_wait_s=60.0)
+    config = e2e_config(data_dir, answer_timeout_s=60.0, queue_wait_s=60.0)
     async with seeded_bot(emulator, config, HashingEmbedder(), world.guild):
         started = time.perf_counter()
         asked = await asyncio.gather(
@@ -341,7 +312,7 @@ async def test_a_burst_of_mentions_provokes_no_429(
 async def test_thread_names_show_names_not_mention_markup(
     emulator: DiscordEmulator, world: World, data_dir: Path
 ) -> None:
-    async with seeded_bot(emulator, fast_config(data_dir), HashingEmbedder(), world.guild):
+    async with seeded_bot(emulator, e2e_config(data_dir), HashingEmbedder(), world.guild):
         await admin_command(world, "news threads", enabled=True)
         role = f"<@&{world.readers.id}>"
         _, by_mention = await mention(

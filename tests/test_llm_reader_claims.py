@@ -4,13 +4,11 @@ asserts (issue 18, item 2), end to end: a real NewsEngine asking a real HTTP ser
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
 from bot.answer_model import Answer
 from tests.discord_e2e_helpers import ARTICLES, article_file
-from tests.llm_server import Fault, FaultProxy, free_port
+from tests.llm_server import Fault, FaultProxy
 from tests.test_llm_reader import llm_engine
 
 MINE_TITLE = "Zephyrion copper mine closes after 40 years"
@@ -26,13 +24,6 @@ lost their jobs.
     published="2025-03-07",
 )
 QUESTION = "Why did the Zephyrion copper mine in Norland close?"
-
-
-@pytest.fixture
-def bare_proxy() -> Iterator[FaultProxy]:
-    p = FaultProxy(f"http://127.0.0.1:{free_port()}").start()
-    yield p
-    p.stop()
 
 
 def ask_with_reply(tmp_path, proxy: FaultProxy, reply: str) -> tuple[Answer, Answer]:

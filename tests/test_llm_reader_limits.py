@@ -9,7 +9,6 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 
 import pytest
 from click.testing import CliRunner
@@ -18,24 +17,18 @@ from bot.cli import cli
 from index.embedding import HashingEmbedder
 from tests.conftest import ROOT
 from tests.discord_e2e_helpers import ARTICLES
-from tests.llm_server import MODEL_NAME, Fault, FaultProxy, free_port
+from tests.llm_server import MODEL_NAME, Fault
 from tests.test_llm_reader import (
     FLOODS_QUESTION,
     RATES_QUESTION,
     assert_fell_back,
     extractive_answer,
     llm_engine,
+    timed_ask,
 )
 
 # the trickled reply: a grounded answer, so that only the time can stop it
 GROUNDED = "More than 1,100 people have died since June [1]."
-
-
-@pytest.fixture
-def bare_proxy() -> Iterator[FaultProxy]:
-    p = FaultProxy(f"http://127.0.0.1:{free_port()}").start()
-    yield p
-    p.stop()
 
 
 def wait_for(condition, timeout_s: float) -> bool:
@@ -58,10 +51,7 @@ def test_a_trickling_endpoint_is_cut_off_at_timeout_s_and_frees_its_slot(tmp_pat
     bare_proxy.fault = Fault("trickle", text=GROUNDED, delay_s=0.2)
     expected = extractive_answer(tmp_path, FLOODS_QUESTION)
     with llm_engine(tmp_path, bare_proxy.base_url, timeout_s=2.0, max_concurrent=1) as engine:
-        engine.answerer.answer(FLOODS_QUESTION)  # warm: the extractive part alone
-        started = time.perf_counter()
-        answer = engine.ask(FLOODS_QUESTION)
-        elapsed = time.perf_counter() - started
+        answer, elapsed = timed_ask(engine, FLOODS_QUESTION)
         assert_fell_back(answer, expected, "no reply within 2 s")
         assert elapsed < 2.0 + 3.0, elapsed
         # the call ended with the time: the endpoint's connection is closed

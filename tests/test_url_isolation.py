@@ -60,6 +60,12 @@ def assert_only_own(engine: NewsEngine, collection: str, own: str, other: str) -
 
 
 # -- the store, on both backends -------------------------------------------------------------
+def table_rows(db, tables: tuple[str, ...]) -> dict[str, list]:
+    """Every row of each table (SQLite or PostgreSQL store), in a stable order."""
+    return {t: db.connection().execute(f"SELECT * FROM {t} ORDER BY 1, 2").fetchall()
+            for t in tables}
+
+
 def test_different_text_under_another_collections_url_is_stored_apart(backend_engine):
     (alpha,) = add(backend_engine, "alpha", item(ALPHA_TEXT)).added
     beta_report = add(backend_engine, "beta", item(BETA_TEXT, title="Mine stays open"))
@@ -143,9 +149,8 @@ def test_a_store_with_unique_urls_migrates_keeping_everything(tmp_path, fast_con
     (alpha,) = add(engine, "alpha", item(ALPHA_TEXT)).added
     add(engine, "shared", item(ALPHA_TEXT))
     add(engine, "beta", item(BETA_TEXT, url="https://e.com/other"))
-    db = engine.store.db
-    rows = {t: db.connection().execute(f"SELECT * FROM {t} ORDER BY 1, 2").fetchall()
-            for t in ("articles", "passages", "article_collections", "story_members")}
+    rows = table_rows(engine.store.db,
+                      ("articles", "passages", "article_collections", "story_members"))
     answer = engine.ask(QUESTION, collections=["alpha"], as_of="2025-01-01")
     engine.close()
     monkeypatch.setattr("index.database.MIGRATIONS", MIGRATIONS)
@@ -153,9 +158,7 @@ def test_a_store_with_unique_urls_migrates_keeping_everything(tmp_path, fast_con
     engine = NewsEngine(fast_config, embedder=hashing_embedder)
     try:
         db = engine.store.db
-        for table, kept in rows.items():
-            assert db.connection().execute(
-                f"SELECT * FROM {table} ORDER BY 1, 2").fetchall() == kept, table
+        assert table_rows(db, tuple(rows)) == rows
         assert db.connection().execute("PRAGMA foreign_key_check").fetchall() == []
         assert engine.ask(QUESTION, collections=["alpha"], as_of="2025-01-01").answer == (
             answer.answer)
@@ -258,18 +261,14 @@ def test_a_postgres_store_with_unique_urls_migrates_keeping_everything(
     engine = NewsEngine(config, embedder=hashing_embedder)
     (alpha,) = add(engine, "alpha", item(ALPHA_TEXT)).added
     add(engine, "shared", item(ALPHA_TEXT))
-    rows = {t: engine.store.db.connection().execute(
-        f"SELECT * FROM {t} ORDER BY 1, 2").fetchall()
-        for t in ("articles", "article_collections")}
+    rows = table_rows(engine.store.db, ("articles", "article_collections"))
     engine.close()
     monkeypatch.setattr("index.postgres.database.MIGRATIONS", PG_MIGRATIONS)
 
     engine = NewsEngine(config, embedder=hashing_embedder)
     try:
         db = engine.store.db
-        for table, kept in rows.items():
-            assert db.connection().execute(
-                f"SELECT * FROM {table} ORDER BY 1, 2").fetchall() == kept, table
+        assert table_rows(db, tuple(rows)) == rows
         (beta,) = add(engine, "beta", item(BETA_TEXT)).added
         assert beta.id != alpha.id and db.collections_of(alpha.id) == {"alpha", "shared"}
         assert_only_own(engine, "beta", BETA_TEXT, ALPHA_TEXT)
