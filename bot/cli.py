@@ -397,7 +397,7 @@ def feeds_group() -> None:
 
 
 def _poller(state: State):  # type: ignore[no-untyped-def]
-    from bot.following import FeedPoller
+    from bot.feeds.following import FeedPoller
 
     return FeedPoller(state.engine())
 
@@ -411,7 +411,7 @@ def _poller(state: State):  # type: ignore[no-untyped-def]
 @pass_state
 def feeds_add(state: State, url: str, every: str | None, collection: str) -> None:
     """Follow the feed at URL (it is first fetched by the next `feeds poll` or `follow`)."""
-    from bot.following import describe_interval, feed_url, parse_every
+    from bot.feeds.following import describe_interval, feed_url, parse_every
 
     parse_every(every, state.config.follow.interval_minutes)  # before the model loads
     feed_url(url)
@@ -426,7 +426,7 @@ def feeds_add(state: State, url: str, every: str | None, collection: str) -> Non
 @pass_state
 def feeds_remove(state: State, url: str, collection: str) -> None:
     """Stop following the feed at URL (the articles already added stay)."""
-    from bot.following import feed_url
+    from bot.feeds.following import feed_url
 
     feed_url(url)
     if not _poller(state).unfollow(url, collection):
@@ -441,7 +441,7 @@ def feeds_remove(state: State, url: str, collection: str) -> None:
 def feeds_list(state: State, as_json: bool, collection: str | None) -> None:
     """Followed feeds: interval, last fetch, last new article, last error, and the entries
     not stored yet (waiting for a later poll, or failing)."""
-    from bot.following import describe_interval
+    from bot.feeds.following import describe_interval
 
     poller = _poller(state)
     rows = poller.feeds(collection)
@@ -506,7 +506,7 @@ def follow(state: State, once: bool) -> None:
     if once:
         poller.poll_due(on_poll=_print_poll)
         return
-    from bot.leader import hold_while, poller_lease
+    from bot.feeds.leader import hold_while, poller_lease
 
     err.print(f"Following {len(poller.feeds())} feeds; Ctrl-C stops.")
     config = state.config
@@ -544,7 +544,7 @@ def migrate(state: State, url: str, replace: bool, memory: str, workers: int) ->
     """Copy the SQLite store of the data directory into PostgreSQL, vectors included (nothing
     is embedded again), with the bot's settings, answers and feedback, in one transaction,
     and check the counts on both sides."""
-    from bot.guild_migrate import guild_settings_part
+    from bot.guilds.migrate import guild_settings_part
     from index.migrate import check_url, migrate_to_postgres
     from index.postgres.connection import redact
 
@@ -650,7 +650,7 @@ def ask(state: State, question: str, as_json: bool, source: str | None, since: s
 @pass_state
 def feedback(state: State, limit: int, as_json: bool) -> None:
     """List the Helpful / Not helpful feedback given in Discord."""
-    from bot.guild_settings import BOT_DB_NAME, open_guild_settings
+    from bot.guilds.settings import BOT_DB_NAME, open_guild_settings
 
     settings = state.config.store
     if settings.backend.backend == "sqlite" and not (

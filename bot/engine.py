@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from bot.answer_model import Answer
 from bot.answering import Answerer
-from bot.guild_settings import BOT_DB_NAME
+from bot.guilds.settings import BOT_DB_NAME
 from bot.settings import DEFAULT_READER, Config
 from index.backends import open_store
 from index.collections import SHARED, check_name, check_names
@@ -109,7 +109,7 @@ class NewsEngine:
 
     @property
     def bot_db_path(self) -> Path:
-        """The SQLite file of the bot's state (with the SQLite backend; see bot/guild_settings)."""
+        """The SQLite file of the bot's state (with the SQLite backend; see bot/guilds/settings)."""
         return Path(self.config.store.data_dir) / BOT_DB_NAME
 
     # -- asking -----------------------------------------------------------------------------
@@ -315,7 +315,7 @@ class NewsEngine:
         )
 
     def feed_counts(self, collection: str) -> tuple[int, int] | None:
-        """(feeds followed, feeds failing) for `collection` (bot/following.py's tables)."""
+        """(feeds followed, feeds failing) for `collection` (bot/feeds/following.py's tables)."""
         from index.feedstate import FeedBook
 
         return FeedBook(self.store.db).counts(collection, self.config.follow.failing_after)

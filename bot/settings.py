@@ -59,7 +59,7 @@ class LLMSettings:
 
 @dataclass(frozen=True)
 class FollowSettings:
-    """How followed feeds are polled (bot/following.py)."""
+    """How followed feeds are polled (bot/feeds/following.py)."""
 
     interval_minutes: int = 60  # a feed followed without `every`; never under 5 minutes
     max_backoff_minutes: int = 360  # the longest wait after failures in a row

@@ -4,7 +4,7 @@ feed's schedule and HTTP validators, how its last fetches went, and the entries 
 
 One row per feed URL however many collections follow it, so a feed is fetched once per
 interval (the shortest its followers asked for). Nothing here fetches or parses: the poller
-(bot/following.py) does, and records each outcome here. Times are Unix seconds (next_due) and
+(bot/feeds/following.py) does, and records each outcome here. Times are Unix seconds (next_due) and
 ISO 8601 UTC strings (what people read).
 """
 

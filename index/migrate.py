@@ -13,7 +13,7 @@ it back. The source is read in one SQLite read transaction while its write lock 
 the copy is one consistent state of it and its FAISS file cannot be replaced meanwhile.
 
 What is copied comes in parts (`Part`): the store (`StorePart`), and those the caller adds
-(`extra_parts`: the bot's settings, bot/guild_migrate.py, which index/ knows nothing of).
+(`extra_parts`: the bot's settings, bot/guilds/migrate.py, which index/ knows nothing of).
 """
 
 from __future__ import annotations

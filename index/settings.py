@@ -36,7 +36,7 @@ class IndexSettings:
     hnsw_ef_search: int = 128
     ivf_nlist: int = 0  # 0: chosen from the collection size
     ivf_nprobe: int = 16
-    # Retention (bot/following.py applies it after each polling cycle, `newsbot index expire`
+    # Retention (bot/feeds/following.py applies it after each polling cycle, `newsbot index expire`
     # on demand): articles older than this many days go (0: keep everything); a collection
     # holding more than max_articles_per_collection keeps its newest (0: no cap).
     max_age_days: int = 0

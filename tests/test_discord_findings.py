@@ -21,8 +21,8 @@ import bot.discord_app.client as client_module
 from bot.discord_app.client import STOPPING, NewsBot
 from bot.discord_app.errors import NotAdmin
 from bot.engine import NewsEngine
-from bot.guild_settings import GuildSettings
-from bot.guild_sqlite import SqliteGuildDatabase
+from bot.guilds.settings import GuildSettings
+from bot.guilds.sqlite import SqliteGuildDatabase
 from bot.settings import Config
 from index.collections import guild_collection
 from index.embedding import HashingEmbedder

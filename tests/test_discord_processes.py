@@ -30,7 +30,7 @@ import psycopg
 import pytest
 
 from bot.discord_app.errors import STORE_UNAVAILABLE
-from bot.guild_settings import open_guild_settings
+from bot.guilds.settings import open_guild_settings
 from index.collections import SHARED
 from index.embedding import HashingEmbedder
 from index.feedstate import FeedBook
@@ -58,7 +58,7 @@ no_rate_limits_provoked = e2e_no_rate_limits_provoked
 
 CHECK_EVERY_S = 2  # follow.check_every_s of both processes
 LEADER_LINE = "leader: this process now runs the feed poller"
-FEED_POLLER_LOCK = 2  # bot/leader.py's advisory-lock key
+FEED_POLLER_LOCK = 2  # bot/feeds/leader.py's advisory-lock key
 
 
 @dataclass

@@ -18,8 +18,8 @@ import pytest
 from bot.discord_app.client import NewsBot
 from bot.discord_app.errors import STORE_UNAVAILABLE, TOOK_TOO_LONG
 from bot.engine import NewsEngine
-from bot.guild_settings import GuildSettings
-from bot.guild_sqlite import SqliteGuildDatabase
+from bot.guilds.settings import GuildSettings
+from bot.guilds.sqlite import SqliteGuildDatabase
 from index.embedding import HashingEmbedder
 from index.errors import StoreUnavailable
 from tests.conftest import backend_config, make_fast_config

@@ -14,7 +14,7 @@ from click.testing import CliRunner
 
 from bot.cli import cli as main_cli
 from bot.engine import NewsEngine
-from bot.following import FeedPoller
+from bot.feeds.following import FeedPoller
 from index.database import MIGRATIONS
 from index.embedding import HashingEmbedder
 from index.feedstate import FeedBook

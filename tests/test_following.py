@@ -24,7 +24,7 @@ from click.testing import CliRunner
 
 from bot.cli import cli as main_cli
 from bot.engine import NewsEngine
-from bot.following import MIN_INTERVAL_S, FeedPoller, parse_every
+from bot.feeds.following import MIN_INTERVAL_S, FeedPoller, parse_every
 from index.embedding import HashingEmbedder
 from index.errors import InputError
 from tests.conftest import ROOT, make_fast_config

@@ -13,15 +13,15 @@ import psycopg
 import pytest
 
 from bot.answer_model import Answer, Citation, Retrieved
-from bot.guild_postgres import MIGRATIONS as PG_MIGRATIONS
-from bot.guild_settings import (
+from bot.guilds.postgres import MIGRATIONS as PG_MIGRATIONS
+from bot.guilds.settings import (
     GuildSettings,
     answer_from_json,
     answer_to_json,
     channel_allowed,
     open_guild_settings,
 )
-from bot.guild_sqlite import MIGRATIONS, SqliteGuildDatabase
+from bot.guilds.sqlite import MIGRATIONS, SqliteGuildDatabase
 from index.errors import StoreUnavailable
 from tests.conftest import backend_config
 

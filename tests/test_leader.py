@@ -1,4 +1,4 @@
-"""One feed poller at a time (bot/leader.py): two holders, one wins; the winner's process
+"""One feed poller at a time (bot/feeds/leader.py): two holders, one wins; the winner's process
 killed, the other takes over. The file lock (SQLite) and the advisory lock (PostgreSQL)."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.leader import FileLease, PgLease, hold_while
+from bot.feeds.leader import FileLease, PgLease, hold_while
 from tests.conftest import ROOT
 
 TAKEOVER_S = 30.0  # generous: the CI box has 2 busy cores
@@ -19,11 +19,13 @@ TAKEOVER_S = 30.0  # generous: the CI box has 2 busy cores
 
 def file_lease(tmp_path: Path) -> tuple[FileLease, str]:
     path = tmp_path / "feed-poller.lock"
-    return FileLease(path), f"from bot.leader import FileLease; lease = FileLease({str(path)!r})"
+    return FileLease(path), (
+        f"from bot.feeds.leader import FileLease; lease = FileLease({str(path)!r})"
+    )
 
 
 def pg_lease(url: str) -> tuple[PgLease, str]:
-    return PgLease(url), f"from bot.leader import PgLease; lease = PgLease({url!r})"
+    return PgLease(url), f"from bot.feeds.leader import PgLease; lease = PgLease({url!r})"
 
 
 @pytest.fixture(params=["file", "postgres"])

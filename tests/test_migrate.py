@@ -289,7 +289,7 @@ def test_an_unreachable_server_is_one_line_without_the_password(sqlite_store):
 
 
 def test_the_bots_settings_answers_and_feedback_come_along(sqlite_store, pg_url, tmp_path):
-    from bot.guild_settings import open_guild_settings
+    from bot.guilds.settings import open_guild_settings
     from tests.test_guild_settings import sample_answer
 
     big = 1_234_567_890_123_456_789  # a snowflake
@@ -349,7 +349,7 @@ SECONDARY = ["passages_article", f"passages_embedding_{HashingEmbedder().dimensi
 def test_the_migrated_store_has_the_indexes_pgstore_makes_and_answers_as_it_does(
     sqlite_store, pg_url, embedded_pg, tmp_path
 ):
-    from bot.guild_settings import open_guild_settings
+    from bot.guilds.settings import open_guild_settings
 
     result = run_cli(sqlite_store, "migrate", "--to", pg_url, "--maintenance-work-mem", "64MB",
                      "--maintenance-workers", "1")
@@ -392,7 +392,7 @@ def reader_of(url: str) -> tuple[int | None, str]:
 def migrating(sqlite_store: Path, url: str, **kwargs) -> tuple[list[str], list[tuple]]:
     """migrate_to_postgres with the bot's part; the stages it reported, and what a reader of
     the target saw once the passages were in (before the commit)."""
-    from bot.guild_migrate import guild_settings_part
+    from bot.guilds.migrate import guild_settings_part
     from index.migrate import migrate_to_postgres
 
     stages: list[str] = []
@@ -466,7 +466,7 @@ def test_maintenance_options_are_checked(sqlite_store, pg_url):
 
 
 def test_a_store_without_articles_still_brings_the_bots_settings(pg_url, tmp_path):
-    from bot.guild_settings import open_guild_settings
+    from bot.guilds.settings import open_guild_settings
 
     def empty_store(name: str):  # type: ignore[no-untyped-def]
         data = tmp_path / name

@@ -280,7 +280,7 @@ def test_a_feed_followed_by_two_servers_never_hands_one_the_others_copy(tmp_path
     """guild:1 uploaded its own text under an entry's link; guild:2 follows the same feed:
     it gets the fetched page, guild:1 keeps its own, and a server that follows later is handed
     the fetched page, never guild:1's copy."""
-    from bot.following import FeedPoller
+    from bot.feeds.following import FeedPoller
     from tests.test_following import Clock, fast_engine_at
 
     feed = FeedServer()

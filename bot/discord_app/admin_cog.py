@@ -61,7 +61,7 @@ from bot.discord_app.render import (
 )
 from bot.discord_app.shared import NewsBotLike, role_ids
 from bot.discord_app.tokens import edit_original
-from bot.following import feed_url, parse_every
+from bot.feeds.following import feed_url, parse_every
 from index.collections import guild_collection
 from index.errors import InputError
 

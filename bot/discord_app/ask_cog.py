@@ -1,6 +1,6 @@
 """/ask, questions by mention, follow-ups by reply, and the answer buttons.
 
-Every answer is stored (bot/guild_settings.py) under a random key that the buttons' custom_ids
+Every answer is stored (bot/guilds/settings.py) under a random key that the buttons' custom_ids
 carry (`newsbot:<src|up|down>:<key>`), so "Show sources" and the feedback buttons keep working
 for old messages and after a restart (AnswerButton is a DynamicItem registered in `setup`).
 A reply to one of the bot's answers is a follow-up: the earlier question (looked up by the
@@ -62,7 +62,7 @@ from bot.discord_app.shared import ACK_S, MAX_QUESTION_CHARS, NewsBotLike, role_
 from bot.discord_app.thread_names import thread_name
 from bot.discord_app.tokens import PUBLIC_PLACEHOLDER
 from bot.discord_app.typing_gate import TypingGate
-from bot.guild_settings import THREAD_CONTEXT_QUESTIONS
+from bot.guilds.settings import THREAD_CONTEXT_QUESTIONS
 
 log = logging.getLogger("newsbot.discord")
 

@@ -43,9 +43,9 @@ from bot.discord_app.permissions import Cooldown, Lane, LaneFull, is_admin
 from bot.discord_app.render import CONTENT_LIMIT, retry_phrase, trim
 from bot.discord_app.sharding import ShardPlan
 from bot.discord_app.shared import Undelivered
-from bot.following import FeedPoller
-from bot.guild_settings import GuildSettings, open_guild_settings
-from bot.leader import hold_while, poller_lease
+from bot.feeds.following import FeedPoller
+from bot.feeds.leader import hold_while, poller_lease
+from bot.guilds.settings import GuildSettings, open_guild_settings
 from bot.settings import Config
 from index.collections import SHARED, guild_collection
 from index.errors import NewsbotError
@@ -199,7 +199,7 @@ class NewsBot(commands.Bot):
 
     engine       a NewsEngine (None only for `sync_commands`, which never calls it)
     config       bot.settings.Config
-    guild_store  a GuildSettings; default: the engine's (bot.guild_settings.open_guild_settings:
+    guild_store  a GuildSettings; default: the engine's (bot.guilds.settings.open_guild_settings:
                  SQLite in the data directory, or the store's PostgreSQL database),
                  opened in setup_hook
     api_base / gateway_url   another Discord API (tests); see configure_endpoints
@@ -277,7 +277,7 @@ class NewsBot(commands.Bot):
 
     def start_polling(self) -> None:
         """Poll followed feeds in a daemon thread until close (what `newsbot run` does), in
-        one process at a time: the others wait for the poller's lease (bot/leader.py)."""
+        one process at a time: the others wait for the poller's lease (bot/feeds/leader.py)."""
         if self._polling is not None or self.engine is None:
             return
         poller = self.require_poller()

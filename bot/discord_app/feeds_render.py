@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from bot.discord_app.render import safe_text, trim
-from bot.following import FeedPoll, describe_interval
+from bot.feeds.following import FeedPoll, describe_interval
 from index.feedstate import FeedRow
 
 MESSAGE_LIMIT = 2000

@@ -19,8 +19,8 @@ if TYPE_CHECKING:
     import discord
 
     from bot.engine import NewsEngine
-    from bot.following import FeedPoller
-    from bot.guild_settings import GuildSettings
+    from bot.feeds.following import FeedPoller
+    from bot.guilds.settings import GuildSettings
     from bot.settings import Config
 
 T = TypeVar("T")

@@ -94,7 +94,7 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
 
 
 class SqliteGuildDatabase:
-    """bot/guild_settings.py's GuildDatabase in the SQLite file at `path`."""
+    """bot/guilds/settings.py's GuildDatabase in the SQLite file at `path`."""
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)

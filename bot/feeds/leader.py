@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Protocol
 if TYPE_CHECKING:
     from index.settings import StoreSettings
 
-log = logging.getLogger("newsbot.leader")
+log = logging.getLogger("newsbot.feeds.leader")
 
 FEED_POLLER_LOCK = 2  # advisory-lock key n of the feed poller (1 is the migrations' lock)
 

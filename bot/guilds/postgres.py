@@ -1,9 +1,9 @@
 """The bot's state in the store's PostgreSQL database, shared by every bot process.
 
-The tables are bot/guild_sqlite.py's, as numbered migrations of their own namespace ("bot")
+The tables are bot/guilds/sqlite.py's, as numbered migrations of their own namespace ("bot")
 applied by index/postgres/connection.py's `migrate`, the one mechanism the store's tables use
 too (so processes starting together never apply one twice). Discord ids are BIGINT; answers
-declare the `rowid` that SQLite gives every table, so bot/guild_settings.py's SQL (the order
+declare the `rowid` that SQLite gives every table, so bot/guilds/settings.py's SQL (the order
 answers were saved in, the pruning of the oldest) runs unchanged.
 
 Connections come from the store's pool when the bot runs (one pool per process), or from a
@@ -29,7 +29,7 @@ from index.store import Store
 
 NAMESPACE = "bot"
 # (LOCK_SPACE, this): held by each write transaction of the bot's state (the store's are
-# 1000 and 1001 in index/postgres/database.py, the poller's lease 2 in bot/leader.py).
+# 1000 and 1001 in index/postgres/database.py, the poller's lease 2 in bot/feeds/leader.py).
 SETTINGS_TX_LOCK = 1100
 # How long a call waits for a connection. The channel and role checks run before a slash
 # command is acknowledged, which Discord wants within 3 s: with the server away they must
@@ -38,7 +38,7 @@ ACQUIRE_TIMEOUT_S = 2.0
 
 MIGRATIONS: list[tuple[str, str]] = [
     (
-        # bot/guild_sqlite.py's migrations 1-4 as one: there were no earlier PostgreSQL ones.
+        # bot/guilds/sqlite.py's migrations 1-4 as one: there were no earlier PostgreSQL ones.
         "001_guild_settings",
         """
         CREATE TABLE channel_rules (
@@ -103,7 +103,7 @@ def _number(name: str) -> int:
 
 
 class PgGuildDatabase:
-    """bot/guild_settings.py's GuildDatabase in a PostgreSQL database, on `pool`."""
+    """bot/guilds/settings.py's GuildDatabase in a PostgreSQL database, on `pool`."""
 
     def __init__(
         self, pool: ConnectionPool, *, owns_pool: bool = False,

@@ -1,8 +1,8 @@
 """The bot's own state: per-server settings, stored answers, feedback (no discord import).
 
 The rules and the SQL live here; where they are kept is a `GuildDatabase`: an SQLite file in
-the data directory (bot/guild_sqlite.py, the default) or, with `[store] backend = "postgres"`,
-tables in the store's PostgreSQL database (bot/guild_postgres.py), which every bot process
+the data directory (bot/guilds/sqlite.py, the default) or, with `[store] backend = "postgres"`,
+tables in the store's PostgreSQL database (bot/guilds/postgres.py), which every bot process
 shares. The SQL is written once for both (upserts as `ON CONFLICT`, answers ordered by
 `rowid`, which the PostgreSQL table declares). Nothing is cached in the process: every call
 reads the database, so a setting changed through one process holds in the others from their
@@ -471,10 +471,10 @@ def open_guild_settings(
     data directory, or the store's PostgreSQL database (through `store`'s connection pool
     when given, else a small pool of its own, closed by `close`)."""
     if settings.backend.backend == "postgres":
-        from bot.guild_postgres import PgGuildDatabase  # psycopg loads only when used
+        from bot.guilds.postgres import PgGuildDatabase  # psycopg loads only when used
 
         return GuildSettings(PgGuildDatabase.for_store(settings, store), keep_answers=keep_answers)
-    from bot.guild_sqlite import SqliteGuildDatabase
+    from bot.guilds.sqlite import SqliteGuildDatabase
 
     return GuildSettings(
         SqliteGuildDatabase(Path(settings.data_dir) / BOT_DB_NAME), keep_answers=keep_answers

@@ -11,7 +11,7 @@ What a cycle does, and why:
   round trip and nothing else; the URL guard, size and time caps of `index add` apply (the same
   transport), and one feed read, linked pages included, ends by fetch.feed_timeout_s;
 - only entries not stored before are read (at most follow.max_entries_per_poll; entries never
-  tried first, failed ones again after a back-off: bot/feed_backlog.py), and their linked
+  tried first, failed ones again after a back-off: bot/feeds/backlog.py), and their linked
   pages are fetched one at a time, never two requests at once to one host; what is left over
   is read by the next polls, and the feed is then fetched in full (a 304 would hide it);
 - the articles go into the collection of every follower: a feed that several servers follow is
@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from bot.engine import IngestReport, NewsEngine
-from bot.feed_backlog import after_poll, describe_backlog, plan_entries
+from bot.feeds.backlog import after_poll, describe_backlog, plan_entries
 from bot.settings import FollowSettings
 from index.collections import SHARED, check_name
 from index.errors import InputError, NewsbotError

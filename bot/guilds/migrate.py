@@ -1,6 +1,6 @@
 """The bot's own state (bot.sqlite3) as one part of `newsbot migrate` (index/migrate.py).
 
-Copied into the tables bot/guild_postgres.py keeps, inside the migration's one transaction,
+Copied into the tables bot/guilds/postgres.py keeps, inside the migration's one transaction,
 and counted on both sides: server settings, stored answers (in the order they were saved,
 which follow-ups in threads read) and feedback (with its ids). A data directory without
 bot.sqlite3 copies nothing (a store that never ran the Discord bot).
@@ -12,9 +12,9 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
-from bot.guild_postgres import PgGuildDatabase
-from bot.guild_settings import BOT_DB_NAME
-from bot.guild_sqlite import SqliteGuildDatabase
+from bot.guilds.postgres import PgGuildDatabase
+from bot.guilds.settings import BOT_DB_NAME
+from bot.guilds.sqlite import SqliteGuildDatabase
 from index.migrate import Progress, Tally
 
 # (table, columns copied as they are, what its count is called)
