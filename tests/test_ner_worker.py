@@ -1,0 +1,134 @@
+"""Entities found in a worker process while the store embeds (index/ner_worker.py): exactly
+what the main process finds, the worker shut down with the store, and gone when its parent is
+killed."""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from bot.engine import NewsEngine
+from index import ner_worker
+from index.errors import ConfigError
+from index.models import ArticleInput, ReadResult
+from tests.conftest import ROOT, SHARED_DATA, make_config
+
+# NEWSBOT_TEST_SHARED_DATA: the shared data folder where it is not beside the checkout.
+DATA = Path(os.environ.get("NEWSBOT_TEST_SHARED_DATA", SHARED_DATA))
+ARTICLES = DATA / "realtimeqa-2025" / "articles.jsonl"
+
+
+def _articles(count: int) -> list[ArticleInput]:
+    with open(ARTICLES, encoding="utf-8") as lines:
+        records = [json.loads(line) for _, line in zip(range(count), lines, strict=False)]
+    return [ArticleInput(text=r["text"], title=r.get("title"), url=r.get("url"))
+            for r in records]
+
+
+def _build(path: Path, embedder, items: list[ArticleInput]) -> tuple[list, np.ndarray, int]:
+    """(passage texts with their stored entities, vectors in passage order, worker processes
+    seen during the add) of a store built from `items`."""
+    engine = NewsEngine(make_config(path), embedder=embedder)
+    before = set(multiprocessing.active_children())
+    engine.add_articles(ReadResult(articles=items))
+    workers = len(set(multiprocessing.active_children()) - before)
+    db = engine.store.db
+    ids = sorted(db.all_passage_ids())
+    rows = db.passages(ids)
+    stored = [(rows[i].text, rows[i].entities) for i in ids]
+    vectors = engine.store.vector_index().vectors_of(ids)
+    engine.close()
+    return stored, vectors, workers
+
+
+@pytest.mark.skipif(not ARTICLES.is_file(), reason="../shared/data is absent")
+def test_overlapped_indexing_stores_exactly_what_sequential_indexing_does(
+    tmp_path, monkeypatch, real_embedder, ner_model
+):
+    items = _articles(4)
+    monkeypatch.setattr(ner_worker, "MIN_TEXTS", 10**9)  # entities found in this process
+    sequential, seq_vectors, seq_workers = _build(tmp_path / "seq", real_embedder, items)
+    monkeypatch.setattr(ner_worker, "MIN_TEXTS", 1)  # every write's entities in the worker
+    overlapped, ovl_vectors, ovl_workers = _build(tmp_path / "ovl", real_embedder, items)
+    assert (seq_workers, ovl_workers) == (0, 1)
+    assert len(sequential) > 10
+    assert all(entities for _, entities in sequential[:5])  # news text has names
+    assert overlapped == sequential
+    assert np.array_equal(ovl_vectors, seq_vectors)
+    # The store's close stopped the worker: no child process is left.
+    assert multiprocessing.active_children() == []
+
+
+def test_the_worker_is_shut_down_with_the_store(tmp_path, monkeypatch, hashing_embedder,
+                                                 ner_model):
+    monkeypatch.setattr(ner_worker, "MIN_TEXTS", 1)
+    engine = NewsEngine(make_config(tmp_path / "data"), embedder=hashing_embedder)
+    engine.add_articles(ReadResult(articles=[ArticleInput(
+        text="Apple said on Tuesday that Tim Cook would visit Houston.", title="Apple",
+        url="https://example.com/a")]))
+    (worker,) = multiprocessing.active_children()
+    assert worker.is_alive()
+    row = next(iter(engine.store.db.passages(engine.store.db.all_passage_ids()).values()))
+    assert ("Tim Cook", "PERSON") in [(row.text[s:e], label) for s, e, label in row.entities]
+    engine.close()
+    assert not worker.is_alive()
+    assert multiprocessing.active_children() == []
+
+
+def test_a_pipeline_the_worker_cannot_load_is_the_same_clear_error(tmp_path, monkeypatch,
+                                                                   hashing_embedder):
+    monkeypatch.setattr(ner_worker, "MIN_TEXTS", 1)
+    engine = NewsEngine(make_config(tmp_path / "data", ner={"model": "no_such_pipeline_xyz"}),
+                        embedder=hashing_embedder)
+    with pytest.raises(ConfigError, match=r"ner\.model: could not load the spaCy pipeline"):
+        engine.add_articles(ReadResult(articles=[ArticleInput(text="Microsoft in Seattle.")]))
+    assert engine.store.db.counts()[0] == 0
+    engine.close()
+    assert multiprocessing.active_children() == []
+
+
+KILLED_PARENT = """
+import os, sys
+from bot.engine import NewsEngine
+from index import ner_worker
+from index.embedding import HashingEmbedder
+from index.models import ArticleInput, ReadResult
+from tests.conftest import make_config
+import multiprocessing
+ner_worker.MIN_TEXTS = 1
+engine = NewsEngine(make_config(sys.argv[1]), embedder=HashingEmbedder())
+engine.add_articles(ReadResult(articles=[ArticleInput(text="Tim Cook visited Houston.")]))
+print(multiprocessing.active_children()[0].pid, flush=True)
+sys.stdin.read()
+"""
+
+
+def test_the_worker_exits_when_its_parent_is_killed(tmp_path):
+    parent = subprocess.Popen(
+        [sys.executable, "-c", KILLED_PARENT, str(tmp_path / "data")], cwd=ROOT,
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+        env=dict(os.environ, PYTHONPATH=str(ROOT)),
+    )
+    assert parent.stdout is not None
+    worker = int(parent.stdout.readline())
+    os.kill(parent.pid, signal.SIGKILL)
+    parent.wait()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            os.kill(worker, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.1)
+    else:
+        os.kill(worker, signal.SIGKILL)
+        pytest.fail("the entity worker outlived its killed parent")
