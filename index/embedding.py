@@ -9,11 +9,13 @@ import os
 import re
 import threading
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Protocol
 
 import numpy as np
 
 from index.bert_onnx import OnnxBertEncoder
+from index.bert_onnx import _supported_layout as supported_layout
 from index.errors import ConfigError
 from index.settings import DEFAULT_MODEL, ModelSettings
 
@@ -54,13 +56,17 @@ class SentenceTransformerEmbedder:
             os.environ.setdefault("HF_HUB_OFFLINE", "1")
         # A local model of the plain BERT layout is run without torch (index/bert_onnx.py):
         # answering a question then never waits for torch and transformers to import.
+        # It is built on the first few texts to embed, not here: a process that only embeds
+        # in bulk (an index build) never pays for ONNX Runtime's memory and start.
         path = self._path()
-        self._fast = (
-            OnnxBertEncoder.load(path)
+        self._fast: OnnxBertEncoder | None = None
+        self._fast_lock = threading.Lock()
+        self._fast_config = (
+            supported_layout(Path(path))
             if settings.device == "cpu" and os.path.isdir(path) else None
         )
-        if self._fast is not None:
-            self.dimension = self._fast.dimension
+        if self._fast_config is not None:
+            self.dimension = int(self._fast_config["hidden_size"])
         else:
             model = self._load()
             # Renamed in sentence-transformers 5; keep older releases working.
@@ -70,6 +76,17 @@ class SentenceTransformerEmbedder:
 
     def _path(self) -> str:
         return packaged_model_dir() if self.name == DEFAULT_MODEL else self.name
+
+    def _fast_encoder(self) -> OnnxBertEncoder | None:
+        """The ONNX Runtime encoder of a plain BERT layout model, built on first use."""
+        if self._fast_config is None:
+            return None
+        with self._fast_lock:
+            if self._fast is None:
+                self._fast = OnnxBertEncoder.load(self._path())
+                if self._fast is None:  # the folder changed under us: torch it is
+                    self._fast_config = None
+            return self._fast
 
     def _load(self):  # type: ignore[no-untyped-def]
         with self._lock:
@@ -96,8 +113,9 @@ class SentenceTransformerEmbedder:
     ) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
-        if self._fast is not None and len(texts) <= FAST_MAX_TEXTS:
-            vectors = self._fast.embed(list(texts))
+        fast = self._fast_encoder() if len(texts) <= FAST_MAX_TEXTS else None
+        if fast is not None:
+            vectors = fast.embed(list(texts))
             if progress:
                 progress(len(texts), len(texts))
             return vectors
