@@ -3,21 +3,28 @@
 spaCy holds the GIL through most of its work, so a thread would not overlap it with
 embedding; a worker process does. The store hands the worker a write's passages (in the
 same blocks `SpacyRecogniser.find` cuts, so the entities are exactly those the main process
-would find), embeds, then collects the entities. The worker is started with "spawn" (no copy
-of torch or of the main process's threads), imports only spaCy and loads the pipeline once,
-on its first block, while the main process is still loading the embedding model. It lives as
-long as the store and is shut down by `Store.close()` (and, failing that, at exit).
+would find), embeds, then collects the entities. The worker is `python -m index.ner_worker`:
+it imports only spaCy (not torch, and not the caller's main module, as multiprocessing's
+"spawn" would), loads the pipeline once, on its first block, while the main process is still
+loading the embedding model, and reads blocks from its stdin until that closes. So it lives as
+long as the store (`Store.close()` stops it) and ends by itself when its parent dies.
 """
 
 from __future__ import annotations
 
-import multiprocessing
+import contextlib
 import os
+import pickle
+import queue
+import signal
+import subprocess
+import sys
 import threading
-import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import Future
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
 
 from index.entities import Entity, Recogniser, SpacyRecogniser, dumps
 from index.settings import NerSettings
@@ -28,29 +35,38 @@ Progress = Callable[[str, int, int], None]  # stage, done, total
 # Fewer new passages than this are tagged in the main process: a worker's start (a Python
 # process, spaCy's import, the pipeline's load) only pays for itself on a bigger write.
 MIN_TEXTS = 64
-
-_recogniser: SpacyRecogniser | None = None  # in the worker: the pipeline, loaded once
-
-
-def _find_block(settings: NerSettings, texts: list[str]) -> list[list[Entity]]:
-    """In the worker: the entities of one block of texts."""
-    global _recogniser
-    if _recogniser is None:
-        _recogniser = SpacyRecogniser(settings)
-    return _recogniser.find(texts)
+CLOSE_WAIT_S = 30.0
 
 
-def _watch_parent(parent: int) -> None:
-    """In the worker: exit when the process that started it is gone (killed, crashed).
+class WorkerGone(RuntimeError):
+    """The worker process ended before it answered (killed, out of memory)."""
 
-    The worker holds both ends of its task queue, so it would otherwise wait forever."""
 
-    def watch() -> None:
-        while os.getppid() == parent:
-            time.sleep(0.5)
-        os._exit(0)
-
-    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+def _serve() -> None:
+    """The worker: (number, settings, texts) in on stdin, (number, ok, entities or error)
+    out, until stdin closes."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when to stop
+    replies = os.fdopen(os.dup(1), "wb")
+    os.dup2(2, 1)  # whatever a library prints goes to stderr, not into the replies
+    requests = sys.stdin.buffer
+    recogniser: SpacyRecogniser | None = None
+    while True:
+        try:
+            number, settings, texts = pickle.load(requests)
+        except EOFError:
+            return
+        try:
+            if recogniser is None:
+                recogniser = SpacyRecogniser(settings)
+            reply = (number, True, recogniser.find(texts))
+        except Exception as exc:  # sent back and raised in the caller
+            reply = (number, False, exc)
+        try:
+            data = pickle.dumps(reply)
+        except Exception as exc:  # an exception that does not pickle: its message does
+            data = pickle.dumps((number, False, RuntimeError(f"{type(exc).__name__}: {exc}")))
+        replies.write(data)
+        replies.flush()
 
 
 def worthwhile(count: int) -> bool:
@@ -87,27 +103,97 @@ class EntityWorker:
 
     def __init__(self, settings: NerSettings) -> None:
         self.settings = settings
-        self._pool: ProcessPoolExecutor | None = None
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._outbox: queue.Queue[tuple | None] = queue.Queue()
+        self._threads: list[threading.Thread] = []
+        self._futures: dict[int, Future[list[list[Entity]]]] = {}
+        self._lock = threading.Lock()
+        self._next = 0
+
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc is not None else None
+
+    def _start(self) -> None:
+        root = str(Path(__file__).resolve().parent.parent)  # where `index` is imported from
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
+        # Its own session: a Ctrl-C at the terminal is the parent's to handle.
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "index.ner_worker"], stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE, env=env, start_new_session=True,
+        )
+        self._proc, self._outbox = proc, queue.Queue()
+        self._threads = [
+            threading.Thread(target=self._write, args=(proc.stdin, self._outbox),
+                             name="ner-worker-write", daemon=True),
+            threading.Thread(target=self._read, args=(proc.stdout,), name="ner-worker-read",
+                             daemon=True),
+        ]
+        for thread in self._threads:
+            thread.start()
+
+    @staticmethod
+    def _write(pipe: IO[bytes], outbox: queue.Queue[tuple | None]) -> None:
+        """Blocks to the worker, from a thread: a full pipe must not block the caller."""
+        try:
+            while (item := outbox.get()) is not None:
+                pipe.write(pickle.dumps(item))
+                pipe.flush()
+        except OSError:
+            pass  # the worker is gone; the reader fails what is pending
+        finally:
+            with contextlib.suppress(OSError):
+                pipe.close()
+
+    def _read(self, pipe: IO[bytes]) -> None:
+        while True:
+            try:
+                number, ok, value = pickle.load(pipe)
+            except (EOFError, OSError, pickle.UnpicklingError):
+                break
+            with self._lock:
+                future = self._futures.pop(number, None)
+            if future is not None and future.set_running_or_notify_cancel():
+                if ok:
+                    future.set_result(value)
+                else:
+                    future.set_exception(value)
+        with self._lock:
+            left, self._futures = list(self._futures.values()), {}
+        for future in left:
+            if future.set_running_or_notify_cancel():
+                future.set_exception(WorkerGone("the entity worker process ended"))
 
     def submit(self, texts: Sequence[str]) -> PendingEntities:
         """Start finding the entities of `texts`; the worker starts on the first call."""
-        if self._pool is None:
-            self._pool = ProcessPoolExecutor(
-                max_workers=1, mp_context=multiprocessing.get_context("spawn"),
-                initializer=_watch_parent, initargs=(os.getpid(),),
-            )
-        block = SpacyRecogniser.BLOCK
-        futures = [
-            self._pool.submit(_find_block, self.settings, list(texts[i : i + block]))
-            for i in range(0, len(texts), block)
-        ]
+        with self._lock:
+            if self._proc is None or self._proc.poll() is not None:
+                self._start()
+            futures: list[Future[list[list[Entity]]]] = []
+            block = SpacyRecogniser.BLOCK
+            for start in range(0, len(texts), block):
+                future: Future[list[list[Entity]]] = Future()
+                self._futures[self._next] = future
+                self._outbox.put((self._next, self.settings, list(texts[start : start + block])))
+                self._next += 1
+                futures.append(future)
         return PendingEntities(futures, len(texts))
 
     def close(self) -> None:
-        """Stop the worker and wait for it to exit (blocks not started are dropped)."""
-        pool, self._pool = self._pool, None
-        if pool is not None:
-            pool.shutdown(wait=True, cancel_futures=True)
+        """Stop the worker (after the block it is on) and wait for it to exit."""
+        with self._lock:
+            proc, self._proc = self._proc, None
+        if proc is None:
+            return
+        self._outbox.put(None)  # its stdin closes: it exits
+        try:
+            proc.wait(CLOSE_WAIT_S)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        for thread in self._threads:
+            thread.join()
 
 
 @dataclass
@@ -132,10 +218,15 @@ class Finding:
             def step(done: int, total: int) -> None:
                 progress("finding names", done, total)
 
-            found = (
-                self.pending.result(step) if self.pending is not None
-                else self.recogniser.find([self.texts[i] for i in self.missing], progress=step)
-            )
+            found = None
+            if self.pending is not None:
+                try:
+                    found = self.pending.result(step)
+                except WorkerGone:
+                    found = None  # tagged here instead: the write goes on
+            if found is None:
+                found = self.recogniser.find([self.texts[i] for i in self.missing],
+                                             progress=step)
             for i, entities in zip(self.missing, found, strict=True):
                 self.cached[self.keys[i]] = dumps(entities)
                 fresh.append((self.keys[i], self.cached[self.keys[i]]))
@@ -144,3 +235,7 @@ class Finding:
     def cancel(self) -> None:
         if self.pending is not None:
             self.pending.cancel()
+
+
+if __name__ == "__main__":
+    _serve()

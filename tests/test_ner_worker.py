@@ -5,7 +5,6 @@ killed."""
 from __future__ import annotations
 
 import json
-import multiprocessing
 import os
 import signal
 import subprocess
@@ -38,9 +37,9 @@ def _build(path: Path, embedder, items: list[ArticleInput]) -> tuple[list, np.nd
     """(passage texts with their stored entities, vectors in passage order, worker processes
     seen during the add) of a store built from `items`."""
     engine = NewsEngine(make_config(path), embedder=embedder)
-    before = set(multiprocessing.active_children())
     engine.add_articles(ReadResult(articles=items))
-    workers = len(set(multiprocessing.active_children()) - before)
+    worker = engine.store._entity_worker
+    workers = int(worker is not None and worker.pid is not None)
     db = engine.store.db
     ids = sorted(db.all_passage_ids())
     rows = db.passages(ids)
@@ -64,8 +63,6 @@ def test_overlapped_indexing_stores_exactly_what_sequential_indexing_does(
     assert all(entities for _, entities in sequential[:5])  # news text has names
     assert overlapped == sequential
     assert np.array_equal(ovl_vectors, seq_vectors)
-    # The store's close stopped the worker: no child process is left.
-    assert multiprocessing.active_children() == []
 
 
 def test_the_worker_is_shut_down_with_the_store(tmp_path, monkeypatch, hashing_embedder,
@@ -75,13 +72,13 @@ def test_the_worker_is_shut_down_with_the_store(tmp_path, monkeypatch, hashing_e
     engine.add_articles(ReadResult(articles=[ArticleInput(
         text="Apple said on Tuesday that Tim Cook would visit Houston.", title="Apple",
         url="https://example.com/a")]))
-    (worker,) = multiprocessing.active_children()
-    assert worker.is_alive()
+    worker = engine.store._entity_worker._proc
+    assert worker is not None and worker.poll() is None
     row = next(iter(engine.store.db.passages(engine.store.db.all_passage_ids()).values()))
     assert ("Tim Cook", "PERSON") in [(row.text[s:e], label) for s, e, label in row.entities]
     engine.close()
-    assert not worker.is_alive()
-    assert multiprocessing.active_children() == []
+    assert worker.poll() == 0  # exited by itself, when its input closed
+    assert engine.store._entity_worker is None
 
 
 def test_a_pipeline_the_worker_cannot_load_is_the_same_clear_error(tmp_path, monkeypatch,
@@ -92,8 +89,9 @@ def test_a_pipeline_the_worker_cannot_load_is_the_same_clear_error(tmp_path, mon
     with pytest.raises(ConfigError, match=r"ner\.model: could not load the spaCy pipeline"):
         engine.add_articles(ReadResult(articles=[ArticleInput(text="Microsoft in Seattle.")]))
     assert engine.store.db.counts()[0] == 0
+    worker = engine.store._entity_worker._proc
     engine.close()
-    assert multiprocessing.active_children() == []
+    assert worker.poll() == 0
 
 
 KILLED_PARENT = """
@@ -103,11 +101,10 @@ from index import ner_worker
 from index.embedding import HashingEmbedder
 from index.models import ArticleInput, ReadResult
 from tests.conftest import make_config
-import multiprocessing
 ner_worker.MIN_TEXTS = 1
 engine = NewsEngine(make_config(sys.argv[1]), embedder=HashingEmbedder())
 engine.add_articles(ReadResult(articles=[ArticleInput(text="Tim Cook visited Houston.")]))
-print(multiprocessing.active_children()[0].pid, flush=True)
+print(engine.store._entity_worker.pid, flush=True)
 sys.stdin.read()
 """
 
@@ -132,3 +129,53 @@ def test_the_worker_exits_when_its_parent_is_killed(tmp_path):
     else:
         os.kill(worker, signal.SIGKILL)
         pytest.fail("the entity worker outlived its killed parent")
+
+
+def test_a_worker_that_dies_leaves_the_write_to_this_process(tmp_path, monkeypatch,
+                                                               hashing_embedder, ner_model):
+    """A killed worker (out of memory, say) costs the overlap, not the write."""
+    monkeypatch.setattr(ner_worker, "MIN_TEXTS", 1)
+    engine = NewsEngine(make_config(tmp_path / "data"), embedder=hashing_embedder)
+    _add_one(engine, "Apple said on Tuesday that Tim Cook would visit Houston.", "a")
+    worker = engine.store._entity_worker
+    os.kill(worker.pid, signal.SIGKILL)
+    worker._proc.wait()
+    worker._threads[1].join(10)
+    pending = worker.submit(["Microsoft met Satya Nadella in Seattle."])
+    # The next write starts a new worker.
+    assert worker._proc.poll() is None
+    assert pending.result() == [[(0, 9, "ORG"), (14, 27, "PERSON"), (31, 38, "GPE")]]
+    engine.close()
+
+
+def test_a_script_without_a_main_guard_can_index(tmp_path):
+    """The worker never imports the caller's main module (multiprocessing's spawn would run
+    this unguarded script again in the worker and fail)."""
+    script = tmp_path / "unguarded.py"
+    script.write_text(UNGUARDED)
+    done = subprocess.run(
+        [sys.executable, str(script), str(tmp_path / "data")], cwd=ROOT, capture_output=True,
+        text=True, env=dict(os.environ, PYTHONPATH=str(ROOT)), timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.count("indexed") == 1
+
+
+UNGUARDED = """
+import sys
+from bot.engine import NewsEngine
+from index import ner_worker
+from index.embedding import HashingEmbedder
+from index.models import ArticleInput, ReadResult
+from tests.conftest import make_config
+ner_worker.MIN_TEXTS = 1
+engine = NewsEngine(make_config(sys.argv[1]), embedder=HashingEmbedder())
+engine.add_articles(ReadResult(articles=[ArticleInput(text="Tim Cook visited Houston.")]))
+engine.close()
+print("indexed")
+"""
+
+
+def _add_one(engine: NewsEngine, text: str, name: str) -> None:
+    engine.add_articles(ReadResult(articles=[ArticleInput(
+        text=text, title=name, url=f"https://example.com/{name}")]))
