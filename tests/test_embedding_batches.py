@@ -1,6 +1,6 @@
 """Bulk embedding in batches of texts of about the same length in tokens (index/embedding.py):
-no more padding than that order needs, the same vectors as each text embedded alone, and an
-index build never builds the ONNX encoder it does not use."""
+no more padding than that order needs, no more tokens in a batch than its budget, the same
+vectors as each text embedded alone, and an index build never builds the ONNX encoder."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import random
 
 import numpy as np
 
-from index.embedding import SentenceTransformerEmbedder
+from index.embedding import MAX_BATCH_TOKENS, SentenceTransformerEmbedder
 from index.settings import ModelSettings
 
 
@@ -37,8 +37,13 @@ def test_bulk_batches_are_padded_no_more_than_length_order_needs(real_embedder, 
     vectors = real_embedder.embed(texts, batch_size=32, progress=lambda done, total: None)
     tokens = model.tokenizer(texts, truncation=True, max_length=model.max_seq_length)
     lengths = sorted((len(ids) for ids in tokens["input_ids"]), reverse=True)
-    needed = sum(len(lengths[i : i + 32]) * lengths[i] for i in range(0, len(lengths), 32))
+    needed, at = 0, 0
+    while at < len(lengths):  # each batch as long as its first text, at most 32 or ~8192 tokens
+        size = min(32, MAX_BATCH_TOKENS // lengths[at])
+        needed += len(lengths[at : at + size]) * lengths[at]
+        at += size
     assert sum(rows * width for rows, width in shapes) == needed
+    assert all(rows <= 32 and rows * width <= MAX_BATCH_TOKENS for rows, width in shapes)
     monkeypatch.setattr(model, "forward", forward)
     alone = np.vstack([model.encode([t], normalize_embeddings=True) for t in texts[:20]])
     assert np.allclose(vectors[:20], alone, atol=1e-5)

