@@ -51,6 +51,7 @@ class SpacyRecogniser:
 
     def __init__(self, settings: NerSettings) -> None:
         self.name = settings.model
+        self.settings = settings
         self.batch_size = settings.batch_size
         self._nlp = None
         self._lock = threading.Lock()

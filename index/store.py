@@ -23,12 +23,12 @@ from pathlib import Path
 
 import numpy as np
 
-from index import stories
+from index import ner_worker, stories
 from index.chunking import chunk_text, embedding_text
 from index.collections import SHARED, check_name
 from index.database import Database, now_iso
 from index.embedding import Embedder
-from index.entities import Recogniser, dumps, make_recogniser
+from index.entities import Recogniser, SpacyRecogniser, make_recogniser
 from index.errors import StoreError, StoreMismatch
 from index.models import Article, ArticleInput, Skipped
 from index.settings import StoreSettings
@@ -86,6 +86,7 @@ class Store:
         self._load_lock = threading.Lock()
         self._index: VectorIndex | None = None
         self._loaded_generation = -1
+        self._entity_worker: ner_worker.EntityWorker | None = None
 
     # Whether the vector index applies search filters inside its own query (given the SQL
     # `where`), so the searcher need not list the passage ids that pass (index/search.py).
@@ -267,27 +268,39 @@ class Store:
                 out[i] = cached[k]
         return out, fresh
 
+    def _embed_then(
+        self, texts: list[str], progress: Progress, finding: ner_worker.Finding
+    ) -> tuple[np.ndarray, list[tuple[str, np.ndarray]]]:
+        """`_embed`, dropping the entity blocks not yet started when embedding fails."""
+        try:
+            return self._embed(texts, progress)
+        except BaseException:
+            finding.cancel()
+            raise
+
     def _entities(
         self, texts: list[str], progress: Progress
     ) -> tuple[list[str | None], list[tuple[str, str]]]:
         """Stored entities (JSON) of passage `texts`, from the cache where possible; also the
         new cache entries. All None when entities are off."""
+        return self._start_entities(texts).finish(progress)
+
+    def _start_entities(self, texts: list[str]) -> ner_worker.Finding:
+        """Start finding the entities of `texts` (`_entities`); `finish` returns them.
+
+        Many new passages go to a worker process (index/ner_worker.py) that tags them while
+        this process embeds; `finish` then waits for it. A few are tagged in `finish`."""
         if self.recogniser is None or not texts:
-            return [None] * len(texts), []
-        name = self.recogniser.name
+            return ner_worker.Finding(None, texts, {}, [], None)
         keys = [_text_key(t) for t in texts]
-        cached = self.db.cached_entities(name, list(set(keys)))
+        cached = self.db.cached_entities(self.recogniser.name, list(set(keys)))
         missing = list({k: i for i, k in enumerate(keys) if k not in cached}.values())
-        fresh: list[tuple[str, str]] = []
-        if missing:
-            found = self.recogniser.find(
-                [texts[i] for i in missing],
-                progress=lambda done, total: progress("finding names", done, total),
-            )
-            for i, entities in zip(missing, found, strict=True):
-                cached[keys[i]] = dumps(entities)
-                fresh.append((keys[i], cached[keys[i]]))
-        return [cached[k] for k in keys], fresh
+        pending = None
+        if isinstance(self.recogniser, SpacyRecogniser) and ner_worker.worthwhile(len(missing)):
+            if self._entity_worker is None:
+                self._entity_worker = ner_worker.EntityWorker(self.recogniser.settings)
+            pending = self._entity_worker.submit([texts[i] for i in missing])
+        return ner_worker.Finding(self.recogniser, texts, cached, missing, pending, keys)
 
     def _commit(
         self,
@@ -410,11 +423,12 @@ class Store:
                 if p.passages is not None
                 for passage in p.passages
             ]
-            vectors, fresh = self._embed(texts, progress)
-            entities, fresh_entities = self._entities(
-                [passage for p in plans if p.passages is not None for passage in p.passages],
-                progress,
+            # Entities are found in a worker process while this one embeds (index/ner_worker.py).
+            finding = self._start_entities(
+                [passage for p in plans if p.passages is not None for passage in p.passages]
             )
+            vectors, fresh = self._embed_then(texts, progress, finding)
+            entities, fresh_entities = finding.finish(progress)
             progress("saving", 0, 1)
             # New texts join their story groups (index/stories.py); computed before the
             # transaction, which then only compares and writes.
@@ -518,9 +532,10 @@ class Store:
                 for a, ps in zip(articles, chunks, strict=True)
                 for p in ps
             ]
-            vectors, fresh = self._embed(texts, progress)
             plain = [p for ps in chunks for p in ps]
-            entities, fresh_entities = self._entities(plain, progress)
+            finding = self._start_entities(plain)
+            vectors, fresh = self._embed_then(texts, progress, finding)
+            entities, fresh_entities = finding.finish(progress)
             progress("grouping copies", 0, len(articles))
             signatures = {a.id: stories.signature(a.text) for a in articles}
             progress("saving", 0, 1)
@@ -620,6 +635,9 @@ class Store:
         return total
 
     def close(self) -> None:
+        if self._entity_worker is not None:
+            self._entity_worker.close()
+            self._entity_worker = None
         self.db.close()
 
 
