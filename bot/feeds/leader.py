@@ -128,7 +128,14 @@ class PgLease:
                 conn.close()
 
     def release(self) -> None:
-        self._drop()  # closing the session frees its advisory locks
+        # Unlock first: the server frees a closed session's locks only once it notices the
+        # session ended, which on a busy machine can come after another process's next try.
+        if self._conn is not None:
+            with contextlib.suppress(Exception):  # a lost connection holds nothing any more
+                self._conn.execute(
+                    "SELECT pg_advisory_unlock(%s, %s)", (LOCK_SPACE, self.key)
+                )
+        self._drop()  # closing the session frees its advisory locks in any case
 
 
 def hold_while(
