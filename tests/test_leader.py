@@ -8,6 +8,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 
@@ -82,3 +83,29 @@ def test_the_winners_process_killed_the_other_takes_over(make_lease) -> None:
     finally:
         holder.kill()
         holder.wait(10)
+
+
+class _SessionOutlivesRelease(PgLease):
+    """A lease whose connection stays open after release (as a busy server may keep a closed
+    session's locks a while): only the explicit unlock can free the lock."""
+
+    kept: ClassVar[list] = []
+
+    def _drop(self) -> None:
+        if self._conn is not None:
+            self.kept.append(self._conn)
+        self._conn = None
+
+
+def test_release_unlocks_even_while_the_session_lingers(pg_url: str) -> None:
+    first = _SessionOutlivesRelease(pg_url)
+    second = PgLease(pg_url)
+    try:
+        assert first.try_acquire()
+        assert not second.try_acquire()
+        first.release()
+        assert second.try_acquire()
+    finally:
+        second.release()
+        for conn in _SessionOutlivesRelease.kept:
+            conn.close()

@@ -130,8 +130,12 @@ class PgLease:
     def release(self) -> None:
         # Unlock first: the server frees a closed session's locks only once it notices the
         # session ended, which on a busy machine can come after another process's next try.
+        import psycopg
+
+        from index.postgres.connection import LOCK_SPACE
+
         if self._conn is not None:
-            with contextlib.suppress(Exception):  # a lost connection holds nothing any more
+            with contextlib.suppress(psycopg.Error):  # a lost connection holds nothing any more
                 self._conn.execute(
                     "SELECT pg_advisory_unlock(%s, %s)", (LOCK_SPACE, self.key)
                 )

@@ -39,12 +39,27 @@ QUESTION_FEATURES = (
     "top_logit", "second_logit", "gap", "top_similarity", "max_similarity", "top_support",
     "top_has_candidate", "top_words", "agreeing", *(f"kind_{k}" for k in KINDS),
 )
+# What the span reader (bot/learned/span.py) adds, when the model was trained with it: the
+# best span inside the sentence against "no answer", against its passage's best span and
+# against the best span of all passages read; whether that span is one of the sentence's
+# answer candidates; whether the sentence could be read at all (0: cut off or not found).
+SPAN_SENTENCE = ("span_score", "span_margin", "span_global", "span_candidate", "span_found")
+SPAN_QUESTION = ("top_span", "max_span")
 
 
-def sentence_matrix(question: Question, ranked: list[Scored]) -> np.ndarray:
-    """One row per sentence of `ranked`, columns as SENTENCE_FEATURES."""
+def feature_names(span: bool) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The sentence and question features of a model trained with or without spans."""
+    if span:
+        return SENTENCE_FEATURES + SPAN_SENTENCE, QUESTION_FEATURES + SPAN_QUESTION
+    return SENTENCE_FEATURES, QUESTION_FEATURES
+
+
+def sentence_matrix(
+    question: Question, ranked: list[Scored], names: tuple[str, ...] = SENTENCE_FEATURES
+) -> np.ndarray:
+    """One row per sentence of `ranked`, columns as `names`."""
     kind = question.kind.value
-    rows = np.zeros((len(ranked), len(SENTENCE_FEATURES)), dtype=np.float32)
+    rows = np.zeros((len(ranked), len(names)), dtype=np.float32)
     for r, s in enumerate(ranked):
         f = s.features
         values = dict(f)
@@ -63,12 +78,13 @@ def sentence_matrix(question: Question, ranked: list[Scored]) -> np.ndarray:
         values[f"kind_{kind}"] = 1.0
         for name in BY_KIND:
             values[f"{name}_x_{kind}"] = values.get(name, 0.0)
-        rows[r] = [values.get(name, 0.0) for name in SENTENCE_FEATURES]
+        rows[r] = [values.get(name, 0.0) for name in names]
     return rows
 
 
 def question_vector(
-    question: Question, ranked: list[Scored], logits: np.ndarray
+    question: Question, ranked: list[Scored], logits: np.ndarray,
+    names: tuple[str, ...] = QUESTION_FEATURES,
 ) -> np.ndarray:
     """How clearly the best sentence (by `logits`, ranked best first) wins: for declining."""
     top = ranked[0]
@@ -86,5 +102,7 @@ def question_vector(
         "top_has_candidate": 1.0 if top.candidates else 0.0,
         "top_words": top.features.get("words", 0.0), "agreeing": agreeing,
         f"kind_{question.kind.value}": 1.0,
+        "top_span": top.features.get("span_score", 0.0),
+        "max_span": max(s.features.get("span_score", -20.0) for s in ranked),
     }
-    return np.array([values.get(n, 0.0) for n in QUESTION_FEATURES], dtype=np.float32)
+    return np.array([values.get(n, 0.0) for n in names], dtype=np.float32)

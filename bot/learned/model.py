@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bot.learned.features import QUESTION_FEATURES, SENTENCE_FEATURES
+from bot.learned.features import feature_names
 
 MODEL_FILE = Path(__file__).with_name("reader-model.json")
 
@@ -117,19 +117,24 @@ class ReaderModel:
     answer_threshold: float  # probability the best sentence is right, below which: decline
     short_threshold: float  # ... below which the short answer is not shown
     passages_read: int  # how many passages the model was trained to read
+    # Trained with the span reader's features (bot/learned/span.py): answering then runs it.
+    span: bool = False
 
     def to_json(self) -> dict:
         return {"sentence": self.sentence.to_json(), "question": self.question.to_json(),
                 "answer_threshold": self.answer_threshold,
-                "short_threshold": self.short_threshold, "passages_read": self.passages_read}
+                "short_threshold": self.short_threshold, "passages_read": self.passages_read,
+                "span": self.span}
 
     @classmethod
     def from_json(cls, data: dict) -> ReaderModel:
+        span = bool(data.get("span", False))
+        sentence_names, question_names = feature_names(span)
         return cls(
-            _scorer(data["sentence"], SENTENCE_FEATURES),
-            Linear.from_json(data["question"], QUESTION_FEATURES),
+            _scorer(data["sentence"], sentence_names),
+            Linear.from_json(data["question"], question_names),
             float(data["answer_threshold"]), float(data["short_threshold"]),
-            int(data["passages_read"]),
+            int(data["passages_read"]), span,
         )
 
     def save(self, path: Path) -> None:

@@ -23,9 +23,10 @@ import numpy as np
 
 from bot.answering import rules_decline, short_answer
 from bot.evaluation.metrics import any_appears
-from bot.learned.features import sentence_matrix
+from bot.learned.features import feature_names, sentence_matrix
 from bot.learned.model import Linear, ReaderModel, Trees
 from bot.learned.reader import rerank
+from bot.learned.span import PassageSpans, SpanReader, add_features
 from bot.questions import Kind, Question, analyse
 from bot.ranking import Scored, rank
 from index.database import PassageRow
@@ -85,8 +86,11 @@ def _hits(record: dict, passages_read: int | None) -> list[Hit]:
     return hits
 
 
-def example(record: dict, passages_read: int | None = None) -> Example:
-    """The record's question ranked by the rules' code, with its features and labels."""
+def example(
+    record: dict, passages_read: int | None = None, reads: list[PassageSpans] | None = None
+) -> Example:
+    """The record's question ranked by the rules' code, with its features and labels; with
+    `reads` (the span reader's reading of its passages), the span features too."""
     question = analyse(record["question"])
     hits = _hits(record, passages_read)
     idf = record.get("idf") or {}
@@ -94,7 +98,9 @@ def example(record: dict, passages_read: int | None = None) -> Example:
                   date.fromisoformat(record["day"]))
     golds = record["golds"]
     y = np.array([any_appears(golds, s.sentence) for s in ranked], dtype=np.int8)
-    x = sentence_matrix(question, ranked)
+    if reads is not None:
+        add_features(reads, [h.passage.text for h in hits], ranked)
+    x = sentence_matrix(question, ranked, feature_names(reads is not None)[0])
     readable = any(any_appears(golds, h.passage.text) for h in hits)
     declined = not ranked or rules_decline(question, ranked, hits, AnswerSettings())
     return Example(record["question_id"], record["split"], question, ranked, x, y, golds,
@@ -189,18 +195,21 @@ def _copy(s: Scored) -> Scored:
 
 def fit(
     train: list[Example], held_out: list[Example], passages_read: int, c: float = 1.0,
-    scorer: str = "trees",
+    scorer: str = "trees", span: bool = False,
 ) -> tuple[ReaderModel, dict]:
-    """The model and its held-out report (curve, thresholds, contains)."""
-    from bot.learned.features import QUESTION_FEATURES, SENTENCE_FEATURES, question_vector
+    """The model and its held-out report (curve, thresholds, contains). `span`: the examples
+    carry the span reader's features."""
+    from bot.learned.features import question_vector
+
+    sentence_names, question_names = feature_names(span)
 
     x = np.concatenate([ex.x for ex in train if len(ex.y)])
     y = np.concatenate([ex.y for ex in train if len(ex.y)])
     if len(set(y.tolist())) < 2:
         raise InputError("the training questions need both right and wrong answers to learn"
                          " from (too few questions, or none whose articles hold the answer)")
-    sentence = (_fit_trees(x, y, SENTENCE_FEATURES) if scorer == "trees"
-                else _fit_linear(x, y, SENTENCE_FEATURES, c))
+    sentence = (_fit_trees(x, y, sentence_names) if scorer == "trees"
+                else _fit_linear(x, y, sentence_names, c))
     # The decline model learns from scores the sentence model gives questions it was not
     # fitted on (two folds), as it will meet new questions: its own training questions'
     # scores are overconfident.
@@ -209,8 +218,8 @@ def fit(
     for k in range(2):
         fx = np.concatenate([ex.x for ex in folds[1 - k] if len(ex.y)])
         fy = np.concatenate([ex.y for ex in folds[1 - k] if len(ex.y)])
-        held_scorers.append(_fit_trees(fx, fy, SENTENCE_FEATURES) if scorer == "trees"
-                            else _fit_linear(fx, fy, SENTENCE_FEATURES, c))
+        held_scorers.append(_fit_trees(fx, fy, sentence_names) if scorer == "trees"
+                            else _fit_linear(fx, fy, sentence_names, c))
     qx, qy = [], []
     for k, fold in enumerate(folds):
         for ex in fold:
@@ -219,14 +228,14 @@ def fit(
             logits = held_scorers[k].logits(ex.x)
             order = np.argsort(-logits, kind="stable")
             ranked = [ex.ranked[i] for i in order]
-            qx.append(question_vector(ex.question, ranked, logits[order]))
+            qx.append(question_vector(ex.question, ranked, logits[order], question_names))
             qy.append(int(ex.y[order[0]]))
-    question = _fit_linear(np.stack(qx), np.array(qy), QUESTION_FEATURES, c)
-    draft = ReaderModel(sentence, question, 0.0, 0.0, passages_read)
+    question = _fit_linear(np.stack(qx), np.array(qy), question_names, c)
+    draft = ReaderModel(sentence, question, 0.0, 0.0, passages_read, span)
     results = outcomes(draft, held_out)
     answer_t, curve = _answer_threshold(results, rules_summary(held_out)["contains"])
     short_t = _short_threshold(results, answer_t)
-    model = ReaderModel(sentence, question, answer_t, short_t, passages_read)
+    model = ReaderModel(sentence, question, answer_t, short_t, passages_read, span)
     return model, {"curve": curve, "held_out": summary(outcomes(model, held_out), model),
                    "answer_threshold": answer_t, "short_threshold": short_t}
 
@@ -302,16 +311,41 @@ def rules_summary(examples: list[Example]) -> dict:
     }
 
 
+def span_reads(
+    records: list[dict], reader: SpanReader, passages_read: int | None, cache: Path,
+    progress: Progress | None = None,
+) -> dict[str, list[PassageSpans]]:
+    """The span reader's reading of every record's passages, kept in `cache` (a pickle,
+    keyed by the span model's file digest) so that refitting does not read them again."""
+    import pickle
+
+    key = reader.digest
+    done: dict[str, list[PassageSpans]] = {}
+    if cache.exists():
+        stored = pickle.loads(cache.read_bytes())
+        done = stored["reads"] if stored.get("model") == key else {}
+    for n, record in enumerate(records, 1):
+        if record["question_id"] not in done:
+            texts = [p["text"] for p in record["passages"][:passages_read]]
+            done[record["question_id"]] = reader.read(record["question"], texts)
+        if progress:
+            progress(n, len(records))
+        if n % 100 == 0 or n == len(records):
+            cache.write_bytes(pickle.dumps({"model": key, "reads": done}))
+    return done
+
+
 def split_examples(
     records: list[dict], passages_read: int | None, share: float = 1.0,
-    progress: Progress | None = None,
+    progress: Progress | None = None, reads: dict[str, list[PassageSpans]] | None = None,
 ) -> tuple[list[Example], list[Example]]:
     rng = random.Random(SEED)
     train, held = [], []
     for n, record in enumerate(records, 1):
         if record["split"] == "train" and rng.random() >= share:
             continue
-        ex = example(record, passages_read)
+        ex = example(record, passages_read,
+                     reads[record["question_id"]] if reads is not None else None)
         (train if record["split"] == "train" else held).append(ex)
         if progress:
             progress(n, len(records))
