@@ -76,7 +76,8 @@ SAMPLE = [
 def test_the_onnx_export_picks_the_torch_models_spans(tiny_trained: Path,
                                                        tmp_path: Path) -> None:
     report = export(tiny_trained, tmp_path / "span-model.onnx", SAMPLE, quantize=False)
-    assert report == {"sample": 3, "same_best_span": 3}
+    assert report["sample"] == report["same_best_span"] == report["same_answer_or_not"] == 3
+    assert report["max_logit_difference"] < 1e-3
     reader = SpanReader(tmp_path / "span-model.onnx", tmp_path / "span-tokenizer.json")
     reads = reader.read(*SAMPLE[0][:1], [SAMPLE[0][1], SAMPLE[1][1]])
     assert len(reads) == 2
