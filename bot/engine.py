@@ -1,7 +1,7 @@
 """The one engine both front doors call: ask, add, remove, rebuild, stats.
 
-It wires the store (index/) to the answerer (bot/answering.py) and, with [reader] kind =
-"llm", to the LLM reader that rewrites its answers (bot/llm_reader.py). Every method is
+It wires the store (index/) to the answerer (bot/reader/rules.py) and, with [reader] kind =
+"llm", to the LLM reader that rewrites its answers (bot/reader/llm/reader.py). Every method is
 blocking and thread-safe; the Discord layer runs them in a worker thread.
 """
 
@@ -14,9 +14,9 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from bot.answer_model import Answer
-from bot.answering import Answerer
 from bot.guilds.settings import BOT_DB_NAME
+from bot.reader.answer import Answer
+from bot.reader.rules import Answerer
 from bot.settings import DEFAULT_READER, Config
 from index.backends import open_store
 from index.collections import SHARED, check_name, check_names
@@ -28,7 +28,7 @@ from index.search import CLOSE_WAIT_S, Filters, Searcher
 from index.store import Store
 
 if TYPE_CHECKING:
-    from bot.llm_reader import LLMReader
+    from bot.reader.llm.reader import LLMReader
 
 log = logging.getLogger(__name__)
 
@@ -97,13 +97,13 @@ class NewsEngine:
         kind = config.reader.kind
         model = None
         if kind == "learned" or (kind == "llm" and DEFAULT_READER == "learned"):
-            from bot.learned.model import load as load_reader_model
+            from bot.reader.learned.model import load as load_reader_model
 
             model = load_reader_model()
         self.answerer = Answerer(self.searcher, settings.answer, settings.search.top_k, model)
         self.llm_reader: LLMReader | None = None
         if config.reader.kind == "llm":
-            from bot.llm_reader import LLMReader  # the openai client loads only when used
+            from bot.reader.llm.reader import LLMReader  # the openai client loads only when used
 
             self.llm_reader = LLMReader(config.llm, settings.answer.min_similarity)
 

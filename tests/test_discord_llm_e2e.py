@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.answer_model import LLM_NOTE
 from bot.discord_app.render import FOLLOW_UP_HINT
+from bot.reader.answer import LLM_NOTE
 from index.embedding import HashingEmbedder
 from tests.conftest import make_fast_config
 from tests.discord_e2e_helpers import (

@@ -23,9 +23,9 @@ from pathlib import Path
 
 import pytest
 
-from bot.answer_model import LLM_NOTE, NOT_FOUND, Answer
-from bot.citation_check import check_sentence, split_reply
 from bot.engine import NewsEngine
+from bot.reader.answer import LLM_NOTE, NOT_FOUND, Answer
+from bot.reader.llm.citation_check import check_sentence, split_reply
 from index.embedding import HashingEmbedder
 from index.errors import ConfigError
 from tests.conftest import ROOT, make_fast_config

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.answer_model import Answer
+from bot.reader.answer import Answer
 from tests.discord_e2e_helpers import ARTICLES, article_file
 from tests.llm_server import Fault, FaultProxy
 from tests.test_llm_reader import llm_engine

@@ -6,8 +6,8 @@ from datetime import date
 
 import pytest
 
-from bot.questions import Kind, analyse, focus_of, kind_of, stem
-from bot.ranking import candidates, normalise, rank, recency
+from bot.reader.questions import Kind, analyse, focus_of, kind_of, stem
+from bot.reader.ranking import candidates, normalise, rank, recency
 from index.database import PassageRow
 from index.models import Article, ArticleInput, ReadResult
 from index.search import Hit
@@ -210,7 +210,7 @@ def test_the_latest_report_as_of_the_day_asked_leads(lenient_engine):
 
 
 def test_recent_reports_move_up_the_search_results():
-    from bot.answering import RECENCY_PLACES, _recent_first
+    from bot.reader.rules import RECENCY_PLACES, _recent_first
 
     def dated(i: int, published: str | None) -> Hit:
         return _hit(i, f"Passage number {i}.", published=published)
@@ -232,7 +232,7 @@ def test_recent_reports_move_up_the_search_results():
 def test_the_day_asked_may_be_a_date_a_datetime_or_text():
     from datetime import datetime
 
-    from bot.answering import _day
+    from bot.reader.rules import _day
 
     day = date(2025, 6, 20)
     assert _day(day) == _day(datetime(2025, 6, 20, 23, 59)) == _day("2025-06-20") == day

@@ -13,12 +13,12 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from bot.answer_model import Answer
 from bot.cli import cli
 from bot.discord_app.render import render_answer
 from bot.engine import NewsEngine
-from bot.questions import analyse
-from bot.ranking import entity_candidates
+from bot.reader.answer import Answer
+from bot.reader.questions import analyse
+from bot.reader.ranking import entity_candidates
 from index.embedding import HashingEmbedder
 from index.models import ArticleInput, ReadResult
 from tests.conftest import make_fast_config
@@ -179,8 +179,8 @@ def test_a_typed_question_whose_best_sentence_holds_no_such_entity_is_declined(t
 def test_a_candidate_of_the_kind_asked_does_not_lift_a_sentence_over_the_decline_bar(
     engine, monkeypatch
 ):
-    from bot import answering
-    from bot.ranking import W_WANTED
+    from bot.reader import rules as answering
+    from bot.reader.ranking import W_WANTED
 
     seen = []
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from bot.learned.features import question_vector, sentence_matrix
-from bot.learned.model import ReaderModel, sigmoid
-from bot.questions import Question
-from bot.ranking import Scored
+from bot.reader.learned.features import question_vector, sentence_matrix
+from bot.reader.learned.model import ReaderModel, sigmoid
+from bot.reader.questions import Question
+from bot.reader.ranking import Scored
 
 
 def rerank(model: ReaderModel, question: Question, ranked: list[Scored]) -> tuple[

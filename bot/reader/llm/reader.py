@@ -2,8 +2,8 @@
 
 It runs after the extractive reader, on the passages that reader's answer shows as sources
 (so the extractive answer is always at hand): the passages and the question go to the
-endpoint (bot/llm_prompt.py), the reply's sentences are checked against the passages they cite
-(bot/citation_check.py), and the ones that pass become the answer, with the same Citation
+endpoint (bot/reader/llm/prompt.py), the reply's sentences are checked against the passages they cite
+(bot/reader/llm/citation_check.py), and the ones that pass become the answer, with the same Citation
 records the extractive reader makes. The extractive answer is given instead, with the reason
 in `Answer.fallback`, when no passage is close enough to ask about, when no sentence passes,
 or when the endpoint times out, refuses (HTTP 429, 5xx, ...), cannot be reached or replies
@@ -37,9 +37,9 @@ from concurrent.futures import TimeoutError as FutureTimeout
 import openai
 from openai.types.chat import ChatCompletion
 
-from bot.answer_model import NOT_FOUND, Answer, Citation, Retrieved
-from bot.citation_check import Sentence, check_reply, scrub_secrets
-from bot.llm_prompt import build_messages, is_decline
+from bot.reader.answer import NOT_FOUND, Answer, Citation, Retrieved
+from bot.reader.llm.citation_check import Sentence, check_reply, scrub_secrets
+from bot.reader.llm.prompt import build_messages, is_decline
 from bot.settings import LLMSettings
 from index.errors import ConfigError
 

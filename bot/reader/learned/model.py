@@ -5,7 +5,7 @@
 chance that it is right, which decides between answering and declining (`answer_threshold`)
 and whether the bold short answer is shown (`short_threshold`). Both are plain numbers in a
 JSON file, so answering needs numpy only (no scikit-learn) and costs well under a millisecond;
-bot/learned/train.py writes the file.
+bot/reader/learned/train.py writes the file.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bot.learned.features import QUESTION_FEATURES, SENTENCE_FEATURES
+from bot.reader.learned.features import QUESTION_FEATURES, SENTENCE_FEATURES
 
 MODEL_FILE = Path(__file__).with_name("reader-model.json")
 

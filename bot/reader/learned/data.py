@@ -12,9 +12,9 @@ work is bounded per week and per question:
   both are cached by text hash in the output folder, so a rerun resumes;
 - candidates are fused by reciprocal rank of their lexical and dense order (the search's
   fusion), near-duplicates dropped, recent articles moved up as of the question's day
-  (bot/answering.py), and the first `READ` kept: what the answerer would read.
+  (bot/reader/rules.py), and the first `READ` kept: what the answerer would read.
 
-Each question becomes one JSON line holding those passages; `bot/learned/features.py` turns a
+Each question becomes one JSON line holding those passages; `bot/reader/learned/features.py` turns a
 line into sentence features with the rules' own ranking code. The held-out weeks (the last
 `HELD_OUT_WEEKS` question days) are marked `split: "heldout"`.
 """
@@ -33,10 +33,10 @@ from pathlib import Path
 
 import numpy as np
 
-from bot.answering import RECENCY_PLACES
 from bot.evaluation.datasets import EvalQuestion, load_realtimeqa_questions, load_search_results
-from bot.questions import analyse
-from bot.ranking import _stems, recency
+from bot.reader.questions import analyse
+from bot.reader.ranking import _stems, recency
+from bot.reader.rules import RECENCY_PLACES
 from index.chunking import chunk_text, embedding_text
 from index.entities import Recogniser
 from index.errors import InputError

@@ -1,4 +1,4 @@
-"""Feature vectors of the learned reader, from the evidence the rules gather (bot/ranking.py).
+"""Feature vectors of the learned reader, from the evidence the rules gather (bot/reader/ranking.py).
 
 A sentence's vector is its `Scored.features` (word overlap weighted by rarity, passage
 similarity, recency, candidates and their support and focus, numbers, date detail, places),
@@ -13,8 +13,8 @@ import math
 
 import numpy as np
 
-from bot.questions import Kind, Question
-from bot.ranking import Scored
+from bot.reader.questions import Kind, Question
+from bot.reader.ranking import Scored
 
 BASE = (
     "words", "passage_words", "similarity", "recency", "numerals", "rank", "date_detail",

@@ -1,6 +1,6 @@
 """What every command group of the command line shares: the consoles, the per-run State
 (config and engine) and the progress bar. bot/cli.py and the groups it mounts
-(bot/evaluation/commands.py, bot/learned/commands.py) import it; it imports none of them."""
+(bot/cli/eval.py, bot/cli/reader.py) import it; it imports none of them."""
 
 from __future__ import annotations
 

@@ -21,13 +21,13 @@ from pathlib import Path
 
 import numpy as np
 
-from bot.answering import rules_decline, short_answer
 from bot.evaluation.metrics import any_appears
-from bot.learned.features import sentence_matrix
-from bot.learned.model import Linear, ReaderModel, Trees
-from bot.learned.reader import rerank
-from bot.questions import Kind, Question, analyse
-from bot.ranking import Scored, rank
+from bot.reader.learned.features import sentence_matrix
+from bot.reader.learned.model import Linear, ReaderModel, Trees
+from bot.reader.learned.reader import rerank
+from bot.reader.questions import Kind, Question, analyse
+from bot.reader.ranking import Scored, rank
+from bot.reader.rules import rules_decline, short_answer
 from index.database import PassageRow
 from index.errors import InputError
 from index.models import Article
@@ -59,7 +59,7 @@ class Example:
     y: np.ndarray
     golds: list[str]
     readable: bool  # a gold answer occurs in some passage read
-    rules_declined: bool  # the hand-set bars (bot/answering.py) would decline
+    rules_declined: bool  # the hand-set bars (bot/reader/rules.py) would decline
 
 
 def read_records(path: Path) -> Iterator[dict]:
@@ -157,7 +157,7 @@ class Outcome:
 
     confidence: float
     right: bool
-    # Open questions are answered or declined by the rules' bars (bot/answering.py), whatever
+    # Open questions are answered or declined by the rules' bars (bot/reader/rules.py), whatever
     # the confidence: whether they are answered, else None.
     by_rules: bool | None
     short: str | None
@@ -192,7 +192,7 @@ def fit(
     scorer: str = "trees",
 ) -> tuple[ReaderModel, dict]:
     """The model and its held-out report (curve, thresholds, contains)."""
-    from bot.learned.features import QUESTION_FEATURES, SENTENCE_FEATURES, question_vector
+    from bot.reader.learned.features import QUESTION_FEATURES, SENTENCE_FEATURES, question_vector
 
     x = np.concatenate([ex.x for ex in train if len(ex.y)])
     y = np.concatenate([ex.y for ex in train if len(ex.y)])

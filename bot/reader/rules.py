@@ -2,7 +2,7 @@
 
 Nothing here writes text of its own: the lead is one or two sentences copied from stored
 passages, each followed by the [n] of the source it came from. The search reads the top
-passages (recent articles moved up a little); bot/ranking.py scores each of their sentences as
+passages (recent articles moved up a little); bot/reader/ranking.py scores each of their sentences as
 an answer; the best leads, and a second one joins it when it scores nearly as well and both fit
 in `lead_max_chars`. The passages shown as sources are re-ordered by their best sentence, so
 the lead's source comes first.
@@ -21,12 +21,12 @@ import time
 from datetime import UTC, date, datetime
 
 from bot import dating
-from bot.answer_model import NOT_FOUND, SHORT_ANSWER_SEPARATOR, Answer, Citation, Retrieved
-from bot.copies import Stories
-from bot.learned.model import ReaderModel
-from bot.learned.reader import rerank
-from bot.questions import Kind, Question, analyse
-from bot.ranking import Scored, date_detail, rank, recency
+from bot.reader.answer import NOT_FOUND, SHORT_ANSWER_SEPARATOR, Answer, Citation, Retrieved
+from bot.reader.copies import Stories
+from bot.reader.learned.model import ReaderModel
+from bot.reader.learned.reader import rerank
+from bot.reader.questions import Kind, Question, analyse
+from bot.reader.ranking import Scored, date_detail, rank, recency
 from index.search import Filters, Hit, Searcher
 from index.settings import AnswerSettings
 
@@ -49,7 +49,7 @@ RECENCY_PLACES = 10
 
 
 class Answerer:
-    """The extractive answerer. With `model` (the learned reader, bot/learned/), the model
+    """The extractive answerer. With `model` (the learned reader, bot/reader/learned/), the model
     orders the sentences the rules gather and decides, by its confidence, whether to answer
     and whether to lead with a short answer; without it the hand-set weights do."""
 
@@ -81,7 +81,7 @@ class Answerer:
             self.searcher.search(query, limit=RECENCY_POOL * limit, filters=filters),
             day,
         )[:limit]
-        # One copy per story among the sources (bot/copies.py); the others are named on it.
+        # One copy per story among the sources (bot/reader/copies.py); the others are named on it.
         # A story's newest and previous versions join the passages read (the search keeps one).
         stories = Stories(
             self.searcher.store.db, (h.passage.article.id for h in hits),
@@ -103,7 +103,7 @@ class Answerer:
                 latency_ms=(time.perf_counter() - started) * 1000, reader=self.reader,
                 confidence=confidence,
             )
-        # Reports of different days that disagree: the newer leads (bot/dating.py).
+        # Reports of different days that disagree: the newer leads (bot/reader/dating.py).
         conflict = dating.disagreement(parsed, ranked, read, day)
         lead = [conflict.newer] if conflict else self._lead(ranked)
         lead_hits = [read[s.hit] for s in lead]

@@ -18,13 +18,13 @@ from pathlib import Path
 import click
 from rich.markup import escape
 
-from bot.answer_model import LLM_NOTE, Answer
-from bot.cli_support import State, err, out, pass_state, progress_bar
-from bot.copies import also_reported_by
-from bot.dating import shown_date
+from bot.cli.common import State, err, out, pass_state, progress_bar
+from bot.cli.eval import eval_group
+from bot.cli.reader import reader_group
 from bot.engine import IngestReport, NewsEngine, as_of_day
-from bot.evaluation.commands import eval_group
-from bot.learned.commands import reader_group
+from bot.reader.answer import LLM_NOTE, Answer
+from bot.reader.copies import also_reported_by
+from bot.reader.dating import shown_date
 from index.collections import SHARED, check_name, describe
 from index.embedding import make_embedder
 from index.errors import InputError, NewsbotError
@@ -123,7 +123,7 @@ SOURCE = SourceRef()
 
 def default_seeds_dir() -> Path:
     """`seeds/` of the checkout this package runs from, else ./seeds."""
-    beside = Path(__file__).resolve().parent.parent / "seeds"
+    beside = Path(__file__).resolve().parents[2] / "seeds"
     return beside if beside.is_dir() else Path("seeds")
 
 
@@ -584,7 +584,7 @@ def render_answer(answer: Answer) -> None:
         # use, 50 ms of every `newsbot ask`, for nothing to highlight
         out.print("Sources", style="bold", highlight=False)
         for c in answer.citations:
-            # Every source shows its date (bot/dating.py), "date unknown" when it has none.
+            # Every source shows its date (bot/reader/dating.py), "date unknown" when it has none.
             meta = " · ".join(x for x in (c.source, shown_date(c.published)) if x)
             out.print(f"[bold][{c.n}][/bold] {escape(c.title)}"
                       + (f" — {escape(meta)}" if meta else ""), highlight=False, markup=True)
