@@ -1,5 +1,5 @@
-"""bot/reader/llm/prompt.py and bot/llm_reader.compose: what the model is shown, how its answer is
-numbered."""
+"""bot/reader/llm/prompt.py and bot/reader/llm/reader.compose: what the model is shown, how its
+answer is numbered."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""How well the citation check (bot/reader/llm/citation_check.py) tells grounded sentences from invented ones.
+"""How well the citation check (bot/reader/llm/citation_check.py) tells grounded sentences from
+invented ones.
 
 The set is JSON lines of {"url", "passage", "sentence", "grounded", "edit"}: a short passage
 from a development article (its url for reference), and a sentence citing it, either a

@@ -17,7 +17,7 @@ from index.database import Database, PassageRow, StoryCopy
 from index.search import Hit
 from index.stories import shingles
 
-FUTURE_SLACK_DAYS = 2  # as bot/ranking.recency: a copy dated a day or two late still counts
+FUTURE_SLACK_DAYS = 2  # as ranking.recency: a copy dated a day or two late still counts
 SAME_PASSAGE = 0.5  # share of the shorter passage's shingles two versions' passages share
 
 

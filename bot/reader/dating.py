@@ -26,7 +26,7 @@ from index.text import content_words
 RECENT_DAYS = 2  # a report this many days before the day asked (or after) needs no date
 DISAGREE_MARGIN = 0.5  # the older and newer answers score within this of each other
 DISAGREE_LOOK = 10  # ranked sentences looked at for a disagreeing one
-FUTURE_SLACK_DAYS = 2  # as bot/ranking.recency: later-dated reports are distrusted
+FUTURE_SLACK_DAYS = 2  # as bot/reader/ranking.recency: later-dated reports are distrusted
 
 _MONTHS = (
     "January February March April May June July August September October November December"

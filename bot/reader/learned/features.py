@@ -1,4 +1,5 @@
-"""Feature vectors of the learned reader, from the evidence the rules gather (bot/reader/ranking.py).
+"""Feature vectors of the learned reader, from the evidence the rules gather
+(bot/reader/ranking.py).
 
 A sentence's vector is its `Scored.features` (word overlap weighted by rarity, passage
 similarity, recency, candidates and their support and focus, numbers, date detail, places),

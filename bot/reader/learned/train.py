@@ -7,7 +7,7 @@ sentence model's best sentence is right; both thresholds are then set on the hel
 The answer threshold: the fewest wrong answers that keep as many right answers as the
 hand-set rules give on the same questions. The short-answer threshold: the bold answer right
 at least `MIN_SHORT_PRECISION` of the time. Open questions are declined by the rules' bars
-(see Answerer._declines), here as in the product.
+(see LearnedReader._declines), here as in the product.
 """
 
 from __future__ import annotations

@@ -103,7 +103,8 @@ def occurs(fact: str, passage: str) -> bool:
     """Does `fact` (a quantity or a name) occur in `passage`?
 
     Quantities as values, in digits or words ("1,500" is "1500" and "one thousand five
-    hundred", "3.5" is never "35"); names as whole words in any case (bot/reader/llm/claim_support.py)."""
+    hundred", "3.5" is never "35"); names as whole words in any case
+    (bot/reader/llm/claim_support.py)."""
     found = quantities(fact)
     if found and found[0].text == fact.strip():
         return found[0].value in values(passage)
