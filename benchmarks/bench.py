@@ -177,7 +177,7 @@ def phase_query(args: argparse.Namespace) -> dict:
     search_ms = []
     for q, _ in qs:  # the retrieval part alone: question embedding, FAISS, FTS5, fusion
         started = time.perf_counter()
-        engine.searcher.search(q, limit=engine.answerer.settings.passages_read)
+        engine.searcher.search(q, limit=engine.config.store.answer.passages_read)
         search_ms.append((time.perf_counter() - started) * 1000)
     return {
         "passages": engine.store.db.counts()[1], "index": engine.store.vector_index().kind,

@@ -13,8 +13,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from bot.learned.data import READ
-from bot.learned.train import fit, read_records, rules_summary, split_examples
+from bot.reader.learned.data import READ
+from bot.reader.learned.train import fit, read_records, rules_summary, split_examples
 
 COLUMNS = ("contains", "answered_wrongly", "declined", "readable_top_right",
            "readable_contains")

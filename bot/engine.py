@@ -1,7 +1,8 @@
 """The one engine both front doors call: ask, add, remove, rebuild, stats.
 
-It wires the store (index/) to the answerer (bot/answering.py) and, with [reader] kind =
-"llm", to the LLM reader that rewrites its answers (bot/llm_reader.py). Every method is
+It wires the store and its search (index/) to the configured reader (bot/reader/): the search
+finds a question's passages (bot/reader/passages.py) and the reader ([reader] kind: the rules,
+the learned model, or the LLM rewriting one of them) answers from them. Every method is
 blocking and thread-safe; the Discord layer runs them in a worker thread.
 """
 
@@ -12,11 +13,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-from bot.answer_model import Answer
-from bot.answering import Answerer
 from bot.guilds.settings import BOT_DB_NAME
+from bot.reader.answer import Answer
+from bot.reader.base import Reader
+from bot.reader.passages import gather, question_day
+from bot.reader.rules import RulesReader
 from bot.settings import DEFAULT_READER, Config
 from index.backends import open_store
 from index.collections import SHARED, check_name, check_names
@@ -26,9 +28,6 @@ from index.errors import InputError
 from index.models import Article, ReadResult, Skipped
 from index.search import CLOSE_WAIT_S, Filters, Searcher
 from index.store import Store
-
-if TYPE_CHECKING:
-    from bot.llm_reader import LLMReader
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +85,7 @@ class StoreStats:
 
 
 class NewsEngine:
-    """The store, the search and the answerer behind one small, blocking, thread-safe API."""
+    """The store, the search and the reader behind one small, blocking, thread-safe API."""
 
     def __init__(self, config: Config, embedder: Embedder | None = None) -> None:
         self.config = config
@@ -94,18 +93,13 @@ class NewsEngine:
         self.embedder = embedder or make_embedder(settings.model)
         self.store: Store = open_store(settings, self.embedder)
         self.searcher = Searcher(self.store, settings.search)
+        # The extractive reader (rules or learned) answers; with kind "llm" the LLM reader
+        # rewrites its answers, and gives them as they are when it cannot.
         kind = config.reader.kind
-        model = None
-        if kind == "learned" or (kind == "llm" and DEFAULT_READER == "learned"):
-            from bot.learned.model import load as load_reader_model
-
-            model = load_reader_model()
-        self.answerer = Answerer(self.searcher, settings.answer, settings.search.top_k, model)
-        self.llm_reader: LLMReader | None = None
-        if config.reader.kind == "llm":
-            from bot.llm_reader import LLMReader  # the openai client loads only when used
-
-            self.llm_reader = LLMReader(config.llm, settings.answer.min_similarity)
+        self.extractive = make_reader(config, DEFAULT_READER if kind == "llm" else kind)
+        self.reader: Reader = (
+            make_reader(config, "llm", self.extractive) if kind == "llm" else self.extractive
+        )
 
     @property
     def bot_db_path(self) -> Path:
@@ -146,11 +140,20 @@ class NewsEngine:
             source=source, since=_iso_bound(since, "since"), until=_iso_bound(until, "until"),
             collections=check_names(collections),
         )
-        day = as_of_day(as_of)
-        answer = self.answerer.answer(question, context=context, filters=filters, as_of=day)
-        if self.llm_reader is not None:
-            answer = self.llm_reader.read(answer)
-        return answer
+        return self.read(question, context=context, filters=filters, as_of=as_of_day(as_of))
+
+    def read(
+        self, question: str, *, reader: Reader | None = None, context: str | None = None,
+        filters: Filters | None = None, as_of: str | date | None = None,
+    ) -> Answer:
+        """`question` answered by `reader` (default: the configured one) from the passages the
+        search finds, without `ask`'s checks of its input. `as_of`: see `ask`."""
+        day = question_day(as_of)
+        passages = gather(
+            self.searcher, self.config.store.answer, self.config.store.search.top_k, question,
+            context=context, filters=filters, day=day,
+        )
+        return (reader or self.reader).answer(question, passages, day)
 
     # -- adding -----------------------------------------------------------------------------
     # Every add writes into one collection: "shared" (the operator's) unless told otherwise.
@@ -327,8 +330,7 @@ class NewsEngine:
     def close(self) -> None:
         """Close the reader and the store, once the searcher's own worker threads are done
         with it. The caller makes sure no other thread is still using the engine."""
-        if self.llm_reader is not None:
-            self.llm_reader.close()
+        self.reader.close()
         if not self.searcher.close():
             # Closing SQLite under a running query crashes the process: leave it to the exit.
             log.warning("a search still ran after %.0f s; the store is left open", CLOSE_WAIT_S)
@@ -348,6 +350,24 @@ class RebuildReport:
 MAX_QUESTION_CHARS = 1000
 
 
+def make_reader(config: Config, kind: str, extractive: Reader | None = None) -> Reader:
+    """The reader of `kind` (bot/settings.py's READER_KINDS); "llm" rewrites `extractive`'s
+    answers. With kind "llm" an `extractive` of None is the default reader (DEFAULT_READER).
+    The learned model and the openai client load only when their reader is made."""
+    answer, top_k = config.store.answer, config.store.search.top_k
+    if kind == "llm":
+        from bot.reader.llm.reader import LLMReader  # the openai client loads only when used
+
+        base = extractive or make_reader(config, DEFAULT_READER)
+        return LLMReader(config.llm, answer.min_similarity, base)
+    if kind == "learned":
+        from bot.reader.learned.model import load as load_reader_model
+        from bot.reader.learned.reader import LearnedReader
+
+        return LearnedReader(answer, top_k, load_reader_model())
+    return RulesReader(answer, top_k)
+
+
 def _what(refs: list[str]) -> str:
     """A short name for what an add read, for the ingest record."""
     shown = ", ".join(refs[:3])
@@ -360,7 +380,7 @@ def _looks_like_url(ref: str) -> bool:
 
 def as_of_day(value: str | date | None) -> date | None:
     """The day a question is asked, checked: 'YYYY-MM-DD' becomes a date; a date (or datetime,
-    which the answerer reads as its day) or None (today) passes. Anything else: InputError."""
+    which the reader reads as its day) or None (today) passes. Anything else: InputError."""
     if value is None or isinstance(value, date):
         return value
     if not isinstance(value, str):

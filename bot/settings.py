@@ -37,9 +37,10 @@ DEFAULT_READER = "extractive"
 @dataclass(frozen=True)
 class ReaderSettings:
     # "extractive": sentences copied from the passages, chosen by hand-set rules
-    # (bot/answering.py, bot/ranking.py); "learned": the same sentences chosen, and declines
-    # decided, by a model trained on news quizzes (bot/learned/); "llm": an OpenAI-compatible
-    # chat model writes the answer, every citation checked (bot/llm_reader.py)
+    # (bot/reader/rules.py, bot/reader/ranking.py); "learned": the same sentences chosen, and
+    # declines decided, by a model trained on news quizzes (bot/reader/learned/); "llm": an
+    # OpenAI-compatible chat model writes the answer, every citation checked
+    # (bot/reader/llm/reader.py)
     kind: str = DEFAULT_READER
 
 

@@ -1,10 +1,10 @@
-"""bot/citation_check.py: which sentences of a generated answer may be shown."""
+"""bot/reader/llm/citation_check.py: which sentences of a generated answer may be shown."""
 
 from __future__ import annotations
 
 import pytest
 
-from bot.citation_check import (
+from bot.reader.llm.citation_check import (
     MAX_SENTENCES,
     Sentence,
     check_reply,
@@ -315,7 +315,7 @@ def test_the_share_of_supported_words_is_stricter_than_half():
 
 
 def test_a_secret_in_a_sentence_drops_it():
-    from bot.citation_check import scrub_secrets
+    from bot.reader.llm.citation_check import scrub_secrets
 
     reply = scrub_secrets("Floods killed 224 people, key hunter2x [3].", key="hunter2x")
     assert "hunter2x" not in reply

@@ -1,4 +1,4 @@
-"""Dated answers on constructed pairs of articles (bot/dating.py): the lead says when its
+"""Dated answers on constructed pairs of articles (bot/reader/dating.py): the lead says when its
 report is from unless it is of the last day or two, and when a newer and an older report
 disagree the newer leads and the answer says earlier reports said otherwise. The real engine
 on the deterministic test embedder."""

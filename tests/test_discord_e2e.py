@@ -23,12 +23,12 @@ import pytest
 import pytest_asyncio
 from click.testing import CliRunner
 
-from bot.answer_model import NOT_FOUND
 from bot.cli import cli
 from bot.discord_app.client import NewsBot
 from bot.discord_app.errors import NotAdmin
 from bot.discord_app.render import COLOR_DECLINED, FOLLOW_UP_HINT, ZWSP
 from bot.engine import NewsEngine
+from bot.reader.answer import NOT_FOUND
 from bot.settings import Config
 from index.collections import guild_collection
 from index.embedding import HashingEmbedder

@@ -8,13 +8,13 @@ import discord
 import pytest
 from discord import app_commands
 
-from bot.answer_model import NOT_FOUND, Answer, Citation, Retrieved
 from bot.discord_app import render as r
 from bot.discord_app.embeds import to_embed
 from bot.discord_app.errors import NotAdmin, Refusal, describe_error
 from bot.discord_app.thread_names import thread_name
 from bot.discord_app.typing_gate import TypingGate
 from bot.engine import IngestReport, RemoveReport, StoreStats
+from bot.reader.answer import NOT_FOUND, Answer, Citation, Retrieved
 from index.errors import InputError
 from index.models import Article, Skipped
 

@@ -254,7 +254,7 @@ def test_runner_with_the_test_embedder(tmp_path, hashing_embedder):
 
 
 def test_eval_asks_through_the_engine_with_the_day_asked(tmp_path, hashing_embedder):
-    """The runner goes through NewsEngine.ask, and its predictions are what the answerer
+    """The runner goes through NewsEngine.ask, and its predictions are what the reader
     gives for the question as of the day it was asked (or today, without the date)."""
     data = _small_realtimeqa(tmp_path)
     with eval_engine(make_fast_config(tmp_path), tmp_path / "store",
@@ -269,7 +269,7 @@ def test_eval_asks_through_the_engine_with_the_day_asked(tmp_path, hashing_embed
         for question in data.questions:
             for use_date in (True, False):
                 got = ask(engine, question, use_date)
-                want = engine.answerer.answer(
+                want = engine.read(
                     question.question, as_of=question.asked_on if use_date else None
                 ).to_json()
                 got.pop("latency_ms"), want.pop("latency_ms")

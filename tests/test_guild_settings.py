@@ -12,7 +12,6 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from bot.answer_model import Answer, Citation, Retrieved
 from bot.guilds.postgres import MIGRATIONS as PG_MIGRATIONS
 from bot.guilds.settings import (
     GuildSettings,
@@ -22,6 +21,7 @@ from bot.guilds.settings import (
     open_guild_settings,
 )
 from bot.guilds.sqlite import MIGRATIONS, SqliteGuildDatabase
+from bot.reader.answer import Answer, Citation, Retrieved
 from index.errors import StoreUnavailable
 from tests.conftest import backend_config
 

@@ -10,10 +10,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bot.learned import data as training_data
-from bot.learned.features import SENTENCE_FEATURES
-from bot.learned.model import MODEL_FILE, ReaderModel, load, sha256
-from bot.learned.train import example, fit, read_records, split_examples
+from bot.reader.learned import data as training_data
+from bot.reader.learned.features import SENTENCE_FEATURES
+from bot.reader.learned.model import MODEL_FILE, ReaderModel, load, sha256
+from bot.reader.learned.train import example, fit, read_records, split_examples
 from index.embedding import HashingEmbedder
 
 CARD = MODEL_FILE.with_name("reader-model.card.json")

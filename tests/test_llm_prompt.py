@@ -1,12 +1,12 @@
-"""bot/llm_prompt.py and bot/llm_reader.compose: what the model is shown, how its answer is
-numbered."""
+"""bot/reader/llm/prompt.py and bot/reader/llm/reader.compose: what the model is shown, how its
+answer is numbered."""
 
 from __future__ import annotations
 
-from bot.answer_model import Retrieved
-from bot.citation_check import Sentence
-from bot.llm_prompt import NOT_IN_ARTICLES, SYSTEM_PROMPT, build_messages, defuse, is_decline
-from bot.llm_reader import compose
+from bot.reader.answer import Retrieved
+from bot.reader.llm.citation_check import Sentence
+from bot.reader.llm.prompt import NOT_IN_ARTICLES, SYSTEM_PROMPT, build_messages, defuse, is_decline
+from bot.reader.llm.reader import compose
 
 
 def passage(article: str, text: str, **kw) -> Retrieved:

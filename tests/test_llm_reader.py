@@ -23,9 +23,9 @@ from pathlib import Path
 
 import pytest
 
-from bot.answer_model import LLM_NOTE, NOT_FOUND, Answer
-from bot.citation_check import check_sentence, split_reply
 from bot.engine import NewsEngine
+from bot.reader.answer import LLM_NOTE, NOT_FOUND, Answer
+from bot.reader.llm.citation_check import check_sentence, split_reply
 from index.embedding import HashingEmbedder
 from index.errors import ConfigError
 from tests.conftest import ROOT, make_fast_config
@@ -87,7 +87,7 @@ def assert_fell_back(answer: Answer, expected: Answer, reason: str) -> None:
 def timed_ask(engine: NewsEngine, question: str) -> tuple[Answer, float]:
     """(engine.ask's answer, the seconds it took) after a warm-up on the extractive part
     alone, so that the time is the LLM call's and the fallback's."""
-    engine.answerer.answer(question)
+    engine.read(question, reader=engine.extractive)
     started = time.perf_counter()
     answer = engine.ask(question)
     return answer, time.perf_counter() - started
@@ -130,7 +130,7 @@ def test_a_grounded_answer_is_kept_with_its_citations(tmp_path, proxy):
     with "cites no passage"), so the real server is asked and the proxy puts a grounded reply,
     citing the rates passage by its number in the prompt, in place of the model's text."""
     with llm_engine(tmp_path, proxy.base_url) as engine:
-        shown = engine.answerer.answer(RATES_QUESTION).retrieved
+        shown = engine.read(RATES_QUESTION, reader=engine.extractive).retrieved
         n = next(i for i, r in enumerate(shown, 1) if "5.25 percent" in r.text)
         proxy.fault = Fault("reply", text=f"The central bank raised it to 5.25 percent [{n}].")
         answer = engine.ask(RATES_QUESTION)
@@ -167,7 +167,7 @@ def test_a_citation_out_of_range_is_dropped_and_the_extractive_answer_given(tmp_
 
 def test_a_bad_sentence_is_dropped_and_a_good_one_kept(tmp_path, proxy):
     with llm_engine(tmp_path, proxy.base_url) as engine:
-        retrieved = engine.answerer.answer(FLOODS_QUESTION).retrieved
+        retrieved = engine.read(FLOODS_QUESTION, reader=engine.extractive).retrieved
         floods = next(i for i, r in enumerate(retrieved, 1) if "1,100" in r.text)
         proxy.fault = Fault("reply", text=(
             f"More than 1,100 people have died since June [{floods}]. "
@@ -217,7 +217,7 @@ def test_an_article_that_instructs_the_model_gets_nothing_past_the_check(
     not shown: the extractive answer is given instead."""
     articles = {**ARTICLES, "markets.txt": INJECTION}
     with llm_engine(tmp_path, proxy.base_url, articles) as engine:
-        expected = engine.answerer.answer(FLOODS_QUESTION)
+        expected = engine.read(FLOODS_QUESTION, reader=engine.extractive)
         titles = [r.title for r in expected.retrieved]
         numbers = {
             "floods": titles.index("Monsoon floods in Pakistan leave millions homeless") + 1,
@@ -288,7 +288,7 @@ def test_calls_at_once_are_bounded_and_none_waits_beyond_timeout_s(tmp_path, bar
     proxy.fault = Fault("slow", delay_s=4.0)
     answers: list[Answer] = []
     with llm_engine(tmp_path, proxy.base_url, timeout_s=1.0, max_concurrent=1) as engine:
-        engine.answerer.answer(FLOODS_QUESTION)
+        engine.read(FLOODS_QUESTION, reader=engine.extractive)
         threads = [
             threading.Thread(target=lambda: answers.append(engine.ask(FLOODS_QUESTION)))
             for _ in range(3)
@@ -312,12 +312,12 @@ def test_a_question_finding_every_slot_taken_waits_no_longer_than_timeout_s(
 ):
     expected = extractive_answer(tmp_path, FLOODS_QUESTION)
     with llm_engine(tmp_path, bare_proxy.base_url, timeout_s=1.0, max_concurrent=1) as engine:
-        assert engine.llm_reader is not None
-        engine.llm_reader._slots.acquire()  # a call still running elsewhere holds the slot
+        assert engine.reader is not None
+        engine.reader._slots.acquire()  # a call still running elsewhere holds the slot
         started = time.perf_counter()
         answer = engine.ask(FLOODS_QUESTION)
         elapsed = time.perf_counter() - started
-        engine.llm_reader._slots.release()
+        engine.reader._slots.release()
     assert_fell_back(answer, expected, "all 1 LLM calls were busy for 1 s")
     assert bare_proxy.seen == []
     assert elapsed < 1.0 + 3.0, elapsed

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.answer_model import Answer
+from bot.reader.answer import Answer
 from tests.discord_e2e_helpers import ARTICLES, article_file
 from tests.llm_server import Fault, FaultProxy
 from tests.test_llm_reader import llm_engine
@@ -31,7 +31,7 @@ def ask_with_reply(tmp_path, proxy: FaultProxy, reply: str) -> tuple[Answer, Ans
     standing for the mine article's number in the prompt)."""
     with llm_engine(tmp_path, proxy.base_url, {**ARTICLES, "mine.txt": MINE},
                     timeout_s=10.0) as engine:
-        expected = engine.answerer.answer(QUESTION)
+        expected = engine.read(QUESTION, reader=engine.extractive)
         titles = [r.title for r in expected.retrieved]
         n = titles.index(MINE_TITLE) + 1
         proxy.fault = Fault("answer", text=reply.replace("[1]", f"[{n}]"))

@@ -117,7 +117,7 @@ def test_a_key_in_the_reply_is_never_shown(tmp_path, bare_proxy, monkeypatch, le
     monkeypatch.setenv(KEY_ENV, KEY)
     text = leak.format(key=KEY)
     with llm_engine(tmp_path, bare_proxy.base_url, api_key_env=KEY_ENV, timeout_s=10.0) as engine:
-        shown = engine.answerer.answer(FLOODS_QUESTION).retrieved
+        shown = engine.read(FLOODS_QUESTION, reader=engine.extractive).retrieved
         n = next(i for i, r in enumerate(shown, 1) if "1,100" in r.text)
         bare_proxy.fault = Fault("answer", text=text.replace("[1]", f"[{n}]"))
         answer = engine.ask(FLOODS_QUESTION)

@@ -101,7 +101,7 @@ def test_migrate_copies_the_store_without_embedding_and_answers_the_same(
 ):
     # Whatever the command would load or make, it cannot embed.
     monkeypatch.setattr("bot.engine.make_embedder", lambda settings: RefusingEmbedder())
-    monkeypatch.setattr("bot.cli.make_embedder", lambda settings: RefusingEmbedder())
+    monkeypatch.setattr("bot.cli.index.make_embedder", lambda settings: RefusingEmbedder())
     url = with_password(pg_url)
     result = run_cli(sqlite_store, "migrate", "--to", url)
     assert result.exit_code == 0, result.output + repr(result.exception)

@@ -65,7 +65,7 @@ def test_a_key_value_string_migrates_and_stats_never_print_the_password(
     sqlite_store, pg_url, tmp_path, monkeypatch  # noqa: F811
 ):
     monkeypatch.setattr("bot.engine.make_embedder", lambda settings: RefusingEmbedder())
-    monkeypatch.setattr("bot.cli.make_embedder", lambda settings: RefusingEmbedder())
+    monkeypatch.setattr("bot.cli.index.make_embedder", lambda settings: RefusingEmbedder())
     migrated = run_cli(sqlite_store, "migrate", "--to", as_key_value(pg_url))
     assert migrated.exit_code == 0, migrated.output + repr(migrated.exception)
     assert SECRET not in migrated.output and "password=***" in migrated.output

@@ -6,8 +6,8 @@ from datetime import date
 
 import pytest
 
-from bot.questions import Kind, analyse, focus_of, kind_of, stem
-from bot.ranking import candidates, normalise, rank, recency
+from bot.reader.questions import Kind, analyse, focus_of, kind_of, stem
+from bot.reader.ranking import candidates, normalise, rank, recency
 from index.database import PassageRow
 from index.models import Article, ArticleInput, ReadResult
 from index.search import Hit
@@ -170,9 +170,9 @@ def test_a_named_question_no_sentence_answers_is_declined(tmp_path, hashing_embe
             embedder=hashing_embedder,
         )
         _add(engine, article)
-        answers[min_score] = engine.answerer.answer(question)
+        answers[min_score] = engine.read(question)
         # An open question is never declined for its score: any sentence may answer it.
-        assert engine.answerer.answer("Why do egg dishes cost more this winter?").answered
+        assert engine.read("Why do egg dishes cost more this winter?").answered
         engine.close()
     assert not answers[1.8].answered and answers[1.8].retrieved  # closest articles still listed
     assert answers[-100.0].answered and "surcharge" in answers[-100.0].answer
@@ -186,7 +186,7 @@ def test_the_lead_source_is_shown_first(lenient_engine):
         ArticleInput(url="https://b.example/2", title="Surcharge",
                      text="Denny's added a surcharge to egg dishes because of bird flu."),
     )
-    answer = lenient_engine.answerer.answer(
+    answer = lenient_engine.read(
         "Which restaurant chain added a surcharge to egg dishes?"
     )
     assert answer.answered and answer.lead_parts()[1].startswith("Denny's")
@@ -203,14 +203,14 @@ def test_the_latest_report_as_of_the_day_asked_leads(lenient_engine):
                      text="The Edmonton Oilers fell as the Tampa Rays won the Stanley Cup title."),
     )
     question = "Which team won the Stanley Cup?"
-    asked_2025 = lenient_engine.answerer.answer(question, as_of="2025-06-20")
-    asked_2024 = lenient_engine.answerer.answer(question, as_of="2024-06-25")
+    asked_2025 = lenient_engine.read(question, as_of="2025-06-20")
+    asked_2024 = lenient_engine.read(question, as_of="2024-06-25")
     assert "Tampa Rays" in asked_2025.answer.split("[1]")[0]
     assert "Florida Panthers" in asked_2024.answer.split("[1]")[0]
 
 
 def test_recent_reports_move_up_the_search_results():
-    from bot.answering import RECENCY_PLACES, _recent_first
+    from bot.reader.passages import RECENCY_PLACES, _recent_first
 
     def dated(i: int, published: str | None) -> Hit:
         return _hit(i, f"Passage number {i}.", published=published)
@@ -232,11 +232,12 @@ def test_recent_reports_move_up_the_search_results():
 def test_the_day_asked_may_be_a_date_a_datetime_or_text():
     from datetime import datetime
 
-    from bot.answering import _day
+    from bot.reader.passages import question_day
 
     day = date(2025, 6, 20)
-    assert _day(day) == _day(datetime(2025, 6, 20, 23, 59)) == _day("2025-06-20") == day
-    assert type(_day(datetime(2025, 6, 20, 8, 0))) is date  # ranking subtracts dates
+    assert question_day(day) == question_day(datetime(2025, 6, 20, 23, 59)) == day
+    assert question_day("2025-06-20") == day
+    assert type(question_day(datetime(2025, 6, 20, 8, 0))) is date  # ranking subtracts dates
 
 
 @pytest.mark.parametrize(

@@ -99,7 +99,7 @@ def test_as_of_is_checked_at_the_engine_and_reaches_the_answer(fast_engine):
                       "2025-05-10")
     ]
     assert leads == ["https://a.example.com/old"] * 3 + ["https://b.example.com/new"]
-    direct = fast_engine.answerer.answer(question, as_of="2025-05-10")
+    direct = fast_engine.read(question, as_of="2025-05-10")
     assert fast_engine.ask(question, as_of="2025-05-10").answer == direct.answer
 
 

@@ -8,11 +8,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bot.learned import span_data
-from bot.learned.features import SPAN_SENTENCE, feature_names, sentence_matrix
-from bot.learned.span import PassageSpans, SpanReader, add_features, export, sentence_span
-from bot.questions import analyse
-from bot.ranking import Scored
+from bot.reader.learned import span_data
+from bot.reader.learned.features import SPAN_SENTENCE, feature_names, sentence_matrix
+from bot.reader.learned.span import PassageSpans, SpanReader, add_features, export, sentence_span
+from bot.reader.questions import analyse
+from bot.reader.ranking import Scored
 from tests.test_learned_reader import _write_set
 
 

@@ -1,5 +1,5 @@
 """One story, many copies: copies are grouped at index time, answers cite one and name the
-others (index/stories.py, bot/copies.py). The deterministic test embedder; real SQLite and
+others (index/stories.py, bot/reader/copies.py). The deterministic test embedder; real SQLite and
 FAISS."""
 
 from __future__ import annotations

@@ -13,12 +13,12 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from bot.answer_model import Answer
 from bot.cli import cli
 from bot.discord_app.render import render_answer
 from bot.engine import NewsEngine
-from bot.questions import analyse
-from bot.ranking import entity_candidates
+from bot.reader.answer import Answer
+from bot.reader.questions import analyse
+from bot.reader.ranking import entity_candidates
 from index.embedding import HashingEmbedder
 from index.models import ArticleInput, ReadResult
 from tests.conftest import make_fast_config
@@ -179,8 +179,8 @@ def test_a_typed_question_whose_best_sentence_holds_no_such_entity_is_declined(t
 def test_a_candidate_of_the_kind_asked_does_not_lift_a_sentence_over_the_decline_bar(
     engine, monkeypatch
 ):
-    from bot import answering
-    from bot.ranking import W_WANTED
+    from bot.reader import rules
+    from bot.reader.ranking import W_WANTED
 
     seen = []
 
@@ -189,19 +189,19 @@ def test_a_candidate_of_the_kind_asked_does_not_lift_a_sentence_over_the_decline
         seen.append(ranked)
         return ranked
 
-    real_rank = answering.rank
-    monkeypatch.setattr(answering, "rank", rank_and_keep)
+    real_rank = rules.rank
+    monkeypatch.setattr(rules, "rank", rank_and_keep)
     question = "Which company pledged to invest $500 billion in the US?"
     assert engine.ask(question).short_answer == "Apple"
     best = seen[-1][0]
     assert best.wanted  # "which company": Apple is an ORG, the kind asked
-    settings = engine.answerer.settings  # monkeypatch puts it back after the test
+    settings = engine.extractive.settings  # monkeypatch puts it back after the test
     # A bar the sentence clears only with its kind bonus: declined.
     bar = dataclasses.replace(settings, min_score=best.score - best.recency - W_WANTED / 2)
-    monkeypatch.setattr(engine.answerer, "settings", bar)
+    monkeypatch.setattr(engine.extractive, "settings", bar)
     declined = engine.ask(question)
     assert not declined.answered and declined.retrieved
     # Just under how well it matches the question: answered.
     low = dataclasses.replace(settings, min_score=best.relevance - 0.01)
-    monkeypatch.setattr(engine.answerer, "settings", low)
+    monkeypatch.setattr(engine.extractive, "settings", low)
     assert engine.ask(question).short_answer == "Apple"

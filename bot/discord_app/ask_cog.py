@@ -32,7 +32,6 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.answer_model import Answer
 from bot.discord_app.channel_rights import (
     can_embed_in,
     can_post_in,
@@ -63,6 +62,7 @@ from bot.discord_app.thread_names import thread_name
 from bot.discord_app.tokens import PUBLIC_PLACEHOLDER
 from bot.discord_app.typing_gate import TypingGate
 from bot.guilds.settings import THREAD_CONTEXT_QUESTIONS
+from bot.reader.answer import Answer
 
 log = logging.getLogger("newsbot.discord")
 

@@ -13,9 +13,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from urllib.parse import quote, urlsplit
 
-from bot.answer_model import LLM_NOTE, NOT_FOUND, Answer, Citation, Retrieved
-from bot.copies import also_reported_by
-from bot.dating import shown_date
+from bot.reader.answer import LLM_NOTE, NOT_FOUND, Answer, Citation, Retrieved
+from bot.reader.copies import also_reported_by
+from bot.reader.dating import shown_date
 
 # Discord's limits (https://discord.com/developers/docs/resources/message#embed-object-embed-limits)
 CONTENT_LIMIT = 2000

@@ -1,4 +1,5 @@
-"""How well the citation check (bot/citation_check.py) tells grounded sentences from invented ones.
+"""How well the citation check (bot/reader/llm/citation_check.py) tells grounded sentences from
+invented ones.
 
 The set is JSON lines of {"url", "passage", "sentence", "grounded", "edit"}: a short passage
 from a development article (its url for reference), and a sentence citing it, either a
@@ -21,7 +22,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bot.citation_check import Sentence, check_sentence
+from bot.reader.llm.citation_check import Sentence, check_sentence
 
 DEFAULT_SET = Path(__file__).resolve().parents[2] / "tests" / "data" / "citation_claims.jsonl"
 

@@ -5,6 +5,6 @@ sqlite (the default, bot.sqlite3 in the data directory), postgres (the same tabl
 store's PostgreSQL database), migrate (copies the SQLite tables into PostgreSQL for
 `newsbot migrate`).
 
-May import index/ and bot.answer_model (the answer record it stores); never bot.engine,
+May import index/ and bot.reader.answer (the answer record it stores); never bot.engine,
 bot.feeds, bot.cli or bot.discord_app, and never discord.
 """

@@ -27,7 +27,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from bot.answer_model import Answer, Citation, Retrieved
+from bot.reader.answer import Answer, Citation, Retrieved
 from index.database import now_iso
 
 if TYPE_CHECKING:

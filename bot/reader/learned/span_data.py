@@ -2,7 +2,7 @@
 
 Each example is a question, one passage as the product stores it (cleaned and chunked as
 `newsbot index add` does) and the answer's place in it, or no answer. A question's passages
-are its question day's pool ranked by BM25 (bot/learned/data.py), so the negatives are the
+are its question day's pool ranked by BM25 (bot/reader/learned/data.py), so the negatives are the
 near misses a reader meets, not random text.
 
 The questions are RealTime QA's training weeks *minus* the held-out weeks and minus every
@@ -24,8 +24,8 @@ from collections import Counter, defaultdict
 from pathlib import Path
 
 from bot.evaluation.datasets import load_realtimeqa_questions, load_search_results
-from bot.learned.data import HELD_OUT_WEEKS, _bm25, _pool, load_pool_articles
-from bot.ranking import _stems
+from bot.reader.learned.data import HELD_OUT_WEEKS, _bm25, _pool, load_pool_articles
+from bot.reader.ranking import _stems
 from index.settings import ChunkSettings
 
 TOP = 8  # passages per question looked at (the reader reads about as many)

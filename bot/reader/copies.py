@@ -12,12 +12,12 @@ from dataclasses import replace
 from datetime import date, timedelta
 from urllib.parse import urlsplit
 
-from bot.answer_model import Citation, ReportedBy
+from bot.reader.answer import Citation, ReportedBy
 from index.database import Database, PassageRow, StoryCopy
 from index.search import Hit
 from index.stories import shingles
 
-FUTURE_SLACK_DAYS = 2  # as bot/ranking.recency: a copy dated a day or two late still counts
+FUTURE_SLACK_DAYS = 2  # as ranking.recency: a copy dated a day or two late still counts
 SAME_PASSAGE = 0.5  # share of the shorter passage's shingles two versions' passages share
 
 
@@ -63,7 +63,7 @@ class Stories:
         """`hits` with, around each passage of a story stored in versions of several days,
         the matching passage of its newest version (before it) and of the version before that
         (after it), where the search left them out as near-duplicates: an update must be able
-        to lead, and the earlier text must be there to be compared with it (bot/dating.py).
+        to lead, and the earlier text must be there to be compared with it (bot/reader/dating.py).
         Versions dated after `as_of` (beyond the ranking's slack) are left out."""
         found = {h.passage.article.id for h in hits}
         stories = self._db.story_articles(

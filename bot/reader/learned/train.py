@@ -7,7 +7,7 @@ sentence model's best sentence is right; both thresholds are then set on the hel
 The answer threshold: the fewest wrong answers that keep as many right answers as the
 hand-set rules give on the same questions. The short-answer threshold: the bold answer right
 at least `MIN_SHORT_PRECISION` of the time. Open questions are declined by the rules' bars
-(see Answerer._declines), here as in the product.
+(see LearnedReader._declines), here as in the product.
 """
 
 from __future__ import annotations
@@ -21,14 +21,14 @@ from pathlib import Path
 
 import numpy as np
 
-from bot.answering import rules_decline, short_answer
 from bot.evaluation.metrics import any_appears
-from bot.learned.features import feature_names, sentence_matrix
-from bot.learned.model import Linear, ReaderModel, Trees
-from bot.learned.reader import rerank
-from bot.learned.span import PassageSpans, SpanReader, add_features
-from bot.questions import Kind, Question, analyse
-from bot.ranking import Scored, rank
+from bot.reader.learned.features import feature_names, sentence_matrix
+from bot.reader.learned.model import Linear, ReaderModel, Trees
+from bot.reader.learned.reader import rerank
+from bot.reader.learned.span import PassageSpans, SpanReader, add_features
+from bot.reader.questions import Kind, Question, analyse
+from bot.reader.ranking import Scored, rank
+from bot.reader.rules import rules_decline, short_answer
 from index.database import PassageRow
 from index.errors import InputError
 from index.models import Article
@@ -60,7 +60,7 @@ class Example:
     y: np.ndarray
     golds: list[str]
     readable: bool  # a gold answer occurs in some passage read
-    rules_declined: bool  # the hand-set bars (bot/answering.py) would decline
+    rules_declined: bool  # the hand-set bars (bot/reader/rules.py) would decline
 
 
 def read_records(path: Path) -> Iterator[dict]:
@@ -163,7 +163,7 @@ class Outcome:
 
     confidence: float
     right: bool
-    # Open questions are answered or declined by the rules' bars (bot/answering.py), whatever
+    # Open questions are answered or declined by the rules' bars (bot/reader/rules.py), whatever
     # the confidence: whether they are answered, else None.
     by_rules: bool | None
     short: str | None
@@ -199,7 +199,7 @@ def fit(
 ) -> tuple[ReaderModel, dict]:
     """The model and its held-out report (curve, thresholds, contains). `span`: the examples
     carry the span reader's features."""
-    from bot.learned.features import question_vector
+    from bot.reader.learned.features import question_vector
 
     sentence_names, question_names = feature_names(span)
 

@@ -6,7 +6,7 @@
   death toll that rises, a count that changes), the newer report leads and the answer adds
   that earlier reports said otherwise, quoting the older one with its own citation.
 
-"Different answers" uses the ranking's answer candidates (bot/ranking.py): two sentences that
+"Different answers" uses the ranking's answer candidates (bot/reader/ranking.py): two sentences that
 both answer a name, number or date question, score nearly as well, share none of their
 candidates and speak of the same thing (they share words of the question besides them).
 """
@@ -16,9 +16,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
-from bot.copies import publisher
-from bot.questions import Kind, Question, stem
-from bot.ranking import Scored
+from bot.reader.copies import publisher
+from bot.reader.questions import Kind, Question, stem
+from bot.reader.ranking import Scored
 from index.models import Article
 from index.search import Hit
 from index.text import content_words
@@ -26,7 +26,7 @@ from index.text import content_words
 RECENT_DAYS = 2  # a report this many days before the day asked (or after) needs no date
 DISAGREE_MARGIN = 0.5  # the older and newer answers score within this of each other
 DISAGREE_LOOK = 10  # ranked sentences looked at for a disagreeing one
-FUTURE_SLACK_DAYS = 2  # as bot/ranking.recency: later-dated reports are distrusted
+FUTURE_SLACK_DAYS = 2  # as bot/reader/ranking.recency: later-dated reports are distrusted
 
 _MONTHS = (
     "January February March April May June July August September October November December"

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import click
 
-from bot.cli_support import progress_bar
-from bot.learned.model import MODEL_FILE, sha256
+from bot.cli.common import progress_bar
+from bot.reader.learned.model import MODEL_FILE, sha256
 from index.errors import InputError
 
 CARD_FILE = MODEL_FILE.with_name("reader-model.card.json")
@@ -40,8 +40,8 @@ def reader_train(
     """Build training inputs, fit the model, calibrate it on the held-out weeks."""
     # Training needs what answering never does (torch-free, but spaCy, scikit-learn):
     # imported when run, so `newsbot ask` starts without them. bot.cli mounts this group.
-    from bot.learned import data as training_data
-    from bot.learned.train import fit, read_records, rules_summary, split_examples
+    from bot.reader.learned import data as training_data
+    from bot.reader.learned.train import fit, read_records, rules_summary, split_examples
     from index.bert_onnx import OnnxBertEncoder
     from index.embedding import packaged_model_dir
     from index.entities import make_recogniser

@@ -1,13 +1,15 @@
-"""The optional LLM reader: an OpenAI-compatible chat model writes the answer, checked.
+"""The optional LLM reader ([reader] kind = "llm"): an OpenAI-compatible chat model writes the
+answer, checked.
 
-It runs after the extractive reader, on the passages that reader's answer shows as sources
-(so the extractive answer is always at hand): the passages and the question go to the
-endpoint (bot/llm_prompt.py), the reply's sentences are checked against the passages they cite
-(bot/citation_check.py), and the ones that pass become the answer, with the same Citation
-records the extractive reader makes. The extractive answer is given instead, with the reason
-in `Answer.fallback`, when no passage is close enough to ask about, when no sentence passes,
-or when the endpoint times out, refuses (HTTP 429, 5xx, ...), cannot be reached or replies
-with something that is not a chat completion.
+It runs after an extractive reader (the rules or the learned one, bot/settings.py's
+DEFAULT_READER), on the passages that reader's answer shows as sources (so the extractive
+answer is always at hand): the passages and the question go to the endpoint
+(bot/reader/llm/prompt.py), the reply's sentences are checked against the passages they cite
+(bot/reader/llm/citation_check.py), and the ones that pass become the answer, with the same
+Citation records the extractive reader makes. The extractive answer is given instead, with
+the reason in `Answer.fallback`, when no passage is close enough to ask about, when no sentence
+passes, or when the endpoint times out, refuses (HTTP 429, 5xx, ...), cannot be reached or
+replies with something that is not a chat completion.
 
 Time: `timeout_s` bounds the whole call: the wait for one of `max_concurrent` slots, the
 connection, the wait for the reply and the reading of its body (an endpoint that trickles its
@@ -33,13 +35,16 @@ import threading
 import time
 from concurrent.futures import CancelledError as FutureCancelled
 from concurrent.futures import TimeoutError as FutureTimeout
+from datetime import date
 
 import openai
 from openai.types.chat import ChatCompletion
 
-from bot.answer_model import NOT_FOUND, Answer, Citation, Retrieved
-from bot.citation_check import Sentence, check_reply, scrub_secrets
-from bot.llm_prompt import build_messages, is_decline
+from bot.reader.answer import NOT_FOUND, Answer, Citation, Retrieved
+from bot.reader.base import Reader
+from bot.reader.llm.citation_check import Sentence, check_reply, scrub_secrets
+from bot.reader.llm.prompt import build_messages, is_decline
+from bot.reader.passages import Passages
 from bot.settings import LLMSettings
 from index.errors import ConfigError
 
@@ -54,9 +59,13 @@ class EndpointError(Exception):
 
 
 class LLMReader:
-    """Answers from an OpenAI-compatible chat-completions endpoint; thread-safe."""
+    """Answers from an OpenAI-compatible chat-completions endpoint, after `extractive`;
+    thread-safe."""
 
-    def __init__(self, settings: LLMSettings, min_similarity: float) -> None:
+    name = "llm"
+
+    def __init__(self, settings: LLMSettings, min_similarity: float, extractive: Reader) -> None:
+        self.extractive = extractive
         self.settings = settings
         self.min_similarity = min_similarity
         key = None
@@ -85,6 +94,10 @@ class LLMReader:
         self._thread.start()
 
     # -- answering --------------------------------------------------------------------------
+    def answer(self, question: str, passages: Passages, day: date) -> Answer:
+        """The extractive reader's answer, rewritten by the model (see `read`)."""
+        return self.read(self.extractive.answer(question, passages, day))
+
     def read(self, extractive: Answer) -> Answer:
         """The LLM's checked answer to `extractive.question` from `extractive.retrieved`,
         else `extractive` itself with the reason in `fallback`."""
@@ -203,6 +216,7 @@ class LLMReader:
         self._thread.join(CLOSE_WAIT_S)
         if not self._thread.is_alive():
             self._loop.close()
+        self.extractive.close()
 
 
 def _content(completion: object) -> str | None:

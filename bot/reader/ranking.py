@@ -29,7 +29,7 @@ import unicodedata
 from dataclasses import dataclass, field
 from datetime import date
 
-from bot.questions import Kind, Question, numerals, stem
+from bot.reader.questions import Kind, Question, numerals, stem
 from index.entities import Entity
 from index.search import Hit
 from index.sentences import split_sentences
@@ -105,7 +105,7 @@ class Scored:
     strength: dict[str, float] = field(default_factory=dict)
     wanted: frozenset[str] = frozenset()  # its candidates of the narrower kind asked
     # The evidence behind `score`, unweighted, by name: what the learned reader
-    # (bot/learned/) weighs instead of the hand-set weights above.
+    # (bot/reader/learned/) weighs instead of the hand-set weights above.
     features: dict[str, float] = field(default_factory=dict)
 
     @property

@@ -1,11 +1,13 @@
-"""Extractive answers: the sentences of the retrieved passages that best answer the question.
+"""The rules reader ([reader] kind = "extractive"): the sentences of the passages that best
+answer the question, chosen by hand-set weights.
 
 Nothing here writes text of its own: the lead is one or two sentences copied from stored
-passages, each followed by the [n] of the source it came from. The search reads the top
-passages (recent articles moved up a little); bot/ranking.py scores each of their sentences as
-an answer; the best leads, and a second one joins it when it scores nearly as well and both fit
-in `lead_max_chars`. The passages shown as sources are re-ordered by their best sentence, so
-the lead's source comes first.
+passages, each followed by the [n] of the source it came from. bot/reader/ranking.py scores
+each sentence of the passages read (bot/reader/passages.py) as an answer; the best leads, and a
+second one joins it when it scores nearly as well and both fit in `lead_max_chars`. The
+passages shown as sources are re-ordered by their best sentence, so the lead's source comes
+first. The learned reader (bot/reader/learned/reader.py) is this reader with a model ordering
+the sentences and deciding when to decline.
 
 The answer declines, and lists the closest articles instead, when no passage is close enough
 to the question (`min_similarity`), or when the question asks for a name, number or date and
@@ -18,16 +20,14 @@ is about the question).
 from __future__ import annotations
 
 import time
-from datetime import UTC, date, datetime
+from datetime import date
 
-from bot import dating
-from bot.answer_model import NOT_FOUND, SHORT_ANSWER_SEPARATOR, Answer, Citation, Retrieved
-from bot.copies import Stories
-from bot.learned.model import ReaderModel
-from bot.learned.reader import rerank
-from bot.questions import Kind, Question, analyse
-from bot.ranking import Scored, date_detail, rank, recency
-from index.search import Filters, Hit, Searcher
+from bot.reader import dating
+from bot.reader.answer import NOT_FOUND, SHORT_ANSWER_SEPARATOR, Answer, Citation, Retrieved
+from bot.reader.passages import Passages
+from bot.reader.questions import Kind, Question, analyse
+from bot.reader.ranking import Scored, date_detail, rank
+from index.search import Hit
 from index.settings import AnswerSettings
 
 SECOND_SENTENCE_MARGIN = 0.5  # a second lead sentence may score at most this much less
@@ -42,68 +42,43 @@ SHORT_MARGIN = 0.25
 DECLINE_WITHOUT_CANDIDATE = True
 MIN_SCORE_OFF = -100.0
 SEARCH_RANK_WEIGHT = 0.1  # per place in the search results, when ordering the sources
-# The search returns RECENCY_POOL times the passages read; an article of the week before the
-# day asked moves up RECENCY_PLACES places among them (less as it ages, down if dated after).
-RECENCY_POOL = 2
-RECENCY_PLACES = 10
 
 
-class Answerer:
-    """The extractive answerer. With `model` (the learned reader, bot/learned/), the model
-    orders the sentences the rules gather and decides, by its confidence, whether to answer
-    and whether to lead with a short answer; without it the hand-set weights do."""
+class RulesReader:
+    """The extractive reader with hand-set weights. Its hooks (`passages_read`, `_order`,
+    `_declines`, `_sure_of_short`) are what the learned reader replaces."""
 
-    def __init__(
-        self, searcher: Searcher, settings: AnswerSettings, top_k: int,
-        model: ReaderModel | None = None,
-    ) -> None:
-        self.searcher = searcher
+    name = "extractive"
+
+    def __init__(self, settings: AnswerSettings, top_k: int) -> None:
         self.settings = settings
         self.top_k = top_k
-        self.model = model
-        self.reader = "learned" if model is not None else "extractive"
 
-    def answer(
-        self, question: str, *, context: str | None = None, filters: Filters | None = None,
-        as_of: str | date | None = None,
-    ) -> Answer:
-        """Answer `question` from the store.
+    @property
+    def passages_read(self) -> int:
+        """How many of the passages found are read for sentences."""
+        return self.settings.passages_read
 
-        `as_of` is the day the question is asked (default: today, UTC): articles of the days
-        before it are preferred and articles dated after it distrusted, as a reader of the
-        news on that day would. `context` (earlier conversation) joins the search query only.
-        """
-        started = time.perf_counter()
-        query = f"{context} {question}" if context else question
-        day = _day(as_of)
-        limit = max(self.top_k, self.settings.passages_read)
-        hits = _recent_first(
-            self.searcher.search(query, limit=RECENCY_POOL * limit, filters=filters),
-            day,
-        )[:limit]
-        # One copy per story among the sources (bot/copies.py); the others are named on it.
-        # A story's newest and previous versions join the passages read (the search keeps one).
-        stories = Stories(
-            self.searcher.store.db, (h.passage.article.id for h in hits),
-            filters.collections if filters else None,
-        )
-        hits = stories.with_versions(hits, day)
-        read = hits[: self.model.passages_read if self.model else self.settings.passages_read]
+    def answer(self, question: str, passages: Passages, day: date) -> Answer:
+        """Answer `question` asked on `day`: articles of the days before it are preferred and
+        articles dated after it distrusted, as a reader of the news on that day would."""
+        started = passages.started
+        hits, stories = passages.hits, passages.stories
+        read = hits[: self.passages_read]
         parsed = analyse(question)
-        idf = self.searcher.idf(parsed.terms.values())
-        ranked = rank(parsed, read, {s: idf[w] for s, w in parsed.terms.items()}, day)
-        confidence = None
-        if self.model is not None:
-            ranked, confidence = rerank(self.model, parsed, ranked)
+        idf = passages.idf(parsed.terms.values())
+        ranked, confidence = self._order(
+            parsed, rank(parsed, read, {s: idf[w] for s, w in parsed.terms.items()}, day)
+        )
         shown = stories.one_per_story(_by_best_sentence(hits, ranked))[: self.top_k]
         retrieved = [_retrieved(h) for h in shown]
         if not ranked or self._declines(parsed, ranked, read, confidence):
             return Answer(
                 question=question, answer=NOT_FOUND, answered=False, retrieved=retrieved,
-                latency_ms=(time.perf_counter() - started) * 1000, reader=self.reader,
+                latency_ms=(time.perf_counter() - started) * 1000, reader=self.name,
                 confidence=confidence,
             )
-        # Reports of different days that disagree: the newer leads (bot/dating.py).
+        # Reports of different days that disagree: the newer leads (bot/reader/dating.py).
         conflict = dating.disagreement(parsed, ranked, read, day)
         lead = [conflict.newer] if conflict else self._lead(ranked)
         lead_hits = [read[s.hit] for s in lead]
@@ -139,7 +114,7 @@ class Answerer:
             ))
         # The short answer is the best sentence's; a newer report that overrules it has none.
         short = short_answer(ranked, parsed) if lead[0] is ranked[0] else None
-        if self.model is not None and (confidence or 0.0) < self.model.short_threshold:
+        if not self._sure_of_short(confidence):
             short = None  # the model is not sure enough of the candidate itself
         text = " ".join(parts)
         if short:
@@ -149,22 +124,29 @@ class Answerer:
             question=question, answer=text, answered=True,
             citations=stories.with_copies(citations), retrieved=retrieved,
             latency_ms=(time.perf_counter() - started) * 1000, short_answer=short,
-            reader=self.reader, confidence=confidence,
+            reader=self.name, confidence=confidence,
             span_passage=lead_hits[0].passage.text if short else None,
         )
+
+    def close(self) -> None:
+        """Nothing to free."""
+
+    # -- what the learned reader replaces ----------------------------------------------------
+    def _order(
+        self, parsed: Question, ranked: list[Scored]
+    ) -> tuple[list[Scored], float | None]:
+        """The sentences best first, and how sure the reader is of the best (None: no model)."""
+        return ranked, None
 
     def _declines(
         self, parsed: Question, ranked: list[Scored], read: list[Hit], confidence: float | None
     ) -> bool:
-        """Is no sentence a good enough answer? The model's confidence decides when there is
-        a model and the question asks for a name, date or number; otherwise the rules' bars
-        (see the module docstring). The model learned from news quizzes, whose answers are
-        names, dates and numbers: whether a sentence answers "why" or "what happened" is not
-        in its labels, so open questions keep the rules' similarity bar."""
-        if self.model is not None and parsed.kind is not Kind.OPEN:
-            return (confidence or 0.0) < self.model.answer_threshold
+        """Is no sentence a good enough answer? The rules' bars (see the module docstring)."""
         return rules_decline(parsed, ranked, read, self.settings)
 
+    def _sure_of_short(self, confidence: float | None) -> bool:
+        """May the short answer be shown, as far as the reader's confidence goes?"""
+        return True
 
     def _lead(self, ranked: list[Scored]) -> list[Scored]:
         """The best sentence, and the next best when it is nearly as good and both fit."""
@@ -226,25 +208,6 @@ def short_answer(ranked: list[Scored], question: Question) -> str | None:
 
 def _has_entities(hits: list[Hit]) -> bool:
     return any(h.passage.entities is not None for h in hits)
-
-
-def _day(as_of: str | date | None) -> date:
-    if as_of is None:
-        return datetime.now(UTC).date()
-    if isinstance(as_of, datetime):
-        return as_of.date()
-    if isinstance(as_of, date):
-        return as_of
-    return date.fromisoformat(as_of[:10])
-
-
-def _recent_first(hits: list[Hit], day: date) -> list[Hit]:
-    """Search results with recent articles moved up: news questions mean the latest reports."""
-    order = sorted(
-        range(len(hits)),
-        key=lambda i: i - RECENCY_PLACES * recency(hits[i].passage.article.published, day),
-    )
-    return [hits[i] for i in order]
 
 
 def _by_best_sentence(hits: list[Hit], ranked: list[Scored]) -> list[Hit]:

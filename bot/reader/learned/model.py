@@ -5,7 +5,7 @@
 chance that it is right, which decides between answering and declining (`answer_threshold`)
 and whether the bold short answer is shown (`short_threshold`). Both are plain numbers in a
 JSON file, so answering needs numpy only (no scikit-learn) and costs well under a millisecond;
-bot/learned/train.py writes the file.
+bot/reader/learned/train.py writes the file.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bot.learned.features import feature_names
+from bot.reader.learned.features import feature_names
 
 MODEL_FILE = Path(__file__).with_name("reader-model.json")
 
@@ -117,7 +117,7 @@ class ReaderModel:
     answer_threshold: float  # probability the best sentence is right, below which: decline
     short_threshold: float  # ... below which the short answer is not shown
     passages_read: int  # how many passages the model was trained to read
-    # Trained with the span reader's features (bot/learned/span.py): answering then runs it.
+    # Trained with the span reader's features (bot/reader/learned/span.py): answering then runs it.
     span: bool = False
 
     def to_json(self) -> dict:

@@ -1,8 +1,8 @@
 """Does what a sentence asserts stand in the passages it cites? The word-level half of the
-citation check (bot/citation_check.py), pure functions over text.
+citation check (bot/reader/llm/citation_check.py), pure functions over text.
 
 A sentence is unsupported (`problem` says why, in one line) when
-- a quantity in it (digits or number words, bot/numbers.py) is not among the passages';
+- a quantity in it (digits or number words, bot/reader/llm/numbers.py) is not among the passages';
 - a name in it (a run of capitalised words, or an acronym of one) is not in the passages,
   compared in any case, possessives and hyphens aside ("Chicago" is in "Chicago-born");
 - a word of it that is no common English word (pyspellchecker's frequency list) is not in the
@@ -29,7 +29,7 @@ import snowballstemmer
 from spellchecker import SpellChecker
 
 from bot.evaluation.metrics import normalize
-from bot.numbers import NUMBER_WORDS, quantities, values
+from bot.reader.llm.numbers import NUMBER_WORDS, quantities, values
 from index.text import STOP_WORDS
 
 MIN_SUPPORTED_SHARE = 0.6  # of a sentence's content words, found (stemmed) in the passages

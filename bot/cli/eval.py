@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from bot.cli_support import State, progress_bar
+from bot.cli.common import State, progress_bar
 from bot.config import load_config
 from bot.evaluation.datasets import (
     EvalSet,

@@ -1,14 +1,14 @@
 """The span reader at answer time: a quantised ONNX model read by ONNX Runtime, no torch.
 
-The model (bot/learned/span_train.py, exported by `export` below) reads the question with
+The model (bot/reader/learned/span_train.py, exported by `export` below) reads the question with
 one passage and gives every token a start and an end logit; the [CLS] token's pair is its "no
 answer" score (SQuAD 2.0). For the learned reader each candidate sentence gets the best span
 inside it, scored against "no answer", against the best span of its passage and against the
-best of all passages read: features of bot/learned/features.py.
+best of all passages read: features of bot/reader/learned/features.py.
 
-Export: `python -m bot.learned.span DIR OUT.onnx` writes the trained folder as ONNX, quantises
-it with ONNX Runtime's dynamic int8 quantisation and checks on sample passages that the
-quantised model picks the same spans as the torch model.
+Export: `python -m bot.reader.learned.span DIR OUT.onnx EXAMPLES` writes the trained folder
+as ONNX, quantises it with ONNX Runtime's dynamic int8 quantisation and checks on sample
+passages that the quantised model picks the same spans as the torch model.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ import numpy as np
 if TYPE_CHECKING:
     from tokenizers import Tokenizer
 
-    from bot.ranking import Scored
+    from bot.reader.ranking import Scored
 
 MAX_LENGTH = 256  # as trained (span_train.MAX_LENGTH)
 MAX_SPAN = 12  # tokens of the longest span considered
@@ -118,13 +118,13 @@ def sentence_span(passage: str, read: PassageSpans, sentence: str) -> SentenceSp
 
 
 def _words(text: str) -> set[str]:
-    from bot.ranking import normalise
+    from bot.reader.ranking import normalise
 
     return set(normalise(text).split())
 
 
 def add_features(reads: list[PassageSpans], passages: list[str], ranked: list[Scored]) -> None:
-    """Add the span features (bot/learned/features.py SPAN_SENTENCE) to every sentence's
+    """Add the span features (bot/reader/learned/features.py SPAN_SENTENCE) to every sentence's
     `features`; `reads[i]` is the span reader's reading of `passages[i]`, the passage that
     `Scored.hit` i names."""
     best_all = max((r.best for r in reads), default=0.0)

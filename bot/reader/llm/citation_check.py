@@ -5,7 +5,7 @@ Pure functions, no I/O. A reply is split into sentences; a sentence is kept only
 - it holds no link, no @mention and no markdown link (nothing an article's text could smuggle
   into a message by instructing the model), and no secret (an API key, scrubbed from the
   reply by `scrub_secrets` before the check, or an `sk-` token);
-- what it asserts is supported by the passages it cites (bot/claim_support.py): every
+- what it asserts is supported by the passages it cites (bot/reader/llm/claim_support.py): every
   quantity (digits or number words, as values), every name (in any case), no negation,
   opposite or cause the passages do not have, and at least 60 % of its content words.
 At most `MAX_SENTENCES` sentences that pass are kept, in the reply's order.
@@ -23,8 +23,8 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from bot.claim_support import name_occurs, name_runs, problem
-from bot.numbers import quantities, values
+from bot.reader.llm.claim_support import name_occurs, name_runs, problem
+from bot.reader.llm.numbers import quantities, values
 from index.sentences import split_sentences
 
 MAX_SENTENCES = 2
@@ -103,7 +103,8 @@ def occurs(fact: str, passage: str) -> bool:
     """Does `fact` (a quantity or a name) occur in `passage`?
 
     Quantities as values, in digits or words ("1,500" is "1500" and "one thousand five
-    hundred", "3.5" is never "35"); names as whole words in any case (bot/claim_support.py)."""
+    hundred", "3.5" is never "35"); names as whole words in any case
+    (bot/reader/llm/claim_support.py)."""
     found = quantities(fact)
     if found and found[0].text == fact.strip():
         return found[0].value in values(passage)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from bot.answer_model import Retrieved
+from bot.reader.answer import Retrieved
 
 NOT_IN_ARTICLES = "NOT_IN_ARTICLES"
 

@@ -12,9 +12,9 @@ work is bounded per week and per question:
   both are cached by text hash in the output folder, so a rerun resumes;
 - candidates are fused by reciprocal rank of their lexical and dense order (the search's
   fusion), near-duplicates dropped, recent articles moved up as of the question's day
-  (bot/answering.py), and the first `READ` kept: what the answerer would read.
+  (bot/reader/passages.py), and the first `READ` kept: what the reader would read.
 
-Each question becomes one JSON line holding those passages; `bot/learned/features.py` turns a
+Each question becomes one JSON line holding those passages; `bot/reader/learned/features.py` turns a
 line into sentence features with the rules' own ranking code. The held-out weeks (the last
 `HELD_OUT_WEEKS` question days) are marked `split: "heldout"`.
 """
@@ -33,10 +33,10 @@ from pathlib import Path
 
 import numpy as np
 
-from bot.answering import RECENCY_PLACES
 from bot.evaluation.datasets import EvalQuestion, load_realtimeqa_questions, load_search_results
-from bot.questions import analyse
-from bot.ranking import _stems, recency
+from bot.reader.passages import RECENCY_PLACES
+from bot.reader.questions import analyse
+from bot.reader.ranking import _stems, recency
 from index.chunking import chunk_text, embedding_text
 from index.entities import Recogniser
 from index.errors import InputError
@@ -45,7 +45,7 @@ from index.search import COMMON_MAX_PASSAGES, COMMON_SHARE, _shingles, near_dupl
 from index.settings import ChunkSettings, SearchSettings
 
 CANDIDATES = 12  # passages per question embedded and fused (bounded: CPU time)
-READ = 12  # passages per question kept (what the answerer reads)
+READ = 12  # passages per question kept (what the reader reads)
 HELD_OUT_WEEKS = 20  # the last question days: model selection and calibration
 BM25_K1, BM25_B = 1.2, 0.75
 

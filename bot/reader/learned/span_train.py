@@ -4,7 +4,7 @@ Question and passage in, start and end logits out; the [CLS] token's start+end s
 "no answer" score. Initialised from the packaged all-MiniLM-L6-v2 weights (its encoder; the
 span head starts untrained), trained with `transformers`' model class and a plain torch loop on
 the CPU (bounded: one pass over a few thousand examples). Examples come from
-bot/learned/span_data.py. The product never runs torch: bot/learned/span_export.py turns the
+bot/reader/learned/span_data.py. The product never runs torch: `export` in span.py turns the
 result into a quantised ONNX model.
 """
 

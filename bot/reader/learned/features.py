@@ -1,4 +1,5 @@
-"""Feature vectors of the learned reader, from the evidence the rules gather (bot/ranking.py).
+"""Feature vectors of the learned reader, from the evidence the rules gather
+(bot/reader/ranking.py).
 
 A sentence's vector is its `Scored.features` (word overlap weighted by rarity, passage
 similarity, recency, candidates and their support and focus, numbers, date detail, places),
@@ -13,8 +14,8 @@ import math
 
 import numpy as np
 
-from bot.questions import Kind, Question
-from bot.ranking import Scored
+from bot.reader.questions import Kind, Question
+from bot.reader.ranking import Scored
 
 BASE = (
     "words", "passage_words", "similarity", "recency", "numerals", "rank", "date_detail",
@@ -39,7 +40,7 @@ QUESTION_FEATURES = (
     "top_logit", "second_logit", "gap", "top_similarity", "max_similarity", "top_support",
     "top_has_candidate", "top_words", "agreeing", *(f"kind_{k}" for k in KINDS),
 )
-# What the span reader (bot/learned/span.py) adds, when the model was trained with it: the
+# What the span reader (bot/reader/learned/span.py) adds, when the model was trained with it: the
 # best span inside the sentence against "no answer", against its passage's best span and
 # against the best span of all passages read; whether that span is one of the sentence's
 # answer candidates; whether the sentence could be read at all (0: cut off or not found).

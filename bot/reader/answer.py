@@ -12,7 +12,7 @@ SHORT_ANSWER_SEPARATOR = " — "  # between the bold short answer and the senten
 
 @dataclass(frozen=True)
 class ReportedBy:
-    """Another copy of a cited story (bot/copies.py): who published it, when, where."""
+    """Another copy of a cited story (bot/reader/copies.py): who published it, when, where."""
 
     publisher: str  # the article's source, else its URL's host
     published: str | None
