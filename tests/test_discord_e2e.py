@@ -27,7 +27,8 @@ from bot.answer_model import NOT_FOUND
 from bot.cli import cli
 from bot.discord_app.client import NewsBot
 from bot.discord_app.errors import NotAdmin
-from bot.discord_app.render import COLOR_DECLINED, FOLLOW_UP_HINT, ZWSP
+from bot.discord_app.render.answers import COLOR_DECLINED, FOLLOW_UP_HINT
+from bot.discord_app.render.text import ZWSP
 from bot.engine import NewsEngine
 from bot.settings import Config
 from index.collections import guild_collection

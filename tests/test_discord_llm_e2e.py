@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from bot.answer_model import LLM_NOTE
-from bot.discord_app.render import FOLLOW_UP_HINT
+from bot.discord_app.render.answers import FOLLOW_UP_HINT
 from index.embedding import HashingEmbedder
 from tests.conftest import make_fast_config
 from tests.discord_e2e_helpers import (

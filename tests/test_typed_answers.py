@@ -15,7 +15,7 @@ from click.testing import CliRunner
 
 from bot.answer_model import Answer
 from bot.cli import cli
-from bot.discord_app.render import render_answer
+from bot.discord_app.render.answers import render_answer
 from bot.engine import NewsEngine
 from bot.questions import analyse
 from bot.ranking import entity_candidates

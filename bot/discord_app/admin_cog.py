@@ -46,8 +46,7 @@ from discord.ext import commands
 
 from bot.discord_app.embeds import to_embed
 from bot.discord_app.errors import REPLIED, NotAdmin, Refusal
-from bot.discord_app.feeds_render import link, render_feeds, render_followed
-from bot.discord_app.render import (
+from bot.discord_app.render.admin import (
     human_bytes,
     render_channel_rules,
     render_ingest,
@@ -56,9 +55,9 @@ from bot.discord_app.render import (
     render_roles,
     render_stats,
     render_summary,
-    safe_text,
-    trim,
 )
+from bot.discord_app.render.feeds import link, render_feeds, render_followed
+from bot.discord_app.render.text import safe_text, trim
 from bot.discord_app.shared import NewsBotLike, role_ids
 from bot.discord_app.tokens import edit_original
 from bot.feeds.following import feed_url, parse_every

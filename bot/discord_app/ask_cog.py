@@ -51,13 +51,10 @@ from bot.discord_app.errors import (
     log_error,
     user_line,
 )
-from bot.discord_app.render import (
-    CONTENT_LIMIT,
-    EmbedSpec,
-    render_answer,
-    render_passages,
-    trim,
-)
+from bot.discord_app.render.answers import render_answer
+from bot.discord_app.render.sources import render_passages
+from bot.discord_app.render.spec import CONTENT_LIMIT, EmbedSpec
+from bot.discord_app.render.text import trim
 from bot.discord_app.shared import ACK_S, MAX_QUESTION_CHARS, NewsBotLike, role_ids
 from bot.discord_app.thread_names import thread_name
 from bot.discord_app.tokens import PUBLIC_PLACEHOLDER

@@ -40,7 +40,8 @@ from bot.discord_app.errors import (
     TookTooLong,
 )
 from bot.discord_app.permissions import Cooldown, Lane, LaneFull, is_admin
-from bot.discord_app.render import CONTENT_LIMIT, retry_phrase, trim
+from bot.discord_app.render.spec import CONTENT_LIMIT
+from bot.discord_app.render.text import retry_phrase, trim
 from bot.discord_app.sharding import ShardPlan
 from bot.discord_app.shared import Undelivered
 from bot.feeds.following import FeedPoller
