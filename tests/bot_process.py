@@ -14,8 +14,8 @@ import json
 import sys
 
 from bot.config import config_from_dict
-from bot.discord_app.client import run_bot_async
 from bot.discord_app.sharding import parse_shards
+from bot.discord_app.startup import run_bot_async
 from bot.engine import NewsEngine
 from index.embedding import HashingEmbedder
 

@@ -22,7 +22,8 @@ import numpy as np
 import pytest
 import pytest_asyncio
 
-from bot.discord_app.client import NewsBot, sync_commands_async
+from bot.discord_app.client import NewsBot
+from bot.discord_app.startup import sync_commands_async
 from bot.engine import NewsEngine
 from bot.settings import Config
 from index.embedding import BatchProgress, HashingEmbedder

@@ -26,7 +26,8 @@ from click.testing import CliRunner
 from bot.cli import cli
 from bot.discord_app.client import NewsBot
 from bot.discord_app.errors import NotAdmin
-from bot.discord_app.render import COLOR_DECLINED, FOLLOW_UP_HINT, ZWSP
+from bot.discord_app.render.answers import COLOR_DECLINED, FOLLOW_UP_HINT
+from bot.discord_app.render.text import ZWSP
 from bot.engine import NewsEngine
 from bot.reader.answer import NOT_FOUND
 from bot.settings import Config

@@ -21,7 +21,8 @@ import pytest
 import pytest_asyncio
 
 from bot.discord_app.admin_cog import FREE_RESPONSE_UNAVAILABLE
-from bot.discord_app.client import MESSAGE_CONTENT_REFUSED, NewsBot, run_bot_async
+from bot.discord_app.client import NewsBot
+from bot.discord_app.startup import MESSAGE_CONTENT_REFUSED, run_bot_async
 from bot.engine import NewsEngine
 from index.embedding import HashingEmbedder
 from index.errors import NewsbotError

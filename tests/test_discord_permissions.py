@@ -8,8 +8,9 @@ import discord
 import pytest
 from discord import app_commands
 
-from bot.discord_app.admin_cog import ProgressEditor, check_attachment, parse_http_urls
-from bot.discord_app.client import NewsBot, configure_endpoints, current_endpoints, require_token
+from bot.discord_app.admin_jobs import ProgressEditor, check_attachment, parse_http_urls
+from bot.discord_app.client import NewsBot
+from bot.discord_app.connection import configure_endpoints, current_endpoints, require_token
 from bot.discord_app.errors import MissingToken, Refusal
 from bot.discord_app.permissions import Cooldown, Lane, LaneFull, is_admin
 from bot.settings import Config, DiscordSettings

@@ -8,9 +8,35 @@ import discord
 import pytest
 from discord import app_commands
 
-from bot.discord_app import render as r
 from bot.discord_app.embeds import to_embed
 from bot.discord_app.errors import NotAdmin, Refusal, describe_error
+from bot.discord_app.render.admin import (
+    render_channel_rules,
+    render_ingest,
+    render_progress,
+    render_remove,
+    render_roles,
+    render_stats,
+    render_summary,
+)
+from bot.discord_app.render.answers import COLOR_DECLINED, FOLLOW_UP_HINT, render_answer
+from bot.discord_app.render.sources import MAX_PASSAGE_MESSAGES, render_passages
+from bot.discord_app.render.spec import (
+    CONTENT_LIMIT,
+    EMBED_TOTAL_LIMIT,
+    TITLE_LIMIT,
+    EmbedSpec,
+    message_problems,
+)
+from bot.discord_app.render.text import (
+    ELLIPSIS,
+    ZWSP,
+    escape_markdown,
+    neutralize_mentions,
+    safe_url,
+    split_text,
+    trim,
+)
 from bot.discord_app.thread_names import thread_name
 from bot.discord_app.typing_gate import TypingGate
 from bot.engine import IngestReport, RemoveReport, StoreStats
@@ -52,12 +78,12 @@ def article(i: int, title: str = "") -> Article:
     )
 
 
-def assert_fits(specs: list[r.EmbedSpec], content: str | None = None) -> None:
-    assert r.message_problems(specs, content) == []
+def assert_fits(specs: list[EmbedSpec], content: str | None = None) -> None:
+    assert message_problems(specs, content) == []
     embeds = [to_embed(s) for s in specs]
     # discord.py's own count of an embed's characters agrees with ours
     assert [len(e) for e in embeds] == [s.total_length() for s in specs]
-    assert sum(len(e) for e in embeds) <= r.EMBED_TOTAL_LIMIT
+    assert sum(len(e) for e in embeds) <= EMBED_TOTAL_LIMIT
 
 
 def no_word_cut(original: str, shown: str) -> None:
@@ -72,31 +98,31 @@ def no_word_cut(original: str, shown: str) -> None:
 
 def test_trim_prefers_a_sentence_boundary():
     text = "Talks began at the border. Both sides agreed to meet again next week in Minsk."
-    assert r.trim(text, 40) == "Talks began at the border."
-    assert r.trim(text, 500) == text
+    assert trim(text, 40) == "Talks began at the border."
+    assert trim(text, 500) == text
 
 
 def test_trim_keeps_markers_with_their_sentence():
     text = "Putin set conditions. [1] The talks ended without a deal and more text follows here."
-    assert r.trim(text, 30) == "Putin set conditions. [1]"
+    assert trim(text, 30) == "Putin set conditions. [1]"
 
 
 def test_trim_falls_back_to_a_word_boundary_with_ellipsis():
     text = "alpha beta gamma delta epsilon zeta eta theta"
-    out = r.trim(text, 20)
-    assert out.endswith(r.ELLIPSIS) and len(out) <= 20
+    out = trim(text, 20)
+    assert out.endswith(ELLIPSIS) and len(out) <= 20
     assert out == "alpha beta gamma…"
     no_word_cut(text, out)
 
 
 def test_trim_hard_cuts_only_a_single_giant_word():
-    out = r.trim("x" * 50, 10)
-    assert out == "x" * 9 + r.ELLIPSIS
+    out = trim("x" * 50, 10)
+    assert out == "x" * 9 + ELLIPSIS
 
 
 def test_split_text_never_loses_or_cuts_words():
     text = " ".join(f"Sentence number {i} talks about the border talks." for i in range(400))
-    pieces = r.split_text(text, 500)
+    pieces = split_text(text, 500)
     assert all(len(p) <= 500 for p in pieces)
     assert " ".join(pieces).split() == text.split()
 
@@ -109,27 +135,27 @@ def test_split_text_never_loses_or_cuts_words():
     ["@everyone look", "hi @here", "<@123456>", "<@!123456>", "<@&987654>", "@EVERYONE"],
 )
 def test_mentions_are_neutralised(raw: str):
-    out = r.neutralize_mentions(raw)
+    out = neutralize_mentions(raw)
     assert out != raw
     assert "@everyone" not in out.lower() and "@here" not in out
     assert not re.search(r"<@[!&]?\d", out)
-    assert out.replace(r.ZWSP, "") == raw
+    assert out.replace(ZWSP, "") == raw
 
 
 def test_escape_markdown_covers_inline_and_line_start_syntax():
-    out = r.escape_markdown("# Head\n- item\n1. one\n> quote\na*b_c ~~s~~ `c` ||sp|| [x](y) <#1>")
+    out = escape_markdown("# Head\n- item\n1. one\n> quote\na*b_c ~~s~~ `c` ||sp|| [x](y) <#1>")
     assert out.splitlines()[:4] == [r"\# Head", r"\- item", r"1\. one", r"\> quote"]
     for token in (r"a\*b\_c", r"\~\~s\~\~", r"\`c\`", r"\|\|sp\|\|", r"\[x\](y)", r"\<#1>"):
         assert token in out
     # dates and times stay readable
-    assert r.escape_markdown("2022-03-01 10:00") == "2022-03-01 10:00"
+    assert escape_markdown("2022-03-01 10:00") == "2022-03-01 10:00"
 
 
 def test_safe_url_accepts_only_http_and_cannot_break_the_link():
-    assert r.safe_url("javascript:alert(1)") is None
-    assert r.safe_url("file:///etc/passwd") is None
-    assert r.safe_url(None) is None
-    assert r.safe_url("https://e.com/a_(b) c") == "https://e.com/a_%28b%29%20c"
+    assert safe_url("javascript:alert(1)") is None
+    assert safe_url("file:///etc/passwd") is None
+    assert safe_url(None) is None
+    assert safe_url("https://e.com/a_(b) c") == "https://e.com/a_%28b%29%20c"
 
 
 # ---------------------------------------------------------------- answers
@@ -137,7 +163,7 @@ def test_safe_url_accepts_only_http_and_cannot_break_the_link():
 
 def test_answer_embed_has_markers_and_numbered_source_links():
     cites = [citation(1), citation(2, url=None)]
-    spec = r.render_answer(answered("Talks began [1]. Refugees fled [2].", cites))
+    spec = render_answer(answered("Talks began [1]. Refugees fled [2].", cites))
     assert_fits([spec])
     desc = spec.description
     assert desc.startswith("Talks began [1]. Refugees fled [2].")
@@ -147,12 +173,12 @@ def test_answer_embed_has_markers_and_numbered_source_links():
     # no URL: the title without a link
     assert "**[2]** Article number 2 — Example News, 2022-03-01" in desc
     assert spec.title == "What happened?"
-    assert spec.footer == r.FOLLOW_UP_HINT
+    assert spec.footer == FOLLOW_UP_HINT
 
 
 def test_hostile_titles_are_escaped_and_cannot_ping():
     evil = "Big [news](https://evil.example) *now* @everyone <@42>"
-    spec = r.render_answer(
+    spec = render_answer(
         answered("Something @here happened [1].", [citation(1, title=evil)], question="<@&7> hi?")
     )
     assert_fits([spec])
@@ -171,9 +197,9 @@ def test_very_long_answer_and_many_long_sources_fit():
         citation(n, title="Extraordinarily long headline " * 40, quote="q " * 3000)
         for n in range(1, 31)
     ]
-    spec = r.render_answer(answered(lead, cites, question="Why? " * 200))
+    spec = render_answer(answered(lead, cites, question="Why? " * 200))
     assert_fits([spec])
-    assert len(spec.title) <= r.TITLE_LIMIT
+    assert len(spec.title) <= TITLE_LIMIT
     body_lead = spec.description.split("\n\n**Sources**")[0]
     assert body_lead.endswith("].")  # cut after a whole sentence, markers included
     no_word_cut(lead, body_lead)
@@ -201,26 +227,26 @@ def test_declined_answer_lists_closest_articles_once_each():
         ),
     ]
     answer = Answer(question="Moon?", answer=NOT_FOUND, answered=False, retrieved=retrieved)
-    spec = r.render_answer(answer)
+    spec = render_answer(answer)
     assert_fits([spec])
-    assert spec.description.startswith(r.escape_markdown(NOT_FOUND))
+    assert spec.description.startswith(escape_markdown(NOT_FOUND))
     assert "**Closest articles:**" in spec.description
     assert spec.description.count("Offline piece") == 1
     assert "• [Online piece](https://e.com/2) — AP, 2022-03-02" in spec.description
-    assert spec.color == r.COLOR_DECLINED
+    assert spec.color == COLOR_DECLINED
 
 
 def test_declined_without_any_retrieved_is_just_the_line():
     answer = Answer(question="?", answer=NOT_FOUND, answered=False)
-    spec = r.render_answer(answer)
-    assert spec.description == r.escape_markdown(NOT_FOUND)
+    spec = render_answer(answer)
+    assert spec.description == escape_markdown(NOT_FOUND)
 
 
 # ---------------------------------------------------------------- "Show sources"
 
 
 def test_short_passages_fit_one_message():
-    messages = r.render_passages(answered("a [1] b [2]", [citation(1), citation(2)]))
+    messages = render_passages(answered("a [1] b [2]", [citation(1), citation(2)]))
     assert len(messages) == 1 and len(messages[0]) == 2
     first = messages[0][0]
     assert first.title == "[1] Article number 1"
@@ -232,7 +258,7 @@ def test_short_passages_fit_one_message():
 
 def test_a_very_long_quote_is_split_across_embeds_and_messages_without_losing_words():
     quote = " ".join(f"Quoted sentence {i} describes the shelling of the city." for i in range(300))
-    messages = r.render_passages(answered("x [1]", [citation(1, quote=quote)]))
+    messages = render_passages(answered("x [1]", [citation(1, quote=quote)]))
     assert len(messages) > 1
     for m in messages:
         assert_fits(m)
@@ -245,11 +271,11 @@ def test_a_very_long_quote_is_split_across_embeds_and_messages_without_losing_wo
 
 def test_many_long_passages_are_capped_with_a_note():
     cites = [citation(n, title="T" * 400, quote="word " * 5000) for n in range(1, 26)]
-    messages = r.render_passages(answered("x", cites))
-    assert len(messages) == r.MAX_PASSAGE_MESSAGES
+    messages = render_passages(answered("x", cites))
+    assert len(messages) == MAX_PASSAGE_MESSAGES
     for m in messages:
         assert_fits(m)
-        assert all(len(e.title or "") <= r.TITLE_LIMIT for e in m)
+        assert all(len(e.title or "") <= TITLE_LIMIT for e in m)
     assert "more passage parts not shown" in messages[-1][-1].description
 
 
@@ -264,7 +290,7 @@ def test_declined_answer_shows_retrieved_passages():
             passage_id=1,
         )
     ]
-    messages = r.render_passages(
+    messages = render_passages(
         Answer(question="?", answer=NOT_FOUND, answered=False, retrieved=retrieved)
     )
     assert messages[0][0].title == "P"
@@ -281,20 +307,20 @@ def test_ingest_report_is_trimmed_to_one_message():
         unchanged=[article(200)],
         skipped=[Skipped(origin=f"https://x/{i}", reason="not an article") for i in range(50)],
     )
-    text = r.render_ingest(report)
-    assert len(text) <= r.CONTENT_LIMIT
+    text = render_ingest(report)
+    assert len(text) <= CONTENT_LIMIT
     assert text.startswith("Done. Added 80 · updated 1 · unchanged 1 · skipped 50")
     assert re.search(r"…and \d+ more$", text)
 
 
 def test_ingest_report_lists_skip_reasons():
     report = IngestReport(skipped=[Skipped(origin="feed.xml", reason="no entries")])
-    text = r.render_ingest(report)
+    text = render_ingest(report)
     assert "**Skipped**" in text and "• feed.xml: no entries" in text
 
 
 def test_remove_report_and_summary():
-    text = r.render_remove(RemoveReport(removed=[article(1)], not_found=["https://gone"]))
+    text = render_remove(RemoveReport(removed=[article(1)], not_found=["https://gone"]))
     assert text.startswith("Removed 1 article. Not found: 1.")
     assert "• https://gone" in text
 
@@ -302,14 +328,14 @@ def test_remove_report_and_summary():
         def __str__(self) -> str:
             return "Rebuilt 12 articles, 340 passages in 3.2 s"
 
-    assert r.render_summary(Rebuilt(), heading="") == "Rebuilt 12 articles, 340 passages in 3.2 s"
+    assert render_summary(Rebuilt(), heading="") == "Rebuilt 12 articles, 340 passages in 3.2 s"
 
     class Lower:
         def __str__(self) -> str:
             return "rebuilt 1 articles"
 
-    assert r.render_summary(Lower(), heading="") == "Rebuilt 1 articles"
-    assert r.render_summary(IngestReport()).startswith("Done. Added 0")
+    assert render_summary(Lower(), heading="") == "Rebuilt 1 articles"
+    assert render_summary(IngestReport()).startswith("Done. Added 0")
 
 
 def test_stats_embed_hides_the_data_dir():
@@ -323,7 +349,7 @@ def test_stats_embed_hides_the_data_dir():
         last_change="2022-03-01T10:00:00",
         data_dir="/srv/secret",
     )
-    spec = r.render_stats(stats)
+    spec = render_stats(stats)
     assert_fits([spec])
     values = {f.name: f.value for f in spec.fields}
     assert values["Articles"] == "3" and values["Size"] == "3.0 MB"
@@ -331,17 +357,17 @@ def test_stats_embed_hides_the_data_dir():
 
 
 def test_progress_lines():
-    assert r.render_progress("embedding", 30, 120) == "Working… embedding: 30/120 (25%)"
-    assert r.render_progress("reading", 0, 0) == "Working… reading"
+    assert render_progress("embedding", 30, 120) == "Working… embedding: 30/120 (25%)"
+    assert render_progress("reading", 0, 0) == "Working… reading"
 
 
 def test_channel_and_role_listings():
-    assert "every channel" in r.render_channel_rules([], [], [])
-    text = r.render_channel_rules([1, 2], [3], [])
+    assert "every channel" in render_channel_rules([], [], [])
+    text = render_channel_rules([1, 2], [3], [])
     assert "<#1>, <#2>" in text and "Never in: <#3>" in text
-    roles = r.render_roles([(5, "Readers"), (6, None), (7, "@everyone")])
+    roles = render_roles([(5, "Readers"), (6, None), (7, "@everyone")])
     assert "• Readers" in roles and "• role 6" in roles and "@everyone" not in roles
-    assert r.render_roles([]).startswith("Everyone may ask")
+    assert render_roles([]).startswith("Everyone may ask")
 
 
 # ---------------------------------------------------------------- errors

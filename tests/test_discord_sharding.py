@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.discord_app.client import ShardedNewsBot, make_bot, run_bot_async
 from bot.discord_app.sharding import ShardPlan, format_ids, parse_shards, shard_of
+from bot.discord_app.startup import ShardedNewsBot, make_bot, run_bot_async
 from index.embedding import HashingEmbedder
 from index.errors import InputError, NewsbotError
 from tests.conftest import ROOT, make_fast_config

@@ -10,7 +10,7 @@ import random
 from click.testing import CliRunner
 
 from bot.cli import cli
-from bot.discord_app.render import render_answer
+from bot.discord_app.render.answers import render_answer
 from bot.engine import NewsEngine
 from index import stories
 from index.database import Database

@@ -14,7 +14,7 @@ import pytest
 from click.testing import CliRunner
 
 from bot.cli import cli
-from bot.discord_app.render import render_answer
+from bot.discord_app.render.answers import render_answer
 from bot.engine import NewsEngine
 from bot.reader.answer import Answer
 from bot.reader.questions import analyse

@@ -52,8 +52,8 @@ def feedback(state: State, limit: int, as_json: bool) -> None:
 @pass_state
 def run(state: State, shard_spec: str | None, shard_count: int | None) -> None:
     """Run the Discord bot (token from DISCORD_TOKEN or the config)."""
-    from bot.discord_app.client import run_bot
     from bot.discord_app.sharding import parse_shards
+    from bot.discord_app.startup import run_bot
 
     shards = parse_shards(shard_spec, shard_count)  # a bad range fails before the model loads
     run_bot(state.config, state.engine, shards=shards)
@@ -68,7 +68,7 @@ def run(state: State, shard_spec: str | None, shard_count: int | None) -> None:
 @pass_state
 def sync(state: State, guild_id: int | None, globally: bool) -> None:
     """Register the slash commands with Discord (needed once, and after upgrades)."""
-    from bot.discord_app.client import sync_commands
+    from bot.discord_app.startup import sync_commands
 
     where, names = sync_commands(state.config, guild_id, globally=globally)
     err.print(f"Synced {len(names)} commands ({', '.join(names)}) to {where}.", highlight=False)

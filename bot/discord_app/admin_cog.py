@@ -6,6 +6,7 @@ owners can change that in Server Settings → Integrations, so every command is 
 (decided from the interaction's own role ids and permissions, so also while the server is
 unavailable). Jobs that write the index run in the bot's admin lane, one at a time, never in a
 question slot; their summary is only ever shown to the admin (see NewsBot.deliver_privately).
+How a job runs (input checks, the admin lane, progress, the summary): admin_jobs.py.
 
 Command tree (all replies ephemeral):
   /news add-url urls:        one or more article URLs, separated by spaces
@@ -32,40 +33,37 @@ articles cannot be listed, removed, rebuilt or cited here.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import logging
-import time
-from collections.abc import Awaitable, Callable
-from pathlib import PurePosixPath
 from typing import cast
-from urllib.parse import urlsplit
 
 import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.discord_app.admin_jobs import (
+    ProgressEditor,
+    check_attachment,
+    defer,
+    finish,
+    long_job,
+    own_collection,
+    parse_http_urls,
+)
 from bot.discord_app.embeds import to_embed
 from bot.discord_app.errors import REPLIED, NotAdmin, Refusal
-from bot.discord_app.feeds_render import link, render_feeds, render_followed
-from bot.discord_app.render import (
-    human_bytes,
+from bot.discord_app.render.admin import (
     render_channel_rules,
     render_ingest,
-    render_progress,
     render_remove,
     render_roles,
     render_stats,
     render_summary,
-    safe_text,
-    trim,
 )
+from bot.discord_app.render.feeds import link, render_feeds, render_followed
+from bot.discord_app.render.text import safe_text, trim
 from bot.discord_app.shared import NewsBotLike, role_ids
 from bot.discord_app.tokens import edit_original
 from bot.feeds.following import feed_url, parse_every
-from index.collections import guild_collection
 from index.errors import InputError
-
-log = logging.getLogger("newsbot.discord")
 
 FREE_RESPONSE_UNAVAILABLE = (
     "Free-response channels are unavailable: they need Discord's privileged Message Content "
@@ -73,10 +71,6 @@ FREE_RESPONSE_UNAVAILABLE = (
     "Privileged Gateway Intents → Message Content Intent) and set discord.message_content = "
     "true in the config. Until then, mention me or use /ask."
 )
-ALLOWED_SUFFIXES = (".txt", ".md", ".html", ".htm", ".json", ".jsonl")
-MAX_URLS = 20
-PROGRESS_INTERVAL_S = 2.0
-
 AnswerableChannel = (
     discord.TextChannel
     | discord.Thread
@@ -84,100 +78,6 @@ AnswerableChannel = (
     | discord.StageChannel
     | discord.ForumChannel
 )
-
-
-def parse_http_urls(text: str, *, limit: int = MAX_URLS) -> list[str]:
-    """Whitespace-separated http(s) URLs; a Refusal naming the first bad one otherwise."""
-    urls = [u.strip("<>") for u in text.split()]
-    if not urls:
-        raise Refusal("Give at least one URL.")
-    if len(urls) > limit:
-        raise Refusal(f"At most {limit} URLs at a time, please.")
-    for u in urls:
-        parts = urlsplit(u)
-        if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
-            raise Refusal(
-                f"{trim(safe_text(u), 200)} is not an http(s) URL; only web addresses can be added."
-            )
-    return list(dict.fromkeys(urls))
-
-
-def check_attachment(filename: str, size: int, max_bytes: int) -> None:
-    suffix = PurePosixPath(filename.lower()).suffix
-    if suffix not in ALLOWED_SUFFIXES:
-        raise Refusal(
-            f"I can read {', '.join(ALLOWED_SUFFIXES)} files; "
-            f"{trim(safe_text(filename), 100)} is not one of them."
-        )
-    if size > max_bytes:
-        raise Refusal(f"That file is {human_bytes(size)}; the limit is {human_bytes(max_bytes)}.")
-
-
-def own_collection(interaction: discord.Interaction) -> str:
-    """The collection this server's /news commands read and write (never another's)."""
-    if interaction.guild_id is None:  # /news is guild-only; interaction_check refuses DMs
-        raise app_commands.NoPrivateMessage()
-    return guild_collection(interaction.guild_id)
-
-
-class ProgressEditor:
-    """Shows engine progress in the deferred reply, at most one edit per `interval` seconds.
-
-    `report` is the engine's Progress callback: it runs in the worker thread and only hands the
-    latest (stage, done, total) to the event loop. An `edit` that returns False (the reply can
-    no longer be edited: its token has run out) ends the edits; the job goes on.
-    """
-
-    def __init__(
-        self,
-        edit: Callable[[str], Awaitable[object]],
-        loop: asyncio.AbstractEventLoop,
-        *,
-        interval: float = PROGRESS_INTERVAL_S,
-    ) -> None:
-        self._edit = edit
-        self._loop = loop
-        self.interval = interval
-        self._latest: tuple[str, int, int] | None = None
-        self._changed = asyncio.Event()
-        self._task: asyncio.Task | None = None
-        self._shown: str | None = None
-        self.edits = 0
-
-    def report(self, stage: str, done: int, total: int) -> None:  # worker thread
-        with contextlib.suppress(RuntimeError):  # loop closed: nobody is watching any more
-            self._loop.call_soon_threadsafe(self._update, str(stage), int(done), int(total))
-
-    def _update(self, stage: str, done: int, total: int) -> None:
-        self._latest = (stage, done, total)
-        self._changed.set()
-
-    async def _run(self) -> None:
-        while True:
-            await self._changed.wait()
-            self._changed.clear()
-            if self._latest is None:
-                continue
-            text = render_progress(*self._latest)
-            if text != self._shown:
-                try:
-                    if await self._edit(text) is False:
-                        return
-                    self._shown = text
-                    self.edits += 1
-                except discord.HTTPException as exc:
-                    log.debug("progress edit failed: %s", exc)
-            await asyncio.sleep(self.interval)
-
-    async def __aenter__(self) -> ProgressEditor:
-        self._task = asyncio.create_task(self._run(), name="newsbot-progress")
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
 
 
 class AdminCog(commands.Cog):
@@ -214,53 +114,6 @@ class AdminCog(commands.Cog):
             return True
         raise NotAdmin()
 
-    # ------------------------------------------------------------------ helpers
-
-    async def _finish(self, interaction: discord.Interaction, text: str) -> None:
-        """The final summary in the deferred private reply. If that can no longer be edited
-        (the interaction token lasts 15 minutes: a long rebuild), the admin gets it by DM,
-        else /news stats shows it; never the channel."""
-        try:
-            edited = await edit_original(interaction, content=text, embeds=[], view=None)
-        except discord.HTTPException as exc:
-            log.warning("could not edit the /news reply (%s); delivering it privately", exc)
-            edited = False
-        if not edited:  # its token has run out (15 minutes), or Discord refused the edit
-            await self.bot.deliver_privately(interaction, text)
-        interaction.extras[REPLIED] = True
-
-    async def _defer(self, interaction: discord.Interaction) -> None:
-        if not interaction.response.is_done():
-            await interaction.response.defer(ephemeral=True, thinking=True)
-
-    async def _long_job(
-        self,
-        interaction: discord.Interaction,
-        job: Callable[..., object],
-        *args: object,
-        render: Callable[[object], str],
-        **kwargs: object,
-    ) -> None:
-        """Defer, wait for the admin lane, run job(*args, progress=..., **kwargs) in the admin
-        worker with throttled progress, summarise."""
-        await self._defer(interaction)
-        async with self.bot.admin_job():
-            loop = asyncio.get_running_loop()
-            editor = ProgressEditor(
-                lambda text: edit_original(interaction, content=text), loop
-            )
-            started = time.monotonic()
-            async with editor:
-                result = await self.bot.run_admin(job, *args, progress=editor.report, **kwargs)
-            log.info(
-                "%s by user %s in guild %s took %.1fs",
-                getattr(job, "__name__", "job"),
-                interaction.user.id,
-                interaction.guild_id,
-                time.monotonic() - started,
-            )
-        await self._finish(interaction, render(result))
-
     # ------------------------------------------------------------------ index
 
     @news.command(name="add-url", description="Add articles by URL (several: separate by spaces)")
@@ -270,7 +123,8 @@ class AdminCog(commands.Cog):
     ) -> None:
         parsed = parse_http_urls(urls)
         engine = self.bot.require_engine()
-        await self._long_job(
+        await long_job(
+            self.bot,
             interaction,
             engine.add_urls,
             parsed,
@@ -285,7 +139,7 @@ class AdminCog(commands.Cog):
     async def add_file(self, interaction: discord.Interaction, file: discord.Attachment) -> None:
         check_attachment(file.filename, file.size, self.bot.config.discord.max_attachment_bytes)
         engine = self.bot.require_engine()
-        await self._defer(interaction)
+        await defer(interaction)
         async with self.bot.admin_job():
             data = await file.read()
             check_attachment(file.filename, len(data), self.bot.config.discord.max_attachment_bytes)
@@ -301,7 +155,7 @@ class AdminCog(commands.Cog):
                     progress=editor.report,
                     collection=own_collection(interaction),
                 )
-        await self._finish(interaction, render_ingest(result))
+        await finish(self.bot, interaction, render_ingest(result))
 
     @news.command(name="feed", description="Add every article of an RSS or Atom feed")
     @app_commands.describe(url="The feed's URL")
@@ -310,7 +164,8 @@ class AdminCog(commands.Cog):
     ) -> None:
         (feed_url,) = parse_http_urls(url, limit=1)
         engine = self.bot.require_engine()
-        await self._long_job(
+        await long_job(
+            self.bot,
             interaction,
             engine.add_feed,
             feed_url,
@@ -329,17 +184,18 @@ class AdminCog(commands.Cog):
         if len(refs) > 100:
             raise Refusal("At most 100 articles at a time, please.")
         engine = self.bot.require_engine()
-        await self._defer(interaction)
+        await defer(interaction)
         async with self.bot.admin_job():
             report = await self.bot.run_admin(
                 engine.remove, refs, collection=own_collection(interaction)
             )
-        await self._finish(interaction, render_remove(report))
+        await finish(self.bot, interaction, render_remove(report))
 
     @news.command(name="rebuild", description="Rebuild the search index from stored articles")
     async def rebuild(self, interaction: discord.Interaction) -> None:
         engine = self.bot.require_engine()
-        await self._long_job(
+        await long_job(
+            self.bot,
             interaction,
             engine.rebuild,
             render=lambda r: render_summary(r, heading=""),
@@ -404,14 +260,14 @@ class AdminCog(commands.Cog):
             feed = feed_url(raw)
         except InputError as exc:
             raise Refusal(f"{exc}.") from exc
-        await self._defer(interaction)
+        await defer(interaction)
         async with self.bot.admin_job():
             row = await self.bot.run_admin(poller.follow, feed, collection, every)
             # The first fetch now, so the admin sees at once whether the feed works.
             report = await self.bot.run_admin(poller.poll_due, urls=[feed], expire=False)
             poll = next((p for p in report.polls if p.url == feed), None)
             row = await self.bot.run_admin(poller.book.get, feed) or row
-        await self._finish(interaction, render_followed(row, collection, poll))
+        await finish(self.bot, interaction, render_followed(row, collection, poll))
 
     @news.command(name="unfollow", description="Stop following a feed")
     @app_commands.describe(url="The feed's URL, as /news feeds lists it")

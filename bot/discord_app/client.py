@@ -1,20 +1,19 @@
-"""NewsBot: the discord.py client, its start-up and the `newsbot run` / `newsbot sync` entries.
+"""NewsBot: the discord.py client the cogs work through (shared.NewsBotLike): its dependencies,
+its lifecycle, the lanes and worker threads its questions and admin jobs run in, and who may
+ask where.
 
 Modelled on discord.py's examples/advanced_startup.py: the bot receives its dependencies (engine,
-config, settings store) in the constructor, `setup_hook` loads the cogs as extensions by name
-(COGS; each adds its cog, ask_cog also the persistent answer buttons), commands are NOT synced
-on start (`newsbot sync` does that), and `run_bot` owns the resources with `async with`. This
-module never imports its cogs: what both sides share is in bot/discord_app/shared.py.
-
-For tests against an emulated Discord API, pass `api_base` (and `gateway_url`) to NewsBot,
-`run_bot` or `sync_commands`; see `configure_endpoints`.
+config, settings store) in the constructor, and `setup_hook` loads the cogs as extensions by
+name (COGS; each adds its cog, ask_cog also the persistent answer buttons). This module never
+imports its cogs: what both sides share is in bot/discord_app/shared.py. Starting it (`newsbot
+run`, `newsbot sync`, shards) is bot/discord_app/startup.py; where it connects,
+bot/discord_app/connection.py; counting its running work, bot/discord_app/work.py.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import signal
 import threading
 import time
 from collections import deque
@@ -22,33 +21,23 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any, TypeVar
-from urllib.parse import urlsplit
 
 import discord
-import yarl
 from discord.ext import commands
-from discord.gateway import DiscordWebSocket
-from discord.http import Route
 
-from bot.discord_app.errors import (
-    Busy,
-    LoginRejected,
-    MissingToken,
-    NewsCommandTree,
-    NotAllowedHere,
-    Refusal,
-    TookTooLong,
-)
-from bot.discord_app.permissions import Cooldown, Lane, LaneFull, is_admin
-from bot.discord_app.render import CONTENT_LIMIT, retry_phrase, trim
+from bot.discord_app.connection import configure_endpoints, make_intents
+from bot.discord_app.errors import NewsCommandTree, NotAllowedHere, Refusal, TookTooLong
+from bot.discord_app.permissions import Cooldown, Lane, is_admin
+from bot.discord_app.render.spec import CONTENT_LIMIT
+from bot.discord_app.render.text import retry_phrase, trim
 from bot.discord_app.sharding import ShardPlan
 from bot.discord_app.shared import Undelivered
+from bot.discord_app.work import RunningWork, lane_turn
 from bot.feeds.following import FeedPoller
 from bot.feeds.leader import hold_while, poller_lease
 from bot.guilds.settings import GuildSettings, open_guild_settings
 from bot.settings import Config
 from index.collections import SHARED, guild_collection
-from index.errors import NewsbotError
 
 if TYPE_CHECKING:
     from bot.engine import NewsEngine
@@ -57,8 +46,6 @@ log = logging.getLogger("newsbot.discord")
 
 T = TypeVar("T")
 
-DEFAULT_API_BASE = "https://discord.com/api/v10"
-DEFAULT_GATEWAY = "wss://gateway.discord.gg/"
 COGS = ("bot.discord_app.ask_cog", "bot.discord_app.admin_cog")  # loaded in this order
 # admin jobs (adds, feeds, remove, rebuild) run one at a time in their own lane; the next ones
 # wait, at most until shortly before their interaction token (15 minutes) runs out
@@ -71,124 +58,6 @@ WORK_JOIN_S = 30.0
 STOPPING = "I'm restarting; ask again in a minute."
 DELIVERY_S = 5.0  # past a question's deadline, for its answer (or its "try again") to be sent
 UNDELIVERED_KEPT = 5  # admin summaries kept per server for /news stats when no DM got through
-MESSAGE_CONTENT_REFUSED = (
-    "Discord refused the Message Content intent: turn on 'Message Content Intent' under "
-    "Bot → Privileged Gateway Intents in the developer portal, or set "
-    "discord.message_content = false (free-response channels need it)."
-)
-
-
-# --------------------------------------------------------------------------- endpoints, logging
-
-
-def configure_endpoints(api_base: str | None = None, gateway_url: str | None = None) -> None:
-    """Point discord.py at another REST base and gateway (process-wide: discord.py keeps both
-    as class attributes, so run one such bot per process at a time).
-
-    `api_base` without a path gets "/api/v10" appended; without `gateway_url` the gateway is
-    the same host over ws(s):// at "/". No arguments: back to the real Discord endpoints.
-    discord.py IDENTIFYs at DEFAULT_GATEWAY (an unsharded client never asks GET /gateway/bot);
-    RESUMEs go to READY's resume_gateway_url.
-    """
-    if api_base is None and gateway_url is None:
-        Route.BASE = DEFAULT_API_BASE
-        DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(DEFAULT_GATEWAY)
-        return
-    if api_base is not None:
-        base = api_base.rstrip("/")
-        parts = urlsplit(base)
-        if parts.path in ("", "/"):
-            base += "/api/v10"
-        Route.BASE = base
-        if gateway_url is None:
-            scheme = "wss" if parts.scheme == "https" else "ws"
-            gateway_url = f"{scheme}://{parts.netloc}/"
-    if gateway_url is not None:
-        DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(gateway_url)
-
-
-def current_endpoints() -> tuple[str, str]:
-    return Route.BASE, str(DiscordWebSocket.DEFAULT_GATEWAY)
-
-
-def setup_logging(level: str = "INFO") -> None:
-    """Readable logs on stderr at config.log_level (adds a handler only if none is set)."""
-    numeric = logging.getLevelNamesMapping().get(str(level).upper(), logging.INFO)
-    root = logging.getLogger()
-    if root.handlers:
-        root.setLevel(numeric)
-        return
-    discord.utils.setup_logging(level=numeric, root=True)
-
-
-def make_intents(message_content: bool = False) -> discord.Intents:
-    """Only the gateway intents the bot uses: GUILDS (the server, channel and role cache),
-    GUILD_MESSAGES (mentions of the bot and replies to it) and DIRECT_MESSAGES (questions in
-    DMs, answered or refused per discord.allow_dms). Without the privileged Message Content
-    intent Discord still sends the content of messages that mention the bot and of DMs, which
-    is all the mention path needs; it is asked for only with config.discord.message_content
-    (free-response channels). Typing, reactions, voice, presences, members and the rest are
-    never subscribed."""
-    intents = discord.Intents.none()
-    intents.guilds = True
-    intents.guild_messages = True
-    intents.dm_messages = True
-    intents.message_content = message_content
-    return intents
-
-
-class RunningWork:
-    """Counts the blocking calls running in worker threads, so that `close` can wait for
-    them: the engine must not be closed under a question still being answered (closing
-    SQLite under a running query crashes the process). Calls cancelled before they began
-    never count."""
-
-    def __init__(self) -> None:
-        self._running = 0
-        self._changed = threading.Condition()
-
-    def wrap(self, fn: Callable[..., T], args: tuple, kwargs: dict) -> Callable[[], T]:
-        def counted() -> T:
-            with self._changed:
-                self._running += 1
-            try:
-                return fn(*args, **kwargs)
-            finally:
-                with self._changed:
-                    self._running -= 1
-                    self._changed.notify_all()
-
-        return counted
-
-    def wait_done(self, timeout_s: float) -> int:
-        """Wait until no call runs, at most `timeout_s`; the calls still running."""
-        with self._changed:
-            self._changed.wait_for(lambda: self._running == 0, timeout_s)
-            return self._running
-
-
-def require_token(config: Config) -> str:
-    token = (config.discord.token or "").strip()
-    if not token:
-        raise MissingToken()
-    return token
-
-
-@asynccontextmanager
-async def lane_turn(
-    lane: Lane, busy: str, on_wait: Callable[[], Awaitable[object]] | None = None
-) -> AsyncIterator[None]:
-    """A slot of `lane` for the block (released with its run time, whatever happens); a full
-    queue or a wait past the lane's bound is a Busy refusal: `busy`, and when to come back."""
-    try:
-        await lane.acquire(on_wait)
-    except LaneFull as full:
-        raise Busy(f"{busy}; try again in {retry_phrase(full.retry_after)}.") from None
-    started = time.monotonic()
-    try:
-        yield
-    finally:
-        lane.release(time.monotonic() - started)
 
 
 # --------------------------------------------------------------------------- the bot
@@ -537,171 +406,3 @@ class NewsBot(commands.Bot):
         wait = self.cooldown.retry_after(user.id) if cooldown else 0.0
         if wait > 0:
             raise Refusal(f"One question at a time: try again in {retry_phrase(wait)}.")
-
-
-class ShardedNewsBot(NewsBot, commands.AutoShardedBot):
-    """NewsBot over several gateway shards in one process (discord.py's AutoShardedClient):
-    pass `shard_ids` and `shard_count`; each shard is its own connection, and Discord sends
-    a server's events and interactions only on the server's shard."""
-
-
-def make_bot(
-    engine: NewsEngine | None, config: Config, *, shards: ShardPlan | None = None, **kwargs: Any
-) -> NewsBot:
-    """A NewsBot, or a ShardedNewsBot running `shards` when given."""
-    if shards is None:
-        return NewsBot(engine, config, **kwargs)
-    return ShardedNewsBot(
-        engine, config, shard_ids=list(shards.ids), shard_count=shards.count, **kwargs
-    )
-
-
-def gateway_refusal(exc: discord.ConnectionClosed, shards: ShardPlan | None) -> NewsbotError:
-    """One line for the gateway's refusals of a session; the rest stay as they are."""
-    if exc.code == 4010:
-        which = shards.describe() if shards else "the shard"
-        return NewsbotError(
-            f"Discord refused {which} (4010 invalid shard): shard ids must be below "
-            "--shard-count, and every process must use the same --shard-count"
-        )
-    if exc.code == 4011:
-        return NewsbotError(
-            "Discord requires sharding for this bot (4011: too many servers for one connection)"
-            ": run with --shard-count N (about one shard per 1,000 servers; each process "
-            "takes its own --shards)"
-        )
-    raise exc
-
-
-# --------------------------------------------------------------------------- entry points
-
-
-async def _get_engine(engine: NewsEngine | Callable[[], NewsEngine] | None, config: Config):
-    """(engine, whether we made it and must close it). A factory (e.g. the CLI's lazy
-    State.engine) or the NewsEngine constructor runs in a thread: loading the model blocks."""
-    if engine is None:
-        from bot.engine import NewsEngine
-
-        return await asyncio.to_thread(NewsEngine, config), True
-    if callable(engine):
-        return await asyncio.to_thread(engine), False
-    return engine, False
-
-
-async def run_bot_async(
-    config: Config,
-    engine: NewsEngine | Callable[[], NewsEngine] | None = None,
-    *,
-    api_base: str | None = None,
-    gateway_url: str | None = None,
-    shards: ShardPlan | None = None,
-) -> None:
-    """Log in, connect, serve until closed (`shards`: those shards, in this process).
-    Raises MissingToken / LoginRejected (NewsbotErrors with one clear line) for a missing or
-    rejected token, and a NewsbotError for a shard the gateway refuses."""
-    token = require_token(config)  # before loading the model: fail fast
-    setup_logging(config.log_level)
-    engine, own_engine = await _get_engine(engine, config)
-    bot: NewsBot | None = None
-    try:
-        bot = make_bot(engine, config, shards=shards, api_base=api_base, gateway_url=gateway_url)
-        async with bot, _stopped_by_sigterm(bot):
-            try:
-                await bot.start(token)
-            except discord.LoginFailure as exc:
-                raise LoginRejected() from exc
-            except discord.PrivilegedIntentsRequired as exc:
-                raise NewsbotError(MESSAGE_CONTENT_REFUSED) from exc
-            except discord.ConnectionClosed as exc:
-                raise gateway_refusal(exc, shards) from exc
-    finally:
-        # not under calls still running (bot.close waited for them, within WORK_JOIN_S)
-        if own_engine and not (bot is not None and bot.unfinished_work):
-            await asyncio.to_thread(engine.close)
-
-
-@asynccontextmanager
-async def _stopped_by_sigterm(bot: NewsBot) -> AsyncIterator[None]:
-    """SIGTERM (what systemd, Docker and Kubernetes send to stop a service) closes the bot
-    as Ctrl-C does: the questions being answered are delivered, the gateway is told goodbye,
-    the feed poller's lease is let go, instead of the process dying where it stands."""
-    loop = asyncio.get_running_loop()
-    closing: set[asyncio.Task[None]] = set()
-
-    def stop() -> None:
-        log.info("SIGTERM: stopping")
-        task = loop.create_task(bot.close())
-        closing.add(task)  # a task nobody holds may be collected before it ends
-        task.add_done_callback(closing.discard)
-
-    try:
-        loop.add_signal_handler(signal.SIGTERM, stop)
-    except (NotImplementedError, RuntimeError, ValueError):  # Windows, or not the main thread
-        yield
-        return
-    try:
-        yield
-    finally:
-        loop.remove_signal_handler(signal.SIGTERM)
-        if closing:
-            await asyncio.gather(*closing, return_exceptions=True)
-
-
-def run_bot(
-    config: Config,
-    engine: NewsEngine | Callable[[], NewsEngine] | None = None,
-    *,
-    shards: ShardPlan | None = None,
-) -> None:
-    """`newsbot run` (blocking): `engine` is a NewsEngine, a factory for one, or None (made
-    from config); `shards`: run those gateway shards. Ctrl-C stops cleanly."""
-    try:
-        asyncio.run(run_bot_async(config, engine, shards=shards))
-    except KeyboardInterrupt:
-        log.info("stopped")
-
-
-def main(config: Config) -> int:
-    run_bot(config)
-    return 0
-
-
-async def sync_commands_async(
-    config: Config,
-    guild_id: int | None = None,
-    *,
-    globally: bool = False,
-    api_base: str | None = None,
-    gateway_url: str | None = None,
-) -> tuple[str, list[str]]:
-    """Log in, upload the slash commands, log out; no gateway connection, no engine.
-
-    To one server (guild_id, else config.discord.test_guild_id; shows up at once) unless
-    `globally` or neither is set (global commands can take up to an hour to appear).
-    Returns (where, command names).
-    """
-    token = require_token(config)
-    target = None if globally else (guild_id or config.discord.test_guild_id)
-    async with NewsBot(None, config, api_base=api_base, gateway_url=gateway_url) as bot:
-        try:
-            await bot.login(token)  # runs setup_hook, which builds the command tree
-        except discord.LoginFailure as exc:
-            raise LoginRejected() from exc
-        if target:
-            guild = discord.Object(id=int(target))
-            bot.tree.copy_global_to(guild=guild)
-            synced = await bot.tree.sync(guild=guild)
-            where = f"server {target}"
-        else:
-            synced = await bot.tree.sync()
-            where = "all servers (global; may take up to an hour to appear)"
-    names = [c.name for c in synced]
-    log.info("synced /%s to %s", ", /".join(names), where)
-    return where, names
-
-
-def sync_commands(
-    config: Config, guild_id: int | None = None, *, globally: bool = False
-) -> tuple[str, list[str]]:
-    """`newsbot sync [--guild ID]` (blocking); see sync_commands_async."""
-    return asyncio.run(sync_commands_async(config, guild_id, globally=globally))

@@ -1,10 +1,10 @@
-"""EmbedSpec (pure, from render.py) → discord.Embed."""
+"""EmbedSpec (pure, from render/spec.py) → discord.Embed."""
 
 from __future__ import annotations
 
 import discord
 
-from bot.discord_app.render import EmbedSpec
+from bot.discord_app.render.spec import EmbedSpec
 
 
 def to_embed(spec: EmbedSpec) -> discord.Embed:

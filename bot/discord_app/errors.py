@@ -13,7 +13,8 @@ import secrets
 import discord
 from discord import app_commands
 
-from bot.discord_app.render import CONTENT_LIMIT, neutralize_mentions, trim
+from bot.discord_app.render.spec import CONTENT_LIMIT
+from bot.discord_app.render.text import neutralize_mentions, trim
 from bot.discord_app.tokens import (
     PUBLIC_PLACEHOLDER,
     private_after_public,

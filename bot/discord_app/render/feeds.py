@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from bot.discord_app.render import safe_text, trim
+from bot.discord_app.render.text import safe_text, trim
 from bot.feeds.following import FeedPoll, describe_interval
 from index.feedstate import FeedRow
 
