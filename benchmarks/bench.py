@@ -194,12 +194,12 @@ def build_synthetic(args: argparse.Namespace, tmp: Path) -> dict:
 
     from bot.evaluation.datasets import load_articles
     from index.collections import SHARED
-    from index.database import Database, now_iso
-    from index.models import Article
+    from index.models import Article, now_iso
     from index.settings import IndexSettings
-    from index.store import DB_NAME
+    from index.sqlite.database import Database
+    from index.sqlite.store import DB_NAME
+    from index.sqlite.vectors import VectorIndex, vector_file
     from index.text import words
-    from index.vectors import VectorIndex, vector_file
 
     rng = np.random.default_rng(0)
     counts: Counter[str] = Counter()
@@ -252,7 +252,7 @@ def phase_million(args: argparse.Namespace) -> dict:
 
     from index.embedding import SentenceTransformerEmbedder
     from index.settings import ModelSettings
-    from index.store import DB_NAME
+    from index.sqlite.store import DB_NAME
 
     tmp = args.million_dir or Path(tempfile.mkdtemp(prefix="newsbot-bench-1m-"))
     if args.million_dir and (tmp / DB_NAME).exists():
@@ -293,11 +293,12 @@ def phase_collections(args: argparse.Namespace) -> dict:
     import numpy as np
 
     from bot.evaluation.datasets import load_articles
-    from index.database import Database, now_iso
     from index.embedding import SentenceTransformerEmbedder
+    from index.models import now_iso
     from index.settings import IndexSettings, ModelSettings
+    from index.sqlite.database import Database
+    from index.sqlite.vectors import VectorIndex
     from index.text import content_words, words
-    from index.vectors import VectorIndex
 
     rng = np.random.default_rng(0)
     n, n_coll, per_article, k = args.million, args.collections, 10, 50

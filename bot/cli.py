@@ -34,7 +34,7 @@ from index.postgres.passage_indexes import (
     check_memory,
     check_workers,
 )
-from index.store import store_exists
+from index.sqlite.store import store_exists
 
 # soft_wrap: long paths and URLs stay on one line when output goes to a file or pipe.
 # Markup off by default: titles, quotes, answers, paths and error messages come from articles

@@ -28,7 +28,7 @@ import numpy as np
 if TYPE_CHECKING:
     from datasketch import MinHash
 
-    from index.database import Database
+    from index.sqlite.database import Database
 
 NUM_PERM = 128
 SCHEME = "affine32"  # datasketch's default since 2.0: 32-bit values, the fastest to compute

@@ -28,9 +28,8 @@ from bot.learned.model import Linear, ReaderModel, Trees
 from bot.learned.reader import rerank
 from bot.questions import Kind, Question, analyse
 from bot.ranking import Scored, rank
-from index.database import PassageRow
 from index.errors import InputError
-from index.models import Article
+from index.models import Article, PassageRow
 from index.search import Hit
 from index.settings import AnswerSettings
 
