@@ -1,7 +1,7 @@
 """`newsbot migrate --to postgresql://…` timed on one synthetic store, for each of several
 checkouts of the code (the current one, an older commit unpacked elsewhere), in one run.
 
-One synthetic SQLite + FAISS store of `--passages` passages (benchmarks/bench.py
+One synthetic SQLite + FAISS store of `--passages` passages (benchmarks/parts/million.py
 `build_synthetic`: random draws from the real articles' word frequencies, random unit
 vectors, 384 dimensions), one embedded PostgreSQL 18 + pgvector (benchmarks/pgbulk.py
 `server`), then for each `--code` folder `newsbot migrate` as a process of its own, run from
@@ -30,8 +30,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-import bench  # noqa: E402
 import pgbulk  # noqa: E402
+from parts import common  # noqa: E402
+from parts.million import build_synthetic  # noqa: E402
 
 INDEXES = ("SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'passages'"
            " ORDER BY indexname")
@@ -68,15 +69,15 @@ def main() -> None:
                         help="passed on to every `newsbot migrate` (repeatable)")
     parser.add_argument("--timeout-s", type=float, default=1200)
     parser.add_argument("--pg-url", help="an administrator's URL (default: an embedded server)")
-    parser.add_argument("--articles", type=Path, default=bench.DATA / "articles.jsonl")
+    parser.add_argument("--articles", type=Path, default=common.DATA / "articles.jsonl")
     args = parser.parse_args()
 
     tmp = Path(tempfile.mkdtemp(prefix="newsbot-migrate-time-"))
     try:
         synthetic = argparse.Namespace(articles=args.articles, million=args.passages,
                                        million_words=args.words, nlist=256, nprobe=16)
-        built = bench.build_synthetic(synthetic, tmp)
-        bench._say(f"synthetic store of {args.passages} passages: {built}")
+        built = build_synthetic(synthetic, tmp)
+        common.say(f"synthetic store of {args.passages} passages: {built}")
         runs = []
         with pgbulk.server(args.pg_url) as admin:
             settings = None
@@ -84,12 +85,12 @@ def main() -> None:
                 with pgbulk.fresh_database(admin) as url:
                     settings = settings or pgbulk.settings_of(url)
                     run = migrate_once(code.resolve(), tmp, url, args.migrate_arg, args.timeout_s)
-                    bench._say(f"{code}: {run}")
+                    common.say(f"{code}: {run}")
                     runs.append(run)
         print(json.dumps({
             "passages": args.passages, "words_per_passage": args.words, "synthetic": built,
             "server": settings, "load_average_after": os.getloadavg(), "runs": runs,
-            "note": bench.SYNTHETIC_NOTE,
+            "note": common.SYNTHETIC_NOTE,
         }, indent=2))
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

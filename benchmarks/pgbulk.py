@@ -168,18 +168,16 @@ def copy_store(
     """Copy the SQLite + FAISS store in `data_dir` into the empty database at `url`;
     seconds per step and the counts. An HNSW build that runs past `build_timeout_s` (0: no
     limit) is cancelled: `hnsw` then says how far it got and the store has no HNSW index."""
-    from index.database import _ARTICLE_COLUMNS, Database
-    from index.postgres.database import (
-        TITLE_OR_EMPTY,
-        PgConnection,
-        PgDatabase,
-        tsv_sql,
-        vector_index_name,
-    )
+    from index.postgres.adapter import PgConnection
+    from index.postgres.database import PgDatabase
+    from index.postgres.lexical import TITLE_OR_EMPTY, tsv_sql
     from index.postgres.passage_indexes import drop_secondary_indexes, maintenance_settings
+    from index.postgres.vectors import vector_index_name
     from index.settings import IndexSettings
-    from index.store import DB_NAME
-    from index.vectors import VectorIndex, vector_file
+    from index.sqlite.articles import _ARTICLE_COLUMNS
+    from index.sqlite.database import Database
+    from index.sqlite.store import DB_NAME
+    from index.sqlite.vectors import VectorIndex, vector_file
 
     timings: dict[str, float] = {}
     started = time.perf_counter()

@@ -25,9 +25,9 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from index import stories
-from index.database import Database
 from index.settings import IndexSettings
-from index.vectors import VectorIndex, vector_file
+from index.sqlite.database import Database
+from index.sqlite.vectors import VectorIndex, vector_file
 
 
 def multi(story_of: dict[str, str]) -> list[frozenset[str]]:

@@ -36,7 +36,7 @@ from index.settings import (
     SearchSettings,
     StoreSettings,
 )
-from index.vectors import INDEX_TYPES
+from index.sqlite.vectors import INDEX_TYPES
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 

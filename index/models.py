@@ -1,10 +1,15 @@
-"""Plain records that move between the readers, the store and the search."""
+"""Plain records that move between the readers, the store and the search, and the rows both
+store backends (index/sqlite/, index/postgres/) return."""
 
 from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from index.entities import Entity
 
 _SPACE = re.compile(r"\s+")
 
@@ -84,3 +89,70 @@ class ReadResult:
     def extend(self, other: ReadResult) -> None:
         self.articles.extend(other.articles)
         self.skipped.extend(other.skipped)
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).replace(microsecond=0).isoformat()
+
+
+@dataclass(frozen=True)
+class PassageFilter:
+    """A subquery selecting passage ids (`p` is the passages table), with its parameters."""
+
+    sql: str
+    params: tuple[object, ...]
+    condition: str = ""  # the same test as a WHERE condition on `p` (the PostgreSQL search)
+
+
+@dataclass(frozen=True)
+class TermStats:
+    """How many of the store's passages hold each query word (counted up to the searcher's
+    common-word limit), for a backend that ranks with them (`needs_term_stats`)."""
+
+    passages: int
+    frequencies: Mapping[str, int]
+
+
+@dataclass(frozen=True)
+class PassageRow:
+    """A passage joined with the article it belongs to, as search needs it."""
+
+    id: int
+    position: int
+    text: str
+    article: Article
+    # Named entities (start, end, label) in `text`; None when none were stored for it.
+    entities: tuple[Entity, ...] | None = None
+
+
+@dataclass(frozen=True)
+class CollectionCounts:
+    articles: int
+    passages: int
+    text_bytes: int  # article and passage text, in UTF-8
+    only_here: int  # articles no other collection holds
+
+
+@dataclass(frozen=True)
+class Ingest:
+    """One add into a collection, as `newsbot index stats` shows the last one."""
+
+    at: str
+    what: str  # what was read: paths, URLs, a feed
+    added: int
+    updated: int
+    unchanged: int
+    skipped: int
+    skipped_reasons: list[str]  # the first few, "origin: reason"
+
+
+@dataclass(frozen=True)
+class StoryCopy:
+    """One article of a story group, as an answer names it (no text)."""
+
+    article_id: str
+    title: str | None
+    url: str | None
+    source: str | None
+    published: str | None
+

@@ -225,7 +225,7 @@ class EntityWorker:
 
 @dataclass
 class Finding:
-    """Entities of passages being found (index/store.py): cached ones, and those of
+    """Entities of passages being found (index/features.py): cached ones, and those of
     the `missing` texts, pending in the worker or found here in `finish`."""
 
     recogniser: Recogniser | None

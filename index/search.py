@@ -23,12 +23,11 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from index.database import PassageRow, TermStats
-from index.models import Article
+from index.models import Article, PassageRow, TermStats
 from index.settings import SearchSettings
+from index.sqlite.vectors import VectorIndex
 from index.store import Store
 from index.text import content_words
-from index.vectors import VectorIndex
 
 
 @dataclass(frozen=True)

@@ -99,7 +99,7 @@ class StoreSettings:
 class AnswerSettings:
     min_similarity: float = 0.5  # the bot declines when no passage read is this similar
     # ... or, for a question asking for a name, number or date, when the best sentence's answer
-    # score (bot/ranking.py, its article's date left out) is below this: the passages are on
+    # score (bot/reader/ranking.py, its article's date left out) is below this: the passages are on
     # the subject, but no sentence in them gives what is asked.
     min_score: float = 1.8
     lead_max_chars: int = 300

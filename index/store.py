@@ -1,74 +1,46 @@
-"""The store: SQLite and FAISS kept in agreement, written atomically, readable while written.
+"""The store both backends are: what a write (add, remove, rebuild, expire) does, shared, and
+the hooks each backend fills in (index/sqlite/store.py: SQLite + FAISS; index/postgres/
+store.py: PostgreSQL + pgvector).
 
-A write (add, remove, rebuild) embeds first, then in ONE SQLite transaction changes the rows,
-writes the FAISS file of the next generation (temp file, fsync, rename) and bumps the
-generation in the database. Until that transaction commits, the database still names the old
-generation's file, which is kept, so a process killed at any moment leaves the last consistent
-store. Searches in this process keep using the old index object until the new one is swapped
-in; other processes notice the generation change and reload.
+A write plans (index/planning.py), embeds and finds entities (index/features.py) first, then
+in ONE database transaction changes the rows, writes the next generation's vectors and bumps
+the generation, so a process killed at any moment leaves the last consistent store; readers
+keep the last committed generation until the new one is installed.
 """
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
-import hashlib
-import os
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from index import ner_worker, stories
-from index.chunking import chunk_text, embedding_text
+from index.chunking import embedding_text
 from index.collections import SHARED, check_name
-from index.database import Database, now_iso
 from index.embedding import Embedder
-from index.entities import Recogniser, SpacyRecogniser, make_recogniser
+from index.entities import Recogniser, make_recogniser
 from index.errors import StoreError, StoreMismatch
-from index.models import Article, ArticleInput, Skipped
+from index.features import Features, Progress, _text_key
+from index.models import Article, ArticleInput, Skipped, now_iso
+from index.planning import AddResult, Planning, _Planned, _unstorable
 from index.settings import StoreSettings
-from index.vectors import VectorIndex, vector_file
 
-Progress = Callable[[str, int, int], None]  # stage, done, total
-
-DB_NAME = "news.sqlite3"
+if TYPE_CHECKING:
+    from index.sqlite.database import Database
+    from index.sqlite.vectors import VectorIndex
 
 def _noop(stage: str, done: int, total: int) -> None:
     pass
 
 
-def article_id_for(url: str | None, digest: str) -> str:
-    basis = url if url else f"text:{digest}"
-    return hashlib.sha256(basis.encode()).hexdigest()[:16]
-
-
-def _text_key(text: str) -> str:
-    return hashlib.sha256(text.encode()).hexdigest()[:32]
-
-
-@dataclass
-class AddResult:
-    added: list[Article] = field(default_factory=list)
-    updated: list[Article] = field(default_factory=list)
-    unchanged: list[Article] = field(default_factory=list)
-    skipped: list[Skipped] = field(default_factory=list)
-
-
-@dataclass(frozen=True)
-class _Planned:
-    article: Article
-    passages: list[str] | None  # None: passages stay as they are
-    replaces: bool  # an existing article's passages are replaced
-    leaves: str | None = None  # the article (held by others too) the collection gives up
-
-
-class Store:
-    """Articles and passages in SQLite, their vectors in FAISS, in one data directory."""
+class Store(Planning, Features):
+    """Articles, passages and their vectors, with one API whatever keeps them; a backend
+    fills in the hooks below that raise NotImplementedError."""
 
     def __init__(self, settings: StoreSettings, embedder: Embedder) -> None:
         self.settings = settings
@@ -93,7 +65,9 @@ class Store:
     filters_in_query = False
 
     def _open_database(self) -> Database:
-        return Database(self.data_dir / DB_NAME)
+        """The backend's database (a `Database`, index/sqlite/database.py, or one that speaks
+        its API)."""
+        raise NotImplementedError
 
     # -- reading ----------------------------------------------------------------------------
     def check_model(self) -> None:
@@ -111,47 +85,9 @@ class Store:
             )
 
     def vector_index(self) -> VectorIndex:
-        """The index of the committed generation, reloaded when another process changed it."""
-        index = self._index
-        if index is not None and self.db.generation() == self._loaded_generation:
-            return index
-        with self._load_lock:
-            for _ in range(5):
-                # Read under the lock: a writer in this process installs its new index under
-                # this lock before it deletes the old generation's file, so a generation read
-                # here still has its file. One read before the lock could already be stale.
-                generation = self.db.generation()
-                if self._index is not None and generation == self._loaded_generation:
-                    return self._index
-                try:
-                    index = self._load(generation)
-                except StoreMismatch:
-                    if self.db.generation() != generation:
-                        continue  # another process committed meanwhile (and removed that file)
-                    raise
-                self._index, self._loaded_generation = index, generation
-                return index
-            raise StoreError("the store kept changing while its vector index was being loaded")
-
-    def _load(self, generation: int) -> VectorIndex:
-        self.check_model()
-        if generation == 0:
-            return VectorIndex.build(
-                self.embedder.dimension, self.settings.index, np.zeros(0), np.zeros((0, 0))
-            )
-        index = VectorIndex.load(vector_file(self.data_dir, generation), self.settings.index)
-        _, passages = self.db.counts()
-        if index.size != passages:
-            raise StoreMismatch(
-                f"the vector index holds {index.size} vectors but the database has"
-                f" {passages} passages; run `newsbot index rebuild`"
-            )
-        if index.dimension != self.embedder.dimension:
-            raise StoreMismatch(
-                f"the vector index is {index.dimension}-dimensional but the model makes"
-                f" {self.embedder.dimension}; run `newsbot index rebuild`"
-            )
-        return index
+        """The vectors of the committed generation (reloaded when another process changed
+        it), once the store is known to match the model."""
+        raise NotImplementedError
 
     def is_empty(self) -> bool:
         return self.db.counts()[0] == 0
@@ -159,148 +95,9 @@ class Store:
     # -- writing ----------------------------------------------------------------------------
     @contextmanager
     def _writing(self) -> Iterator[None]:
-        """One writer at a time, across threads and processes sharing the data directory."""
-        with self._write_lock, open(self.data_dir / ".write.lock", "a+") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(lock, fcntl.LOCK_UN)
-
-    def _plan(
-        self, item: ArticleInput, seen: dict[str, Article], taken: set[str], collection: str
-    ) -> tuple[str, _Planned]:
-        """What adding `item` to `collection` means: ("added"|"updated"|"unchanged", plan).
-
-        A collection only ever gains an article from what it supplied itself: `item` updates
-        the article `collection` already holds under its URL (else with its text); failing
-        that it joins a stored article only where that one is exactly what `item` supplies
-        (same text, URL and shown details), else it is stored anew for `collection` alone,
-        whatever other collections hold under the same URL. An update of an article that
-        other collections hold too leaves theirs as it is: `collection` gets its own copy."""
-        digest = item.content_hash
-        own = None
-        if item.url:
-            own = seen.get(item.url) or self.db.article_by_url(item.url, collection)
-        if own is None:
-            own = seen.get(digest) or self.db.article_by_hash(digest, collection)
-        stamp = now_iso()
-        if own is None:
-            same = self.identical(item)
-            if same is not None:
-                return "unchanged", _Planned(same, None, replaces=False)
-            article = Article(
-                id=self._new_id(item.url, digest, taken), title=item.title, url=item.url,
-                source=item.source, published=item.published, author=item.author,
-                text=item.text, content_hash=digest, added_at=stamp, updated_at=stamp,
-                origin=item.origin or None,
-            )
-            return "added", _Planned(article, self._chunks(article), replaces=False)
-        same_text = own.content_hash == digest
-        merged = replace(
-            own,
-            # The same text under another URL keeps its first URL; a URL's new text replaces.
-            url=own.url or item.url,
-            title=item.title or own.title,
-            source=item.source or own.source,
-            published=item.published or own.published,
-            author=item.author or own.author,
-            text=item.text,
-            content_hash=digest,
-            origin=own.origin or item.origin or None,
-        )
-        if merged == own:
-            return "unchanged", _Planned(own, None, replaces=False)
-        merged = replace(merged, updated_at=stamp)
-        if self.db.collections_of(own.id) - {collection}:
-            copy = replace(merged, id=self._new_id(merged.url, digest, taken), added_at=stamp)
-            return "updated", _Planned(copy, self._chunks(copy), replaces=False, leaves=own.id)
-        rechunk = not same_text or merged.title != own.title
-        return "updated", _Planned(merged, self._chunks(merged) if rechunk else None, rechunk)
-
-    def identical(self, item: ArticleInput) -> Article | None:
-        """A stored article that is exactly what `item` supplies: its text, URL and every
-        detail an answer shows (the origin names an untitled one). Joining it shows the
-        newcomer nothing it did not supply itself."""
-        for article in self.db.articles_with_text(item.content_hash, item.url or None):
-            if (article.title, article.source, article.published, article.author) != (
-                item.title, item.source, item.published, item.author
-            ):
-                continue
-            if article.title or article.origin == (item.origin or None):
-                return article
-        return None
-
-    def _new_id(self, url: str | None, digest: str, taken: set[str]) -> str:
-        """An id no stored or planned article has: from the URL (or text) as before, else,
-        for another collection's own article under a stored URL, from the URL and text."""
-        candidate, salt = article_id_for(url, digest), 0
-        while candidate in taken or self.db.article_by_id(candidate) is not None:
-            salt += 1
-            candidate = article_id_for(f"{url or ''}\n{digest}\n{salt}", digest)
-        taken.add(candidate)
-        return candidate
-
-    def _chunks(self, article: Article) -> list[str]:
-        return chunk_text(article.text, self.settings.chunk)
-
-    def _embed(
-        self, texts: list[str], progress: Progress
-    ) -> tuple[np.ndarray, list[tuple[str, np.ndarray]]]:
-        """Vectors for `texts`, from the cache where possible; also the new cache entries."""
-        keys = [_text_key(t) for t in texts]
-        dim = self.embedder.dimension
-        cached = self.db.cached_vectors(self.embedder.name, list(set(keys)), dim)
-        missing = [i for i, k in enumerate(keys) if k not in cached]
-        out = np.zeros((len(texts), dim), dtype=np.float32)
-        fresh: list[tuple[str, np.ndarray]] = []
-        if missing:
-            vecs = self.embedder.embed(
-                [texts[i] for i in missing],
-                batch_size=self.settings.model.batch_size,
-                progress=lambda done, total: progress("embedding", done, total),
-            )
-            for row, i in enumerate(missing):
-                out[i] = vecs[row]
-                fresh.append((keys[i], vecs[row]))
-        for i, k in enumerate(keys):
-            if k in cached:
-                out[i] = cached[k]
-        return out, fresh
-
-    def _embed_then(
-        self, texts: list[str], progress: Progress, finding: ner_worker.Finding
-    ) -> tuple[np.ndarray, list[tuple[str, np.ndarray]]]:
-        """`_embed`, dropping the entity blocks not yet started when embedding fails."""
-        try:
-            return self._embed(texts, progress)
-        except BaseException:
-            finding.cancel()
-            raise
-
-    def _entities(
-        self, texts: list[str], progress: Progress
-    ) -> tuple[list[str | None], list[tuple[str, str]]]:
-        """Stored entities (JSON) of passage `texts`, from the cache where possible; also the
-        new cache entries. All None when entities are off."""
-        return self._start_entities(texts).finish(progress)
-
-    def _start_entities(self, texts: list[str]) -> ner_worker.Finding:
-        """Start finding the entities of `texts` (`_entities`); `finish` returns them.
-
-        Many new passages go to a worker process (index/ner_worker.py) that tags them while
-        this process embeds; `finish` then waits for it. A few are tagged in `finish`."""
-        if self.recogniser is None or not texts:
-            return ner_worker.Finding(None, texts, {}, [], None)
-        keys = [_text_key(t) for t in texts]
-        cached = self.db.cached_entities(self.recogniser.name, list(set(keys)))
-        missing = list({k: i for i, k in enumerate(keys) if k not in cached}.values())
-        pending = None
-        if isinstance(self.recogniser, SpacyRecogniser) and ner_worker.worthwhile(len(missing)):
-            if self._entity_worker is None:
-                self._entity_worker = ner_worker.EntityWorker(self.recogniser.settings)
-            pending = self._entity_worker.submit([texts[i] for i in missing])
-        return ner_worker.Finding(self.recogniser, texts, cached, missing, pending, keys)
+        """One writer at a time, across threads and processes sharing the store."""
+        raise NotImplementedError
+        yield
 
     def _commit(
         self,
@@ -334,8 +131,10 @@ class Store:
             self._save_vectors(index, generation)
         self._installed(index, generation)
 
-    # The vector side of a commit; the PostgreSQL store (index/postgres/store.py) keeps the
-    # vectors in the passages' rows instead, written by the same transaction.
+    # The vector side of a commit, the backend's: the SQLite store writes the next
+    # generation's FAISS file (index/sqlite/store.py); the PostgreSQL store
+    # (index/postgres/store.py) keeps the vectors in the passages' rows, written by the same
+    # transaction.
     def _prepare_vectors(self, tx, whole: bool) -> None:  # type: ignore[no-untyped-def]
         """Before the rows are written (`whole`: every vector is written anew)."""
 
@@ -344,27 +143,15 @@ class Store:
         base: VectorIndex | None, remove_all: bool,
     ) -> VectorIndex:
         """The next generation's vectors: `base` less `removed`, plus the new ones."""
-        if remove_all or base is None:
-            return VectorIndex.build(
-                self.embedder.dimension, self.settings.index,
-                np.asarray(new_ids, dtype=np.int64), new_vecs,
-            )
-        return base.with_changes(removed, np.asarray(new_ids, dtype=np.int64), new_vecs)
+        raise NotImplementedError
 
     def _save_vectors(self, index: VectorIndex, generation: int) -> None:
-        """Inside the transaction, last: the next generation's file, written atomically."""
-        index.save(vector_file(self.data_dir, generation))
+        """Inside the transaction, last: the next generation's vectors, where they go apart."""
+        raise NotImplementedError
 
     def _installed(self, index: VectorIndex, generation: int) -> None:
-        """After the commit: searches use the new index, the old files go."""
-        with self._load_lock:
-            self._index, self._loaded_generation = index, generation
-        self._remove_stale_files(generation)
-
-    def _remove_stale_files(self, keep: int) -> None:
-        for path in self.data_dir.glob("vectors.*.faiss*"):
-            if path.name != vector_file(self.data_dir, keep).name:
-                path.unlink(missing_ok=True)
+        """After the commit: searches use the new index."""
+        raise NotImplementedError
 
     def add(
         self, items: list[ArticleInput], progress: Progress | None = None,
@@ -622,47 +409,13 @@ class Store:
     @property
     def location(self) -> str:
         """Where the store lives, as `stats` shows it."""
-        return str(self.data_dir)
+        raise NotImplementedError
 
     def size_on_disk(self) -> int:
-        total = 0
-        for path in self.data_dir.iterdir():
-            # SQLite's -shm/-journal files and a replaced vector file may go between the
-            # listing and the stat: a file that is gone takes no space.
-            with contextlib.suppress(FileNotFoundError):
-                if path.is_file():
-                    total += path.stat().st_size
-        return total
+        raise NotImplementedError
 
     def close(self) -> None:
         if self._entity_worker is not None:
             self._entity_worker.close()
             self._entity_worker = None
         self.db.close()
-
-
-def _unstorable(item: ArticleInput) -> str | None:
-    """Why SQLite cannot (or should not) store `item`'s text fields, or None."""
-    for name in ("text", "title", "url", "source", "published", "author", "origin"):
-        value = getattr(item, name)
-        if not value:
-            continue
-        if "\x00" in value:
-            return f"the article's {name} holds a NUL character"
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError:
-            return f"the article's {name} is not valid Unicode text (a lone surrogate)"
-    return None
-
-
-def store_exists(data_dir: Path) -> bool:
-    return (Path(data_dir) / DB_NAME).exists()
-
-
-def fsync_tree(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

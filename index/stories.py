@@ -28,7 +28,7 @@ import numpy as np
 if TYPE_CHECKING:
     from datasketch import MinHash
 
-    from index.database import Database
+    from index.sqlite.database import Database
 
 NUM_PERM = 128
 SCHEME = "affine32"  # datasketch's default since 2.0: 32-bit values, the fastest to compute
@@ -101,7 +101,7 @@ class StoryIndex:
 
     def __init__(self) -> None:
         # datasketch imports scipy (0.45 s together): only indexing groups stories, so it is
-        # imported here and not when a question reads `shingles` through bot/copies.py.
+        # imported here and not when a question reads `shingles` through bot/reader/copies.py.
         from datasketch import MinHashLSH
 
         self._lsh = MinHashLSH(threshold=LSH_THRESHOLD, num_perm=NUM_PERM)

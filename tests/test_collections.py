@@ -11,10 +11,11 @@ import pytest
 
 from bot.engine import NewsEngine
 from index.collections import SHARED, check_name, check_names, guild_collection
-from index.database import MIGRATIONS, Database
 from index.errors import InputError
 from index.models import ArticleInput, ReadResult
 from index.search import Filters
+from index.sqlite.database import Database
+from index.sqlite.schema import MIGRATIONS
 
 A, B = guild_collection(111), guild_collection(222)
 
@@ -284,9 +285,9 @@ def test_an_old_store_migrates_in_place_and_answers_as_before(
 ):
     # The schema of a store made before collections: the migrations before it only.
     old_schema_db = tmp_path / "old-schema.sqlite3"
-    monkeypatch.setattr("index.database.MIGRATIONS", MIGRATIONS[:COLLECTIONS_MIGRATION])
+    monkeypatch.setattr("index.sqlite.database.MIGRATIONS", MIGRATIONS[:COLLECTIONS_MIGRATION])
     Database(old_schema_db).close()
-    monkeypatch.setattr("index.database.MIGRATIONS", MIGRATIONS)
+    monkeypatch.setattr("index.sqlite.database.MIGRATIONS", MIGRATIONS)
 
     engine = NewsEngine(fast_config, embedder=hashing_embedder)
     engine.add_articles(ReadResult(articles=[

@@ -23,7 +23,7 @@ WRITER = textwrap.dedent(
     from bot.engine import NewsEngine
     from index.embedding import HashingEmbedder
     from index.models import ArticleInput, ReadResult
-    import index.vectors as vectors
+    import index.sqlite.vectors as vectors
     from tests.conftest import make_fast_config
 
     mode = sys.argv[1]

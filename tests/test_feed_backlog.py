@@ -15,11 +15,11 @@ from click.testing import CliRunner
 from bot.cli import cli as main_cli
 from bot.engine import NewsEngine
 from bot.feeds.following import FeedPoller
-from index.database import MIGRATIONS
 from index.embedding import HashingEmbedder
 from index.feedstate import FeedBook
 from index.models import ArticleInput, ReadResult
 from index.postgres.schema import MIGRATIONS as PG_MIGRATIONS
+from index.sqlite.schema import MIGRATIONS
 from tests.conftest import backend_config
 from tests.test_following import Clock, Entry, FeedServer, config_file, titles  # noqa: F401
 
@@ -155,7 +155,8 @@ def test_a_store_made_before_the_backlog_keeps_its_feed_state(
     )
     # The store as the previous release made it: every migration before the backlog's.
     if backend == "sqlite":
-        monkeypatch.setattr("index.database.MIGRATIONS", before(MIGRATIONS, "009_feed_backlog"))
+        monkeypatch.setattr("index.sqlite.database.MIGRATIONS",
+                            before(MIGRATIONS, "009_feed_backlog"))
     else:
         monkeypatch.setattr("index.postgres.database.MIGRATIONS",
                             before(PG_MIGRATIONS, "004_feed_backlog"))

@@ -13,7 +13,7 @@ import pytest
 from bot.engine import NewsEngine
 from index.embedding import HashingEmbedder
 from index.models import ArticleInput, ReadResult
-from index.postgres import database as pg_database
+from index.postgres import lexical as pg_lexical
 from tests.conftest import backend_config
 
 # Made-up words, so that no stemmer or stop list treats them specially; drawn with Zipf's
@@ -117,7 +117,7 @@ def test_postgres_scores_only_the_rarest_words_passages_and_pairs_of_the_others(
         assert len(search("harbour", "zeppelin")) == 49
         # ...past the bound the commoner word's passages are left out, the rarer word's are
         # all there, the one holding both first;
-        monkeypatch.setattr(pg_database, "RARE_ROWS", 10)
+        monkeypatch.setattr(pg_lexical, "RARE_ROWS", 10)
         found = search("harbour", "zeppelin")
         assert len(found) == 4
         assert all("zeppelin" in t for t in found)

@@ -8,8 +8,7 @@ import pytest
 
 from bot.reader.questions import Kind, analyse, focus_of, kind_of, stem
 from bot.reader.ranking import candidates, normalise, rank, recency
-from index.database import PassageRow
-from index.models import Article, ArticleInput, ReadResult
+from index.models import Article, ArticleInput, PassageRow, ReadResult
 from index.search import Hit
 from tests.conftest import make_config
 

@@ -13,11 +13,11 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from bot.engine import NewsEngine
-from index.database import Database
 from index.embedding import HashingEmbedder
 from index.errors import StoreMismatch
 from index.models import ArticleInput, ReadResult
-from index.vectors import vector_file
+from index.sqlite.database import Database
+from index.sqlite.vectors import vector_file
 
 
 def article(text: str, url: str | None = None, title: str | None = "A title", **kw) -> ArticleInput:

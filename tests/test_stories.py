@@ -13,9 +13,9 @@ from bot.cli import cli
 from bot.discord_app.render.answers import render_answer
 from bot.engine import NewsEngine
 from index import stories
-from index.database import Database
 from index.embedding import HashingEmbedder
 from index.models import ArticleInput, ReadResult
+from index.sqlite.database import Database
 
 WIRE = (
     "A powerful storm swept across the northern coast of Ireland on Saturday, cutting power to "
@@ -152,7 +152,7 @@ def test_rebuild_groups_every_article(fast_engine):
 
 
 def test_the_migration_adds_the_table_to_an_old_database(tmp_path):
-    import index.database as database
+    import index.sqlite.database as database
 
     path = tmp_path / "old.sqlite3"
     old = database.MIGRATIONS

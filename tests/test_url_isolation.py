@@ -13,10 +13,11 @@ from click.testing import CliRunner
 
 from bot.cli import cli
 from bot.engine import NewsEngine
-from index.database import MIGRATIONS, Database
 from index.embedding import HashingEmbedder
 from index.models import ArticleInput, ReadResult
 from index.search import Filters
+from index.sqlite.database import Database
+from index.sqlite.schema import MIGRATIONS
 from tests.test_following import FeedServer
 
 URL = "https://intranet.example/private/zephyrion"
@@ -144,7 +145,7 @@ def test_a_store_with_unique_urls_migrates_keeping_everything(tmp_path, fast_con
                                                               hashing_embedder, monkeypatch):
     before = [m for m in MIGRATIONS if m[0] != "008_article_url_not_unique"]
     assert len(before) == len(MIGRATIONS) - 1
-    monkeypatch.setattr("index.database.MIGRATIONS", before)
+    monkeypatch.setattr("index.sqlite.database.MIGRATIONS", before)
     engine = NewsEngine(fast_config, embedder=hashing_embedder)
     (alpha,) = add(engine, "alpha", item(ALPHA_TEXT)).added
     add(engine, "shared", item(ALPHA_TEXT))
@@ -153,7 +154,7 @@ def test_a_store_with_unique_urls_migrates_keeping_everything(tmp_path, fast_con
                       ("articles", "passages", "article_collections", "story_members"))
     answer = engine.ask(QUESTION, collections=["alpha"], as_of="2025-01-01")
     engine.close()
-    monkeypatch.setattr("index.database.MIGRATIONS", MIGRATIONS)
+    monkeypatch.setattr("index.sqlite.database.MIGRATIONS", MIGRATIONS)
 
     engine = NewsEngine(fast_config, embedder=hashing_embedder)
     try:

@@ -30,7 +30,7 @@ from bot.cli.common import (
 from bot.engine import IngestReport, NewsEngine
 from index.embedding import make_embedder
 from index.errors import InputError
-from index.store import store_exists
+from index.sqlite.store import store_exists
 
 
 @click.group("index")

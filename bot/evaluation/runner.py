@@ -26,7 +26,7 @@ from index.errors import InputError
 from index.models import ArticleInput, ReadResult
 from index.readers.normalize import http_url
 from index.settings import BackendSettings
-from index.store import store_exists
+from index.sqlite.store import store_exists
 
 MARKER = ".newsbot-eval"  # marks a data directory as an evaluation store it may empty
 

@@ -22,8 +22,8 @@ from contextlib import contextmanager
 
 from psycopg_pool import ConnectionPool
 
+from index.postgres.adapter import PgConnection, unavailable_as_error
 from index.postgres.connection import LOCK_SPACE, migrate, open_pool
-from index.postgres.database import PgConnection, unavailable_as_error
 from index.settings import StoreSettings
 from index.store import Store
 

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from bot.reader.answer import Answer, Citation, Retrieved
-from index.database import now_iso
+from index.models import now_iso
 
 if TYPE_CHECKING:
     from index.settings import StoreSettings

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from index.database import now_iso
+from index.models import now_iso
 
 MIGRATIONS: tuple[tuple[int, str], ...] = (
     (

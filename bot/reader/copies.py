@@ -13,8 +13,9 @@ from datetime import date, timedelta
 from urllib.parse import urlsplit
 
 from bot.reader.answer import Citation, ReportedBy
-from index.database import Database, PassageRow, StoryCopy
+from index.models import PassageRow, StoryCopy
 from index.search import Hit
+from index.sqlite.database import Database
 from index.stories import shingles
 
 FUTURE_SLACK_DAYS = 2  # as ranking.recency: a copy dated a day or two late still counts

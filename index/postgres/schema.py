@@ -1,13 +1,13 @@
 """The store's tables in PostgreSQL, as numbered migrations (namespace "store").
 
-They mirror index/database.py's SQLite tables one for one, with two differences: a passage
+They mirror index/sqlite/schema.py's SQLite tables one for one, with two differences: a passage
 holds its vector (pgvector, HNSW index on inner product, as FAISS scores unit vectors) and
 its full text (`tsv`, a weighted tsvector with a GIN index) in its own row, so one
 transaction writes a passage with everything searched about it. Text that is compared or
 sorted (ids, dates, names) is COLLATE "C", so it orders byte for byte as in SQLite whatever
 the server's locale. The vector column has no declared dimension: each dimension gets its
 HNSW index on the first write of a model that makes it, a partial index on the cast
-(index/postgres/database.py `ensure_dimension`), so a rebuild for a model of another
+(index/postgres/vectors.py `ensure_dimension`), so a rebuild for a model of another
 dimension writes its vectors beside the old ones with nothing altered.
 """
 
@@ -154,7 +154,7 @@ MIGRATIONS: list[tuple[str, str]] = [
         """,
     ),
     (
-        # A feed's entries not stored yet, as index/database.py's 009_feed_backlog.
+        # A feed's entries not stored yet, as index/sqlite/schema.py's 009_feed_backlog.
         "004_feed_backlog",
         """
         ALTER TABLE feeds ADD COLUMN waiting INTEGER NOT NULL DEFAULT 0;

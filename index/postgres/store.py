@@ -6,7 +6,7 @@ killed mid-write leaves nothing of it, and readers keep seeing the last committe
 until it commits: a rebuild writes every new passage and vector beside the old ones (MVCC
 keeps the old rows visible to every other connection) and the commit swaps them in at once;
 for a model of another dimension the new vectors get an HNSW index of their own beside the
-old one (a partial index per dimension, database.py), so nothing is altered and no reader
+old one (a partial index per dimension, vectors.py), so nothing is altered and no reader
 waits; the old index is dropped concurrently after the commit.
 One writer at a time across processes: a session advisory lock held for the whole write
 (plan, embed, commit), released by the server when a writer dies.
@@ -23,8 +23,10 @@ from contextlib import contextmanager
 
 import numpy as np
 
-from index.database import PassageFilter
-from index.postgres.database import PgConnection, PgDatabase, vector_expr, vector_has_dim
+from index.models import PassageFilter
+from index.postgres.adapter import PgConnection
+from index.postgres.database import PgDatabase
+from index.postgres.vectors import vector_expr, vector_has_dim
 from index.settings import IndexSettings
 from index.store import Store
 
@@ -76,7 +78,7 @@ class PgVectors:
         condition, params = "", ()
         if where is not None:
             condition, params = f" AND {where.condition}", where.params
-        # The cast and the dimension test are the partial index's own (database.py), so the
+        # The cast and the dimension test are the partial index's own (vectors.py), so the
         # HNSW index of this dimension serves the ORDER BY.
         vec = vector_expr(self._dimension, "p.")
         return (

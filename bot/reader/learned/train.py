@@ -29,9 +29,8 @@ from bot.reader.learned.span import PassageSpans, SpanReader, add_features
 from bot.reader.questions import Kind, Question, analyse
 from bot.reader.ranking import Scored, rank
 from bot.reader.rules import rules_decline, short_answer
-from index.database import PassageRow
 from index.errors import InputError
-from index.models import Article
+from index.models import Article, PassageRow
 from index.search import Hit
 from index.settings import AnswerSettings
 
