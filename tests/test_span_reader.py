@@ -140,3 +140,69 @@ def _word_offsets(text: str) -> list[tuple[int, str]]:
     import re
 
     return [(m.start(), m.group(0)) for m in re.finditer(r"\w+|[^\w\s]", text)]
+
+
+def test_the_learned_reader_trains_with_span_features_end_to_end(
+    tiny_trained: Path, tmp_path: Path
+) -> None:
+    from bot.reader.learned import data as training_data
+    from bot.reader.learned.model import ReaderModel
+    from bot.reader.learned.train import fit, read_records, span_reads, split_examples
+    from index.embedding import HashingEmbedder
+
+    records = list(read_records(training_data.build(
+        _write_set(tmp_path / "set"), tmp_path / "work", HashingEmbedder(dimension=384).embed,
+        None, held_out_weeks=1,
+    )))
+    export(tiny_trained, tmp_path / "span-model.onnx", SAMPLE[:1], quantize=False)
+    reader = SpanReader(tmp_path / "span-model.onnx", tmp_path / "span-tokenizer.json")
+    reads = span_reads(records, reader, None, tmp_path / "reads.pkl")
+    assert set(reads) == {r["question_id"] for r in records}
+    # A second call reads nothing again: the cache answers (same model digest).
+    again = span_reads(records, _Unusable(reader.digest), None, tmp_path / "reads.pkl")
+    assert set(again) == set(reads)
+    train, held = split_examples(records, None, reads=reads)
+    names = feature_names(True)[0]
+    assert all(ex.x.shape[1] == len(names) for ex in train + held)
+    model, _ = fit(train, held, training_data.READ, span=True)
+    path = tmp_path / "model.json"
+    model.save(path)
+    loaded = ReaderModel.from_json(json.loads(path.read_text()))
+    assert loaded.span and np.allclose(loaded.sentence.logits(train[0].x),
+                                       model.sentence.logits(train[0].x), atol=1e-5)
+
+
+class _Unusable(SpanReader):
+    """A span reader with its digest but no model: reading anything fails the test."""
+
+    def __init__(self, digest: str) -> None:
+        self.digest = digest
+
+    def read(self, question: str, passages: list[str]) -> list[PassageSpans]:
+        raise AssertionError("read again although the cache holds it")
+
+
+def test_a_span_trained_model_without_its_span_files_is_refused(tmp_path: Path,
+                                                                monkeypatch) -> None:
+    from bot.reader.learned import model as model_module
+    from bot.reader.learned import span
+    from bot.reader.learned.reader import LearnedReader
+    from index.errors import InputError
+    from index.settings import AnswerSettings
+
+    data = json.loads(model_module.MODEL_FILE.read_text())
+    data["span"] = True
+    names = feature_names(True)
+    data["sentence"]["names"] = list(names[0])
+    data["question"]["names"] = list(names[1])
+    data["question"]["mean"] += [0.0, 0.0]
+    data["question"]["scale"] += [1.0, 1.0]
+    data["question"]["coef"] += [0.0, 0.0]
+    model = model_module.ReaderModel.from_json(data)
+    monkeypatch.setattr(span, "SPAN_FILE", tmp_path / "absent.onnx")
+    span.load.cache_clear()
+    try:
+        with pytest.raises(InputError, match="span reader"):
+            LearnedReader(AnswerSettings(), 5, model)
+    finally:
+        span.load.cache_clear()

@@ -68,7 +68,7 @@ class RulesReader:
         parsed = analyse(question)
         idf = passages.idf(parsed.terms.values())
         ranked, confidence = self._order(
-            parsed, rank(parsed, read, {s: idf[w] for s, w in parsed.terms.items()}, day)
+            parsed, rank(parsed, read, {s: idf[w] for s, w in parsed.terms.items()}, day), read
         )
         shown = stories.one_per_story(_by_best_sentence(hits, ranked))[: self.top_k]
         retrieved = [_retrieved(h) for h in shown]
@@ -133,9 +133,10 @@ class RulesReader:
 
     # -- what the learned reader replaces ----------------------------------------------------
     def _order(
-        self, parsed: Question, ranked: list[Scored]
+        self, parsed: Question, ranked: list[Scored], read: list[Hit]
     ) -> tuple[list[Scored], float | None]:
-        """The sentences best first, and how sure the reader is of the best (None: no model)."""
+        """The sentences best first (`Scored.hit` indexes `read`), and how sure the reader is
+        of the best (None: no model)."""
         return ranked, None
 
     def _declines(

@@ -11,6 +11,7 @@ from bot.reader.learned.model import ReaderModel, sigmoid
 from bot.reader.questions import Kind, Question
 from bot.reader.ranking import Scored
 from bot.reader.rules import RulesReader
+from index.errors import InputError
 from index.search import Hit
 from index.settings import AnswerSettings
 
@@ -24,14 +25,30 @@ class LearnedReader(RulesReader):
     def __init__(self, settings: AnswerSettings, top_k: int, model: ReaderModel) -> None:
         super().__init__(settings, top_k)
         self.model = model
+        self.spans = None
+        if model.span:  # the model weighs what the span reader finds: it must be there
+            from bot.reader.learned import span
+
+            self.spans = span.load()
+            if self.spans is None:
+                raise InputError(
+                    f"the learned reader's model was trained with the span reader, but"
+                    f" {span.SPAN_FILE.name} or {span.TOKENIZER_FILE.name} is missing beside"
+                    " it; reinstall, or retrain with `newsbot reader train`"
+                )
 
     @property
     def passages_read(self) -> int:
         return self.model.passages_read
 
     def _order(
-        self, parsed: Question, ranked: list[Scored]
+        self, parsed: Question, ranked: list[Scored], read: list[Hit]
     ) -> tuple[list[Scored], float | None]:
+        if self.spans is not None and ranked:
+            from bot.reader.learned.span import add_features
+
+            texts = [h.passage.text for h in read]
+            add_features(self.spans.read(parsed.text, texts), texts, ranked)
         return rerank(self.model, parsed, ranked)
 
     def _declines(

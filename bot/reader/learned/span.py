@@ -145,8 +145,10 @@ def add_features(reads: list[PassageSpans], passages: list[str], ranked: list[Sc
 
 
 @functools.lru_cache(maxsize=2)
-def load(model: Path = SPAN_FILE, tokenizer: Path = TOKENIZER_FILE) -> SpanReader | None:
-    """The shipped span reader, or None when its files are absent."""
+def load(model: Path | None = None, tokenizer: Path | None = None) -> SpanReader | None:
+    """The span reader (default: the files beside this module), or None when its files are
+    absent."""
+    model, tokenizer = model or SPAN_FILE, tokenizer or TOKENIZER_FILE
     if not model.exists() or not tokenizer.exists():
         return None
     return SpanReader(model, tokenizer)
