@@ -73,12 +73,14 @@ def _tensors(batch: list[dict]) -> dict[str, torch.Tensor]:
 
 def train(
     examples_file: Path, out_dir: Path, *, epochs: float = 1.0, batch_size: int = 16,
-    lr: float = 1e-4, seed: int = 0, threads: int = 2, log=print,
+    lr: float = 1e-4, seed: int = 0, threads: int = 2, log=print, init: Path | None = None,
 ) -> None:
+    """Train from the packaged model's encoder, or go on from `init` (an earlier run's
+    folder: a further pass over other examples at a lower rate)."""
     torch.manual_seed(seed)
     torch.set_num_threads(threads)
     rng = random.Random(seed)
-    base = packaged_model_dir()
+    base = str(init) if init else packaged_model_dir()
     tokenizer = AutoTokenizer.from_pretrained(base)
     model = AutoModelForQuestionAnswering.from_pretrained(base)
     examples = [json.loads(line) for line in examples_file.open()]
@@ -110,6 +112,7 @@ def train(
     tokenizer.save_pretrained(out_dir)
     (out_dir / "training.json").write_text(json.dumps(
         {"examples": len(items), "epochs": epochs, "batch_size": batch_size, "lr": lr,
+         "init": str(init) if init else "packaged all-MiniLM-L6-v2",
          "seed": seed, "max_length": MAX_LENGTH, "steps": steps,
          "seconds": round(time.time() - started)}))
 
@@ -124,6 +127,8 @@ if __name__ == "__main__":
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--lr", type=float, default=1e-4)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--init", type=Path, default=None,
+                        help="go on from this earlier run's folder")
     args = parser.parse_args()
     train(args.examples, args.out, epochs=args.epochs, batch_size=args.batch_size,
-          lr=args.lr, seed=args.seed, log=lambda m: print(m, flush=True))
+          lr=args.lr, seed=args.seed, log=lambda m: print(m, flush=True), init=args.init)
