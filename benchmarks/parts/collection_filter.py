@@ -7,10 +7,16 @@ import argparse
 import shutil
 import tempfile
 import time
-from collections import Counter
 from pathlib import Path
 
-from parts.common import SYNTHETIC_NOTE, peak_rss_mb, percentiles, questions, say
+from parts.common import (
+    SYNTHETIC_NOTE,
+    peak_rss_mb,
+    percentiles,
+    questions,
+    say,
+    word_frequencies,
+)
 
 
 def phase_collections(args: argparse.Namespace) -> dict:
@@ -22,22 +28,16 @@ def phase_collections(args: argparse.Namespace) -> dict:
     import faiss
     import numpy as np
 
-    from bot.evaluation.datasets import load_articles
     from index.embedding import SentenceTransformerEmbedder
     from index.models import now_iso
     from index.settings import IndexSettings, ModelSettings
     from index.sqlite.database import Database
     from index.sqlite.vectors import VectorIndex
-    from index.text import content_words, words
+    from index.text import content_words
 
     rng = np.random.default_rng(0)
     n, n_coll, per_article, k = args.million, args.collections, 10, 50
-    counts: Counter[str] = Counter()
-    for article in load_articles(args.articles).articles[:400]:
-        counts.update(words(article.text))
-    vocab = list(counts)
-    p = np.array([counts[w] for w in vocab], dtype=np.float64)
-    p /= p.sum()
+    vocab, p = word_frequencies(args.articles)
     names = ["shared", *(f"guild:{i}" for i in range(1, n_coll))]
     tmp = Path(tempfile.mkdtemp(prefix="newsbot-bench-coll-"))
     try:

@@ -89,3 +89,20 @@ def ask_engine(args: argparse.Namespace, embedder, data_dir: Path):  # type: ign
 
 def say(text: str) -> None:
     print(text, file=sys.stderr, flush=True)
+
+
+def word_frequencies(articles: Path):  # type: ignore[no-untyped-def]
+    """The words of the first 400 real articles and their shares, for synthetic passages."""
+    from collections import Counter
+
+    import numpy as np
+
+    from bot.evaluation.datasets import load_articles
+    from index.text import words
+
+    counts: Counter[str] = Counter()
+    for article in load_articles(articles).articles[:400]:
+        counts.update(words(article.text))
+    vocab = list(counts)
+    p = np.array([counts[w] for w in vocab], dtype=np.float64)
+    return vocab, p / p.sum()

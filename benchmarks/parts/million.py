@@ -7,7 +7,6 @@ import argparse
 import shutil
 import tempfile
 import time
-from collections import Counter
 from pathlib import Path
 
 from parts.common import (
@@ -17,6 +16,7 @@ from parts.common import (
     percentiles,
     questions,
     timed_answers,
+    word_frequencies,
 )
 
 
@@ -25,22 +25,15 @@ def build_synthetic(args: argparse.Namespace, tmp: Path) -> dict:
     random from the real articles' word frequencies, random unit vectors); seconds taken."""
     import numpy as np
 
-    from bot.evaluation.datasets import load_articles
     from index.collections import SHARED
     from index.models import Article, now_iso
     from index.settings import IndexSettings
     from index.sqlite.database import Database
     from index.sqlite.store import DB_NAME
     from index.sqlite.vectors import VectorIndex, vector_file
-    from index.text import words
 
     rng = np.random.default_rng(0)
-    counts: Counter[str] = Counter()
-    for article in load_articles(args.articles).articles[:400]:
-        counts.update(words(article.text))
-    vocab = list(counts)
-    p = np.array([counts[w] for w in vocab], dtype=np.float64)
-    p /= p.sum()
+    vocab, p = word_frequencies(args.articles)
     per_article, words_per_passage = 10, args.million_words
     settings = IndexSettings(type="ivf", ivf_nlist=args.nlist, ivf_nprobe=args.nprobe)
     started = time.perf_counter()
