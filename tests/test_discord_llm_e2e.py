@@ -60,7 +60,8 @@ async def test_ask_is_answered_by_the_llm_reader_with_its_citations(
     # SmolLM2-135M writes no [n] markers (see test_llm_reader): the real server is asked and
     # the proxy's grounded reply, citing the rates passage by its number, stands in for it
     async with seeded_bot(emulator, config, HashingEmbedder(), world.guild) as bot:
-        shown = bot.require_engine().answerer.answer(RATES_QUESTION).retrieved
+        engine = bot.require_engine()
+        shown = engine.read(RATES_QUESTION, reader=engine.extractive).retrieved
         n = next(i for i, r in enumerate(shown, 1) if "5.25 percent" in r.text)
         proxy.fault = Fault("reply", text=f"The central bank raised it to 5.25 percent [{n}].")
         inter = await emulator.invoke_command(
