@@ -78,6 +78,8 @@ def main() -> None:
                         help="shared_buffers of the embedded PostgreSQL")
     parser.add_argument("--pg-maintenance-mem", default="4GB",
                         help="maintenance_work_mem for building the indexes")
+    parser.add_argument("--pg-hnsw-m", type=int, default=None,
+                        help="HNSW m of the pg1m and pgparity copies (default: the product's)")
     parser.add_argument("--pg-build-workers", type=int, default=1,
                         help="max_parallel_maintenance_workers for building the indexes")
     parser.add_argument("--pg-build-timeout-s", type=float, default=0,

@@ -90,7 +90,7 @@ def phase_pg1m(args: argparse.Namespace) -> dict:
         with pgbulk.server(args.pg_url, args.pg_shared_buffers) as admin, \
                 pgbulk.fresh_database(admin) as url:
             loaded = pgbulk.copy_store(
-                tmp, url, hnsw_m=IndexSettings().hnsw_m,
+                tmp, url, hnsw_m=args.pg_hnsw_m or IndexSettings().hnsw_m,
                 maintenance_work_mem=args.pg_maintenance_mem, workers=args.pg_build_workers,
                 build_timeout_s=args.pg_build_timeout_s, say=say,
             )
@@ -159,7 +159,7 @@ def phase_pgparity(args: argparse.Namespace) -> dict:
     with pgbulk.server(args.pg_url, args.pg_shared_buffers) as admin, \
             pgbulk.fresh_database(admin) as url, \
             tempfile.TemporaryDirectory(prefix="newsbot-bench-bot-") as tmp:
-        pgbulk.copy_store(args.store, url, hnsw_m=IndexSettings().hnsw_m,
+        pgbulk.copy_store(args.store, url, hnsw_m=args.pg_hnsw_m or IndexSettings().hnsw_m,
                           maintenance_work_mem=args.pg_maintenance_mem,
                           workers=args.pg_build_workers, say=say)
         engine = engine_for(Path(tmp), embedder, pg_url=url)
