@@ -74,9 +74,15 @@ class SpanReader:
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self.session = ort.InferenceSession(str(model), options,
                                             providers=["CPUExecutionProvider"])
+        self.model_file = model
+
+    @functools.cached_property
+    def digest(self) -> str:
+        """The model file's sha256 (keys training's cache of readings; answering never needs
+        it, so a question does not pay for reading 23 MB twice)."""
         import hashlib
 
-        self.digest = hashlib.sha256(model.read_bytes()).hexdigest()
+        return hashlib.sha256(self.model_file.read_bytes()).hexdigest()
 
     def read(self, question: str, passages: list[str]) -> list[PassageSpans]:
         if not passages:
