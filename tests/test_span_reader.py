@@ -205,3 +205,87 @@ def test_a_span_trained_model_without_its_span_files_is_refused(tmp_path: Path,
             LearnedReader(AnswerSettings(), 5, model)
     finally:
         span.load.cache_clear()
+
+
+def _cloze_set(folder: Path) -> Path:
+    """Two question days, each with two articles telling one story in other words."""
+    folder.mkdir(parents=True)
+    story = [
+        "Norland Steel agreed on Tuesday to buy Baltic Forge in a quarrix merger worth two"
+        " billion euros, the zephyr regulators said.",
+        "Regulators in zephyr approved the quarrix merger: Baltic Forge goes to Norland Steel"
+        " for two billion euros after months of talks.",
+    ]
+    questions, articles, results = [], [], []
+    for d, day in enumerate(("2024-03-01", "2024-03-08")):
+        urls = []
+        for k, text in enumerate(story):
+            url = f"https://news.example/{d}-{k}"
+            urls.append(url)
+            articles.append({"url": url, "title": f"Report {d}-{k}", "published": day,
+                             "text": f"{text} Markets were calm in the afternoon session."})
+        questions.append({"question_id": f"{day}-0", "question_date": day,
+                          "question_sentence": "Who bought Baltic Forge?",
+                          "choices": ["Norland Steel", "Other"], "answer": ["0"],
+                          "evidence": ""})
+        results.append({"question_id": f"{day}-0", "urls": urls})
+    for name, rows in (("questions", questions), ("articles", articles),
+                       ("search_results", results)):
+        (folder / f"{name}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return folder
+
+
+@pytest.fixture
+def ruler_nlp():
+    """A real spaCy pipeline whose entities are known in advance (an entity ruler)."""
+    import spacy
+
+    nlp = spacy.blank("en")
+    ruler = nlp.add_pipe("entity_ruler")
+    ruler.add_patterns([{"label": "ORG", "pattern": "Baltic Forge"},
+                        {"label": "ORG", "pattern": "Norland Steel"}])
+    return nlp
+
+
+def test_cloze_questions_ask_for_the_masked_entity_in_another_article(
+        tmp_path: Path, ruler_nlp) -> None:
+    from bot.reader.learned import span_cloze
+
+    out = tmp_path / "cloze.jsonl"
+    counts = span_cloze.build(_cloze_set(tmp_path / "set"), out, set(), nlp=ruler_nlp,
+                              held_out_weeks=1)
+    rows = [json.loads(line) for line in out.open()]
+    positives = [r for r in rows if r["answer_start"] >= 0]
+    assert counts["positive"] == len(positives) >= 2
+    for r in positives:
+        assert r["question_id"].startswith("cloze-2024-03-01")  # the held-out day gives none
+        assert "which organization" in r["question"].lower()
+        assert r["answer_text"] not in r["question"]  # the entity is masked
+        at = r["answer_start"]
+        assert r["context"][at:at + len(r["answer_text"])] == r["answer_text"]
+        # the passage is the *other* article's: the sentence asked from is not in it
+        asked = r["question"].rstrip("?")
+        for wh in ("which organization", "Which organization"):
+            asked = asked.replace(wh, r["answer_text"])
+        assert asked[:30] not in r["context"]
+
+
+def test_cloze_examples_never_read_excluded_articles(tmp_path: Path, ruler_nlp) -> None:
+    from bot.reader.learned import span_cloze
+
+    out = tmp_path / "cloze.jsonl"
+    counts = span_cloze.build(_cloze_set(tmp_path / "set"), out,
+                              {"https://news.example/0-1"}, nlp=ruler_nlp, held_out_weeks=1)
+    # One article of the story left: no other article to ask it of.
+    assert out.read_text() == "" and counts.get("positive", 0) == 0
+
+
+def test_a_cloze_question_replaces_the_entity_by_its_wh_phrase() -> None:
+    from bot.reader.learned.span_cloze import cloze_question
+
+    sentence = "On Monday the Quarrix council elected Ilse Marwood as its new chair."
+    start = sentence.index("Ilse Marwood")
+    question = cloze_question(sentence, start, start + len("Ilse Marwood"), "PERSON")
+    assert question == "On Monday the Quarrix council elected who as its new chair?"
+    start = sentence.index("Monday")
+    assert cloze_question(sentence, start, start + 6, "DATE").startswith("On when the")
