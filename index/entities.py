@@ -15,10 +15,14 @@ a process that only answers questions never imports spaCy.
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import importlib.util
 import json
+import sys
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
 from typing import Protocol
 
 from index.errors import ConfigError
@@ -82,8 +86,50 @@ class SpacyRecogniser:
         return out
 
 
+def needs_torch(model: str) -> bool:
+    """Whether the spaCy pipeline `model` (a package or a folder) may run on PyTorch: its
+    config names a transformer or a PyTorch layer, or cannot be read (then it may)."""
+    folder = Path(model)
+    if not folder.is_dir():
+        try:
+            spec = importlib.util.find_spec(model)
+        except (ImportError, ValueError):
+            return True
+        if spec is None or not spec.submodule_search_locations:
+            return True
+        folder = Path(next(iter(spec.submodule_search_locations)))
+    configs = list(folder.glob("config.cfg")) + list(folder.glob("*/config.cfg"))
+    if not configs:
+        return True
+    try:
+        text = " ".join(c.read_text(encoding="utf-8").lower() for c in configs)
+    except (OSError, UnicodeDecodeError):
+        return True
+    return "transformer" in text or "torch" in text
+
+
+@contextlib.contextmanager
+def _torch_hidden_unless_needed(model: str) -> Iterator[None]:
+    """thinc imports torch when it is installed (1.2 s, ~250 MiB), which a CPU pipeline such
+    as en_core_web_sm never uses: while spaCy loads such a pipeline (and torch is not already
+    imported), torch looks absent; afterwards it can be imported as usual."""
+    hide = "torch" not in sys.modules and not needs_torch(model)
+    if hide:
+        sys.modules["torch"] = None  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        if hide and sys.modules.get("torch", 0) is None:
+            del sys.modules["torch"]
+
+
 def load_pipeline(model: str):  # type: ignore[no-untyped-def]
     """The spaCy pipeline `model` (a package name or a folder) with only what NER needs on."""
+    with _torch_hidden_unless_needed(model):
+        return _load_pipeline(model)
+
+
+def _load_pipeline(model: str):  # type: ignore[no-untyped-def]
     try:
         import spacy
     except ImportError as exc:  # pragma: no cover - spacy is a dependency

@@ -13,7 +13,6 @@ long as the store (`Store.close()` stops it) and ends by itself when its parent 
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import os
 import pickle
 import queue
@@ -43,28 +42,6 @@ class WorkerGone(RuntimeError):
     """The worker process ended before it answered (killed, out of memory)."""
 
 
-def _needs_torch(model: str) -> bool:
-    """Whether the spaCy pipeline `model` (a package or a folder) may run on PyTorch: its
-    config names a transformer or a PyTorch layer, or cannot be read (then it may)."""
-    folder = Path(model)
-    if not folder.is_dir():
-        try:
-            spec = importlib.util.find_spec(model)
-        except (ImportError, ValueError):
-            return True
-        if spec is None or not spec.submodule_search_locations:
-            return True
-        folder = Path(next(iter(spec.submodule_search_locations)))
-    configs = list(folder.glob("config.cfg")) + list(folder.glob("*/config.cfg"))
-    if not configs:
-        return True
-    try:
-        text = " ".join(c.read_text(encoding="utf-8").lower() for c in configs)
-    except (OSError, UnicodeDecodeError):
-        return True
-    return "transformer" in text or "torch" in text
-
-
 def _serve() -> None:
     """The worker: (number, settings, texts) in on stdin, (number, ok, entities or error)
     out, until stdin closes."""
@@ -79,11 +56,7 @@ def _serve() -> None:
         except EOFError:
             return
         try:
-            if recogniser is None:
-                if not _needs_torch(settings.model):
-                    # thinc imports torch when it is installed (1.2 s, ~250 MiB), which a
-                    # CPU pipeline such as en_core_web_sm never uses: make it look absent.
-                    sys.modules.setdefault("torch", None)  # type: ignore[arg-type]
+            if recogniser is None:  # (its pipeline loads without torch: entities.py)
                 recogniser = SpacyRecogniser(settings)
             reply = (number, True, recogniser.find(texts))
         except Exception as exc:  # sent back and raised in the caller

