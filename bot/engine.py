@@ -364,6 +364,10 @@ def make_reader(config: Config, kind: str, extractive: Reader | None = None) -> 
         from bot.reader.learned.reader import LearnedReader
 
         return LearnedReader(answer, top_k, load_reader_model())
+    if kind == "span":
+        from bot.reader.learned.span_lead import SpanLedReader
+
+        return SpanLedReader.load(answer, top_k)
     return RulesReader(answer, top_k)
 
 

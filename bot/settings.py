@@ -29,7 +29,7 @@ class DiscordSettings:
     message_content: bool = False
 
 
-READER_KINDS = ("extractive", "learned", "llm")
+READER_KINDS = ("extractive", "learned", "span", "llm")
 # The reader of a config that names none, and the one the LLM reader falls back to.
 DEFAULT_READER = "extractive"
 
@@ -38,7 +38,9 @@ DEFAULT_READER = "extractive"
 class ReaderSettings:
     # "extractive": sentences copied from the passages, chosen by hand-set rules
     # (bot/reader/rules.py, bot/reader/ranking.py); "learned": the same sentences chosen, and
-    # declines decided, by a model trained on news quizzes (bot/reader/learned/); "llm": an
+    # declines decided, by a model trained on news quizzes (bot/reader/learned/); "span": the
+    # sentence holding the answer a trained span reader finds leads, and its score decides
+    # whether to answer (bot/reader/learned/span_lead.py); "llm": an
     # OpenAI-compatible chat model writes the answer, every citation checked
     # (bot/reader/llm/reader.py)
     kind: str = DEFAULT_READER

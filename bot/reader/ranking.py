@@ -107,6 +107,8 @@ class Scored:
     # The evidence behind `score`, unweighted, by name: what the learned reader
     # (bot/reader/learned/) weighs instead of the hand-set weights above.
     features: dict[str, float] = field(default_factory=dict)
+    # The answer a trained span reader found in it, as written (bot/reader/learned/span_lead.py).
+    found_span: str | None = None
 
     @property
     def relevance(self) -> float:

@@ -113,9 +113,7 @@ class RulesReader:
                 conflict.older, older, numbers[stories.key(older.id)], day
             ))
         # The short answer is the best sentence's; a newer report that overrules it has none.
-        short = short_answer(ranked, parsed) if lead[0] is ranked[0] else None
-        if not self._sure_of_short(confidence):
-            short = None  # the model is not sure enough of the candidate itself
+        short = self._short(parsed, ranked, confidence) if lead[0] is ranked[0] else None
         text = " ".join(parts)
         if short:
             text = f"**{short}**{SHORT_ANSWER_SEPARATOR}{text}"
@@ -148,6 +146,13 @@ class RulesReader:
     def _sure_of_short(self, confidence: float | None) -> bool:
         """May the short answer be shown, as far as the reader's confidence goes?"""
         return True
+
+    def _short(self, parsed: Question, ranked: list[Scored], confidence: float | None
+               ) -> str | None:
+        """The short answer shown in bold before the lead sentence, or None."""
+        if not self._sure_of_short(confidence):
+            return None  # the model is not sure enough of the candidate itself
+        return short_answer(ranked, parsed)
 
     def _lead(self, ranked: list[Scored]) -> list[Scored]:
         """The best sentence, and the next best when it is nearly as good and both fit."""

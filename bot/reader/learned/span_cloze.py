@@ -61,6 +61,7 @@ def _holds(text: str, answer: str) -> re.Match[str] | None:
 def build(
     data_dir: Path, out_file: Path, exclude_urls: set[str], *, nlp, seed: int = 0,
     held_out_weeks: int = HELD_OUT_WEEKS, limit: int | None = None,
+    sentences_per_day: int = SENTENCES_PER_DAY,
     progress: Callable[[int, int], None] | None = None,
 ) -> dict[str, int]:
     """Write one SQuAD 2.0-style JSON line per example to `out_file`; return counts.
@@ -92,7 +93,7 @@ def build(
             sentences = [(i, s) for i, p in enumerate(pool) for s in split_sentences(p.text)
                          if 8 <= len(s.split()) <= 45]
             rng.shuffle(sentences)
-            sentences = sentences[:SENTENCES_PER_DAY]
+            sentences = sentences[:sentences_per_day]
             lowered = [p.text.lower() for p in pool]
             made = 0
             for (source, sentence), doc in zip(
@@ -142,17 +143,25 @@ def build(
 
 
 if __name__ == "__main__":
-    import sys
+    import argparse
     import time
 
     from index.entities import load_pipeline
     from index.settings import DEFAULT_NER_MODEL
 
-    data, learned, out = (Path(a) for a in sys.argv[1:4])
-    results = load_search_results(data / "search_results.jsonl")
-    reader_questions = {json.loads(line)["question_id"] for line in learned.open()}
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("data", type=Path, help="realtimeqa-train folder")
+    parser.add_argument("reader_inputs", type=Path,
+                        help="the learned reader's questions.jsonl (its articles are left out)")
+    parser.add_argument("out", type=Path)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--sentences-per-day", type=int, default=SENTENCES_PER_DAY)
+    args = parser.parse_args()
+    results = load_search_results(args.data / "search_results.jsonl")
+    reader_questions = {json.loads(line)["question_id"] for line in args.reader_inputs.open()}
     excluded = {u for q in reader_questions for u in results.get(q, [])}
     started = time.time()
-    print(build(data, out, excluded, nlp=load_pipeline(DEFAULT_NER_MODEL),
+    print(build(args.data, args.out, excluded, nlp=load_pipeline(DEFAULT_NER_MODEL),
+                seed=args.seed, sentences_per_day=args.sentences_per_day,
                 progress=lambda d, n: print(f"day {d}/{n} {time.time() - started:.0f}s",
                                             flush=True)))
