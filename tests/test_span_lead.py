@@ -60,7 +60,7 @@ def test_the_sentence_holding_the_span_leads_and_carries_it() -> None:
     out = lead_with(ranked, [_Hit(text)], Found(2.0, 0, at, at + len("Baltic Forge")))
     assert [s.sentence for s in out] == ["Norland Steel bought Baltic Forge on Tuesday.",
                                          "Shares rose.", "Markets were calm."]
-    assert out[0].found_span == "Baltic Forge" and out[0].score == 3.0
+    assert out[0].found_span == "Baltic Forge" and out[0].score == 1.0  # the rules' score
 
 
 def test_a_span_in_a_sentence_scored_in_another_passage_leads_that_copy() -> None:
@@ -99,7 +99,7 @@ def test_the_reader_answers_from_the_span_or_declines_by_its_margin(
     engine = _engine(tmp_path)
     try:
         question = "Which company did Norland Steel agree to buy?"
-        always = SpanLedReader(AnswerSettings(), 5, span_files,
+        always = SpanLedReader(engine.config.store.answer, 5, span_files,
                                SpanLeadSettings(passages=2, answer_margin=-1e9,
                                                 short_margin=-1e9))
         answer = engine.read(question, reader=always)
@@ -107,11 +107,11 @@ def test_the_reader_answers_from_the_span_or_declines_by_its_margin(
         # The bold short answer is the span, and the lead sentence holds it.
         assert answer.short_answer and answer.short_answer in answer.answer.split("**", 2)[2]
         assert 0.0 < (answer.confidence or 0.0) < 1.0
-        never = SpanLedReader(AnswerSettings(), 5, span_files,
+        never = SpanLedReader(engine.config.store.answer, 5, span_files,
                               SpanLeadSettings(passages=2, answer_margin=1e9, short_margin=1e9))
         assert not engine.read(question, reader=never).answered
         # Unless the rules' bars would answer, when the settings let them.
-        lenient = SpanLedReader(AnswerSettings(), 5, span_files, SpanLeadSettings(
+        lenient = SpanLedReader(engine.config.store.answer, 5, span_files, SpanLeadSettings(
             passages=2, answer_margin=1e9, short_margin=1e9, rules_may_answer=True))
         rules = engine.read(question, reader=engine.extractive)
         assert engine.read(question, reader=lenient).answered == rules.answered

@@ -3,8 +3,9 @@
 The span reader (span.py, a MiniLM question-answering model pre-trained on cloze questions
 and fine-tuned on two and a half years of news quizzes) reads the first few passages the
 rules reader would read, in the same order. The sentence holding its best span, against the
-passage's no-answer score, leads the answer; the rules' ranking orders the rest and may add
-a second lead sentence, as for the rules reader. The span's margin over "no answer" is the
+passage's no-answer score, leads the answer; the rules' ranking orders the rest, and a
+sentence the rules score nearly as high (or higher) joins the lead when both fit, as for the
+rules reader. The span's margin over "no answer" is the
 reader's confidence: below `answer_margin` it declines, from `short_margin` up the span is
 shown in bold as the short answer. Both margins and the number of passages read were chosen
 on the training weeks and checked on the held-out weeks (`span-reader.json`, its card in
@@ -86,7 +87,8 @@ def lead_with(ranked: list[Scored], read: list[Hit], found: Found) -> list[Score
     if holder is None:
         return ranked
     holder.found_span = span
-    holder.score = max(holder.score, ranked[0].score)
+    # Its score stays the rules': the rules' order is the scores' (see _declines), and a
+    # sentence the rules rank nearly as high may still join it in the lead.
     return [holder, *(s for s in ranked if s is not holder)]
 
 
@@ -120,7 +122,7 @@ class SpanLedReader(RulesReader):
         found = best_span(self.spans.read(parsed.text, texts)) if ranked else None
         if found is None:
             return ranked, 0.0
-        confidence = 1.0 / (1.0 + math.exp(-found.margin))
+        confidence = _probability(found.margin)
         return lead_with(ranked, read, found), confidence
 
     def _declines(
@@ -128,8 +130,10 @@ class SpanLedReader(RulesReader):
     ) -> bool:
         if (confidence or 0.0) >= _probability(self.lead.answer_margin):
             return False
-        return not self.lead.rules_may_answer or super()._declines(
-            parsed, ranked, read, confidence)
+        if not self.lead.rules_may_answer:
+            return True
+        by_rules = sorted(ranked, key=lambda s: s.score, reverse=True)  # as rank() ordered them
+        return super()._declines(parsed, by_rules, read, confidence)
 
     def _short(self, parsed: Question, ranked: list[Scored], confidence: float | None
                ) -> str | None:
@@ -139,4 +143,5 @@ class SpanLedReader(RulesReader):
 
 
 def _probability(margin: float) -> float:
-    return 1.0 / (1.0 + math.exp(-margin))
+    """The logistic function of `margin` (written with tanh: no overflow for any margin)."""
+    return 0.5 * (1.0 + math.tanh(margin / 2.0))
