@@ -116,7 +116,7 @@ def test_the_llm_reader_settings_are_read_and_checked():
     ("raw", "message"),
     [
         ({"reader": {"kind": "gpt"}},
-         "reader.kind: must be one of extractive, learned, llm, not 'gpt'"),
+         "reader.kind: must be one of extractive, learned, span, llm, not 'gpt'"),
         ({"reader": {"kind": "llm"}}, 'llm.base_url: must be set when [reader] kind = "llm"'),
         ({"reader": {"kind": "llm"}, "llm": {"base_url": "http://x/v1"}},
          'llm.model: must be set when [reader] kind = "llm"'),

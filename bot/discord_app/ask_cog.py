@@ -203,6 +203,7 @@ class AskCog(commands.Cog):
                     channel_id=interaction.channel_id,
                     user_id=interaction.user.id,
                 )
+                thread = await self._thread_wanted(interaction.guild, channel)
                 # the deferred message is filled in by editing it (Discord's route for this)
                 message = await interaction.edit_original_response(
                     embed=to_embed(render_answer(answer)), view=answer_view(key)
@@ -210,7 +211,8 @@ class AskCog(commands.Cog):
                 interaction.extras[REPLIED] = True
                 deadline.reschedule(None)  # answered: what follows is bookkeeping
         await self._after_answer(
-            key, message, channel, question, interaction.guild, interaction.app_permissions
+            key, message, channel, question, interaction.guild, interaction.app_permissions,
+            thread=thread,
         )
 
     async def _after_answer(
@@ -222,16 +224,20 @@ class AskCog(commands.Cog):
         guild: discord.Guild | None,
         perms: discord.Permissions | None,
         users: dict[int, str] | None = None,
+        *,
+        thread: bool,
     ) -> None:
         """Once an answer is delivered: record its message id (follow-ups by reply look it up)
-        and open its thread. A failure here (the store gone right after answering) is only
-        logged: a reply saying the store is unreachable under the answer it just gave would
-        tell the channel the question failed. Without the record, a reply to the answer
+        and open its thread when `thread` (thread per question was on when it was answered).
+        A failure here (the store gone right after answering) is only logged: a reply saying
+        the store is unreachable under the answer it just gave would tell the channel the
+        question failed. Without the record, a reply to the answer
         still follows up on it (question_from_embed), and no thread is opened, since its
         questions could not be found (thread_questions)."""
         try:
             await self.bot.db(self.bot.guild_store.set_answer_message, key, answer.id)
-            await self._open_thread(answer, channel, question, guild, perms, users)
+            if thread:
+                await self._open_thread(answer, channel, question, guild, perms, users)
         except Exception as exc:
             _, eid = describe_error(exc, public=True)
             log_error(exc, eid, f"bookkeeping after answer {answer.id} (key {key})")
@@ -247,6 +253,14 @@ class AskCog(commands.Cog):
             return None
         return " ".join(questions[-THREAD_CONTEXT_QUESTIONS:])
 
+    async def _thread_wanted(self, guild: discord.Guild | None, channel: object) -> bool:
+        """Is thread per question on where this answer goes? Asked before the answer is
+        shown: an answer given while it was off never gets a thread because an admin turned
+        it on a moment later, while its bookkeeping ran."""
+        if guild is None or is_thread(channel) or not isinstance(channel, discord.TextChannel):
+            return False
+        return bool(await self.bot.db(self.bot.guild_store.thread_per_question, guild.id))
+
     async def _open_thread(
         self,
         answer: discord.Message,
@@ -256,13 +270,10 @@ class AskCog(commands.Cog):
         perms: discord.Permissions | None,
         users: dict[int, str] | None,
     ) -> None:
-        """With thread per question on, open a thread on the answer for its follow-ups, where
-        the bot's permissions (`perms`, in the answer's channel) let it both create the thread
-        and post in it; elsewhere the answer stays as it is, with no request Discord would
-        refuse."""
-        if guild is None or is_thread(channel) or not isinstance(channel, discord.TextChannel):
-            return
-        if not await self.bot.db(self.bot.guild_store.thread_per_question, guild.id):
+        """Open a thread on the answer for its follow-ups, where the bot's permissions
+        (`perms`, in the answer's channel) let it both create the thread and post in it;
+        elsewhere the answer stays as it is, with no request Discord would refuse."""
+        if guild is None or not isinstance(channel, discord.TextChannel):
             return
         if not may_open_thread(perms):
             log.info("no thread on answer %s: missing thread permissions there", answer.id)
@@ -380,6 +391,7 @@ class AskCog(commands.Cog):
                 channel_id=message.channel.id,
                 user_id=message.author.id,
             )
+            thread = await self._thread_wanted(message.guild, message.channel)
             spec = render_answer(answer)
             body = (
                 {"embed": to_embed(spec)}
@@ -392,7 +404,8 @@ class AskCog(commands.Cog):
             deadline.reschedule(None)  # answered: what follows is bookkeeping
         users = {u.id: u.display_name for u in message.mentions}
         await self._after_answer(
-            key, reply, message.channel, text, message.guild, my_permissions(message), users
+            key, reply, message.channel, text, message.guild, my_permissions(message), users,
+            thread=thread,
         )
 
     async def _is_free(self, message: discord.Message) -> bool:
