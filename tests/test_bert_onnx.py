@@ -75,18 +75,24 @@ def test_answering_a_question_never_imports_torch(tmp_path, real_embedder):
         ArticleInput(text="The council approved a budget of 4.2 million dollars on Tuesday.")
     ]))
     engine.close()
+    out = _newsbot_then_modules(["--data-dir", str(data), "ask", "--json",
+                                 "How much was the budget?"], ["spacy", "torch"])
+    assert "4.2 million" in out
+    assert out.strip().endswith("NO-spacy\nNO-torch")
+
+
+def _newsbot_then_modules(args: list[str], modules: list[str]) -> str:
+    """The output of `newsbot ARGS` run in a new process, then a line per module: its name,
+    or NO-name when the command never imported it."""
     code = (
-        "import sys; from bot.cli import main; sys.argv = ['newsbot', '--data-dir', "
-        f"{str(data)!r}, 'ask', '--json', 'How much was the budget?']\n"
+        f"import sys; from bot.cli import main; sys.argv = ['newsbot', *{args!r}]\n"
         "try:\n    main()\nexcept SystemExit:\n    pass\n"
-        "print('SPACY' if 'spacy' in sys.modules else 'NO-SPACY')\n"
-        "print('TORCH' if 'torch' in sys.modules else 'NO-TORCH')"
+        f"for m in {modules!r}:\n    print(m if m in sys.modules else 'NO-' + m)\n"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          cwd=ROOT, timeout=120)
+                          cwd=ROOT, timeout=300)
     assert done.returncode == 0, done.stderr
-    assert "4.2 million" in done.stdout
-    assert done.stdout.strip().endswith("NO-SPACY\nNO-TORCH")
+    return done.stdout
 
 
 def test_one_encoder_serves_several_threads_at_once():
@@ -140,14 +146,6 @@ def test_building_an_index_never_imports_torch(tmp_path):
     articles = tmp_path / "a.txt"
     articles.write_text("The harbour council approved a budget of 4.2 million dollars on"
                         " Tuesday after a long debate about the bridge.\n" * 30)
-    code = (
-        "import sys; from bot.cli import main; sys.argv = ['newsbot', '--data-dir', "
-        f"{str(tmp_path / 'data')!r}, 'index', 'add', {str(articles)!r}]\n"
-        "try:\n    main()\nexcept SystemExit:\n    pass\n"
-        "print('TORCH' if 'torch' in sys.modules else 'NO-TORCH')\n"
-        "print('ST' if 'sentence_transformers' in sys.modules else 'NO-ST')"
-    )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          cwd=ROOT, timeout=300)
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.strip().endswith("NO-TORCH\nNO-ST"), done.stdout + done.stderr
+    out = _newsbot_then_modules(["--data-dir", str(tmp_path / "data"), "index", "add",
+                                 str(articles)], ["torch", "sentence_transformers"])
+    assert out.strip().endswith("NO-torch\nNO-sentence_transformers"), out
