@@ -86,12 +86,12 @@ def _newsbot_then_modules(args: list[str], modules: list[str]) -> str:
     or NO-name when the command never imported it."""
     code = (
         f"import sys; from bot.cli import main; sys.argv = ['newsbot', *{args!r}]\n"
-        "try:\n    main()\nexcept SystemExit:\n    pass\n"
+        "try:\n    main()\nexcept SystemExit as exit:\n    assert not exit.code, exit.code\n"
         f"for m in {modules!r}:\n    print(m if m in sys.modules else 'NO-' + m)\n"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           cwd=ROOT, timeout=300)
-    assert done.returncode == 0, done.stderr
+    assert done.returncode == 0, done.stderr  # the command itself succeeded too
     return done.stdout
 
 
