@@ -21,6 +21,7 @@ from index.embedding import HashingEmbedder
 from index.errors import InputError
 from index.models import ArticleInput, ReadResult
 from index.settings import AnswerSettings
+from tests.test_ranking import _hit
 from tests.test_span_reader import SAMPLE, tiny_trained  # noqa: F401 (a fixture)
 
 
@@ -41,13 +42,6 @@ def test_the_best_span_is_the_one_furthest_above_its_passages_no_answer() -> Non
     assert best_span([]) is None
 
 
-class _Hit:
-    """What lead_with reads of a search hit: its passage's text."""
-
-    def __init__(self, text: str) -> None:
-        self.passage = type("P", (), {"text": text})()
-
-
 def _scored(sentence: str, hit: int, score: float) -> Scored:
     return Scored(sentence, hit, score, [])
 
@@ -57,7 +51,7 @@ def test_the_sentence_holding_the_span_leads_and_carries_it() -> None:
     ranked = [_scored("Shares rose.", 0, 3.0), _scored("Markets were calm.", 0, 2.0),
               _scored("Norland Steel bought Baltic Forge on Tuesday.", 0, 1.0)]
     at = text.index("Baltic Forge")
-    out = lead_with(ranked, [_Hit(text)], Found(2.0, 0, at, at + len("Baltic Forge")))
+    out = lead_with(ranked, [_hit(0, text)], Found(2.0, 0, at, at + len("Baltic Forge")))
     assert [s.sentence for s in out] == ["Norland Steel bought Baltic Forge on Tuesday.",
                                          "Shares rose.", "Markets were calm."]
     assert out[0].found_span == "Baltic Forge" and out[0].score == 1.0  # the rules' score
@@ -69,10 +63,10 @@ def test_a_span_in_a_sentence_scored_in_another_passage_leads_that_copy() -> Non
     ranked = [_scored("Shares rose.", 1, 2.0),
               _scored("Norland Steel bought Baltic Forge on Tuesday.", 0, 1.0)]
     at = text.index("Baltic Forge")
-    out = lead_with(ranked, [_Hit("other"), _Hit(text)], Found(1.0, 1, at, at + 12))
+    out = lead_with(ranked, [_hit(0, "other"), _hit(1, text)], Found(1.0, 1, at, at + 12))
     assert out[0].sentence.startswith("Norland Steel") and out[0].found_span == "Baltic Forge"
     untouched = [_scored("Shares rose.", 1, 2.0)]
-    assert lead_with(untouched, [_Hit("other"), _Hit(text)], Found(1.0, 1, at, at + 12)) \
+    assert lead_with(untouched, [_hit(0, "other"), _hit(1, text)], Found(1.0, 1, at, at + 12)) \
         == untouched
 
 

@@ -203,7 +203,7 @@ class AskCog(commands.Cog):
                     channel_id=interaction.channel_id,
                     user_id=interaction.user.id,
                 )
-                thread = await self._thread_wanted(interaction.guild, channel)
+                thread = await self._thread_channel(interaction.guild, channel)
                 # the deferred message is filled in by editing it (Discord's route for this)
                 message = await interaction.edit_original_response(
                     embed=to_embed(render_answer(answer)), view=answer_view(key)
@@ -225,10 +225,11 @@ class AskCog(commands.Cog):
         perms: discord.Permissions | None,
         users: dict[int, str] | None = None,
         *,
-        thread: bool,
+        thread: discord.TextChannel | None,
     ) -> None:
         """Once an answer is delivered: record its message id (follow-ups by reply look it up)
-        and open its thread when `thread` (thread per question was on when it was answered).
+        and open its thread in `thread`, the answer's channel when thread per question was on
+        there as it was answered (`_thread_channel`).
         A failure here (the store gone right after answering) is only logged: a reply saying
         the store is unreachable under the answer it just gave would tell the channel the
         question failed. Without the record, a reply to the answer
@@ -236,8 +237,8 @@ class AskCog(commands.Cog):
         questions could not be found (thread_questions)."""
         try:
             await self.bot.db(self.bot.guild_store.set_answer_message, key, answer.id)
-            if thread:
-                await self._open_thread(answer, channel, question, guild, perms, users)
+            if thread is not None:
+                await self._open_thread(answer, thread, question, guild, perms, users)
         except Exception as exc:
             _, eid = describe_error(exc, public=True)
             log_error(exc, eid, f"bookkeeping after answer {answer.id} (key {key})")
@@ -253,18 +254,22 @@ class AskCog(commands.Cog):
             return None
         return " ".join(questions[-THREAD_CONTEXT_QUESTIONS:])
 
-    async def _thread_wanted(self, guild: discord.Guild | None, channel: object) -> bool:
-        """Is thread per question on where this answer goes? Asked before the answer is
+    async def _thread_channel(
+        self, guild: discord.Guild | None, channel: object
+    ) -> discord.TextChannel | None:
+        """The channel to open the answer's thread in: the answer's own, when it is a server's
+        text channel with thread per question on; else None. Asked before the answer is
         shown: an answer given while it was off never gets a thread because an admin turned
         it on a moment later, while its bookkeeping ran."""
         if guild is None or is_thread(channel) or not isinstance(channel, discord.TextChannel):
-            return False
-        return bool(await self.bot.db(self.bot.guild_store.thread_per_question, guild.id))
+            return None
+        wanted = await self.bot.db(self.bot.guild_store.thread_per_question, guild.id)
+        return channel if wanted else None
 
     async def _open_thread(
         self,
         answer: discord.Message,
-        channel: object,
+        channel: discord.TextChannel,
         question: str,
         guild: discord.Guild | None,
         perms: discord.Permissions | None,
@@ -273,8 +278,6 @@ class AskCog(commands.Cog):
         """Open a thread on the answer for its follow-ups, where the bot's permissions
         (`perms`, in the answer's channel) let it both create the thread and post in it;
         elsewhere the answer stays as it is, with no request Discord would refuse."""
-        if guild is None or not isinstance(channel, discord.TextChannel):
-            return
         if not may_open_thread(perms):
             log.info("no thread on answer %s: missing thread permissions there", answer.id)
             return
@@ -391,7 +394,7 @@ class AskCog(commands.Cog):
                 channel_id=message.channel.id,
                 user_id=message.author.id,
             )
-            thread = await self._thread_wanted(message.guild, message.channel)
+            thread = await self._thread_channel(message.guild, message.channel)
             spec = render_answer(answer)
             body = (
                 {"embed": to_embed(spec)}

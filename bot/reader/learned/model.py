@@ -154,4 +154,5 @@ def sha256(path: Path = MODEL_FILE) -> str:
 
 
 def sigmoid(x: np.ndarray | float) -> np.ndarray | float:
-    return 1.0 / (1.0 + np.exp(-np.asarray(x)))
+    """The logistic function (written with tanh: no overflow however far x is from 0)."""
+    return 0.5 * (1.0 + np.tanh(np.asarray(x) / 2.0))

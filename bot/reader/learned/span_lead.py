@@ -15,13 +15,13 @@ span-model.md).
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from bot.reader.learned import span as span_model
+from bot.reader.learned.model import sigmoid
 from bot.reader.questions import Question
 from bot.reader.ranking import Scored
 from bot.reader.rules import RulesReader
@@ -122,13 +122,13 @@ class SpanLedReader(RulesReader):
         found = best_span(self.spans.read(parsed.text, texts)) if ranked else None
         if found is None:
             return ranked, 0.0
-        confidence = _probability(found.margin)
+        confidence = float(sigmoid(found.margin))
         return lead_with(ranked, read, found), confidence
 
     def _declines(
         self, parsed: Question, ranked: list[Scored], read: list[Hit], confidence: float | None
     ) -> bool:
-        if (confidence or 0.0) >= _probability(self.lead.answer_margin):
+        if (confidence or 0.0) >= sigmoid(self.lead.answer_margin):
             return False
         if not self.lead.rules_may_answer:
             return True
@@ -137,11 +137,6 @@ class SpanLedReader(RulesReader):
 
     def _short(self, parsed: Question, ranked: list[Scored], confidence: float | None
                ) -> str | None:
-        if (confidence or 0.0) < _probability(self.lead.short_margin):
+        if (confidence or 0.0) < sigmoid(self.lead.short_margin):
             return None
         return ranked[0].found_span
-
-
-def _probability(margin: float) -> float:
-    """The logistic function of `margin` (written with tanh: no overflow for any margin)."""
-    return 0.5 * (1.0 + math.tanh(margin / 2.0))
