@@ -55,9 +55,15 @@ class Filters:
 
 
 @functools.lru_cache(maxsize=20_000)
-def _shingles(text: str) -> frozenset[str]:
+def _shingle_list(text: str) -> tuple[str, ...]:
+    # A tuple, not a set, is cached: see _stem_list in bot/reader/ranking.py.
     toks = content_words(text)
-    return frozenset(" ".join(toks[i : i + 3]) for i in range(max(1, len(toks) - 2)))
+    return tuple(" ".join(toks[i : i + 3]) for i in range(max(1, len(toks) - 2)))
+
+
+def _shingles(text: str) -> frozenset[str]:
+    """The passage's runs of three content words, for finding near-duplicates."""
+    return frozenset(_shingle_list(text))
 
 
 def near_duplicate(a: frozenset[str], b: frozenset[str], threshold: float = 0.6) -> bool:

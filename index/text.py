@@ -25,7 +25,16 @@ _CLITIC = re.compile(r"['’](?:s|t|re|ve|ll|d|m)$")
 
 
 def words(text: str) -> list[str]:
-    out = [w.lower() for w in _WORD.findall(text)]
+    """Lower-cased words of `text`, a clitic dropped ("Trump's" -> "trump")."""
+    lowered = text.lower()
+    # Lowering the whole text at once finds the same words, unless a letter lowers to two
+    # characters ("İ" -> "i" + a combining dot, which splits a word): then word by word.
+    if len(lowered) == len(text):
+        out = _WORD.findall(lowered)
+    else:
+        out = [w.lower() for w in _WORD.findall(text)]
+    if "'" not in lowered and "’" not in lowered:
+        return out
     return [_CLITIC.sub("", w).strip("’'") if "'" in w or "’" in w else w for w in out]
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+from collections.abc import Callable
 from datetime import date
 
 import pytest
@@ -272,3 +274,32 @@ def test_normalise_drops_exactly_the_punctuation_marks_of_the_basic_plane():
     assert normalise(letters) == letters.lower()
     assert normalise("Putin’s “demands” — Crimea… (1,000)") == "putin demands crimea 1000"
     assert normalise("\U0001F389 done") == "\U0001F389 done"  # outside the plane: kept
+
+
+def _tracked_growth(work: Callable[[], object]) -> int:
+    """How many more objects the garbage collector tracks after `work` than before."""
+    gc.collect()
+    before = len(gc.get_objects())
+    work()
+    gc.collect()
+    return len(gc.get_objects()) - before
+
+
+def test_the_sentence_caches_leave_nothing_for_the_garbage_collector_to_walk():
+    # Every full collection walks each tracked object: the ~70,000 frozensets the caches kept
+    # after 200 questions made each take ~170 ms (benchmarks/README.md, issue 21).
+    parsed = analyse("How many times did the council vote on the budget plan?")
+    hits = [
+        _hit(i, f"The council of Town{i} voted {i} times on budget plan {i}. "
+                f"Mayor Person{i} said the plan{i} would pass by spring.")
+        for i in range(400)
+    ]
+    grown = _tracked_growth(lambda: rank(parsed, hits, dict.fromkeys(parsed.terms, 1.0), None))
+    assert grown < 40
+
+
+def test_the_near_duplicate_check_caches_nothing_the_garbage_collector_walks():
+    from index.search import _shingles
+
+    texts = [f"Storm {i} closed road{i} and school{i} in county{i} on day {i}." for i in range(400)]
+    assert _tracked_growth(lambda: [_shingles(t) for t in texts]) < 40

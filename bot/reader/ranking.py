@@ -247,10 +247,20 @@ def _sentences(text: str) -> tuple[str, ...]:
     return tuple(split_sentences(text))
 
 
+# The caches of this module hold strings and tuples only, never sets: the garbage collector
+# stops tracking a tuple of strings, but walks every set on each full collection, and ~70,000
+# cached frozensets made those take ~170 ms, the slowest answers of the latency benchmark
+# (benchmarks/README.md, issue 21). A set is built from its cached tuple when it is needed.
 @functools.lru_cache(maxsize=100_000)
+def _stem_list(text: str) -> tuple[str, ...]:
+    """The stems of the content words of `text`, in order (cached: passages recur across
+    questions)."""
+    return tuple(stem(w) for w in content_words(text))
+
+
 def _stems(text: str) -> frozenset[str]:
-    """The stems of the content words of `text` (cached: passages recur across questions)."""
-    return frozenset(stem(w) for w in content_words(text))
+    """The stems of the content words of `text`."""
+    return frozenset(_stem_list(text))
 
 
 def _is_new(span: str, question: Question, question_norm: str) -> bool:
@@ -284,8 +294,9 @@ def rank(
         sentences = [(s, _stems(s)) for s in split[i]]
         passage_stems = set(_stems(article.title or "")).union(*(st for _, st in sentences))
         fresh = recency(article.published, as_of)
+        passage_covered = coverage(passage_stems)
         passage_evidence = (
-            W_PASSAGE_WORDS * coverage(passage_stems) + W_PASSAGE_SIMILARITY * hit.similarity
+            W_PASSAGE_WORDS * passage_covered + W_PASSAGE_SIMILARITY * hit.similarity
             + W_RECENCY * fresh
         )
         ents = hit.passage.entities if use_entities else None
@@ -311,14 +322,13 @@ def rank(
                     if question.wants else set()
                 )
             spans = [c for c in found_spans if _is_new(c, question, question_norm)]
+            words_covered = coverage(stems)
+            numerals_shared = _numerals_shared(question, sentence)
+            detail = date_detail(spans) if question.kind is Kind.DATE else 0.0
             score = (
-                passage_evidence
-                + W_WORDS * coverage(stems)
-                + W_NUMERALS * _numerals_shared(question, sentence)
-                - W_RANK * i
+                passage_evidence + W_WORDS * words_covered + W_NUMERALS * numerals_shared
+                - W_RANK * i + W_DATE_DETAIL * detail
             )
-            if question.kind is Kind.DATE:
-                score += W_DATE_DETAIL * date_detail(spans)
             wanted_here = {normalise(c) for c in spans if c in wanted}
             if wanted_here:
                 score += W_WANTED
@@ -327,10 +337,9 @@ def rank(
                             {c: W_WANTED if c in wanted_here else 0.0 for c in found},
                             frozenset(wanted_here))
             scored.features = {
-                "words": coverage(stems), "passage_words": coverage(passage_stems),
+                "words": words_covered, "passage_words": passage_covered,
                 "similarity": hit.similarity, "recency": fresh,
-                "numerals": _numerals_shared(question, sentence), "rank": float(i),
-                "date_detail": date_detail(spans) if question.kind is Kind.DATE else 0.0,
+                "numerals": numerals_shared, "rank": float(i), "date_detail": detail,
                 "wanted": 1.0 if wanted_here else 0.0, "candidates": float(len(found)),
                 "position": float(j), "passage_position": float(hit.passage.position),
                 "length": float(len(sentence.split())),
@@ -418,19 +427,13 @@ def _is_wanted(span: str, wants: str) -> bool:
     return _PERSON.fullmatch(span) is not None
 
 
-@functools.lru_cache(maxsize=100_000)
-def _bigrams(text: str) -> frozenset[tuple[str, str]]:
-    stems = [stem(w) for w in content_words(text)]
-    return frozenset(itertools.pairwise(stems))
-
-
 def _bigrams_shared(question: Question, sentence: str) -> float:
     """Share of the question's pairs of consecutive content words that the sentence repeats
     ("interest rates", "prime minister"): phrasing, which single words miss."""
-    wanted = _bigrams(question.text)
+    wanted = frozenset(itertools.pairwise(_stem_list(question.text)))
     if not wanted:
         return 0.0
-    return len(wanted & _bigrams(sentence)) / len(wanted)
+    return len(wanted.intersection(itertools.pairwise(_stem_list(sentence)))) / len(wanted)
 
 
 def _numerals_shared(question: Question, sentence: str) -> float:
