@@ -14,8 +14,9 @@ The weights are handed to ONNX Runtime as external initializers, so the graph ho
 wiring and nothing is copied to build it. The graph is written with the onnx package, whose
 import alone takes 0.75 s, once: the bytes (a few KB) are kept in the cache folder under a
 digest of what they hold, and later processes load them with ONNX Runtime alone. `load`
-returns None for any other model layout, and the caller then uses sentence-transformers;
-batches of passages always go through it.
+returns None for any other model layout, and the caller then uses sentence-transformers.
+Passages are embedded by this graph too, text by text on as many threads as there are cores
+(index/embedding.py).
 """
 
 from __future__ import annotations
