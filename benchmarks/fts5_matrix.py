@@ -27,9 +27,9 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "benchmarks"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # for parts.common
+
+from parts.common import DATA, engine_for, questions  # puts the repository root on the path
 
 COLUMN_WEIGHTS = {"title": 0.5, "text": 1.0}  # as index/sqlite/lexical.py's bm25() call
 K1, B = 1.2, 0.75  # FTS5's bm25 constants
@@ -114,10 +114,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--store", type=Path, required=True)
     parser.add_argument("--questions", type=Path,
-                        default=ROOT.parent / "shared/data/realtimeqa-2025/questions.jsonl")
+                        default=DATA / "questions.jsonl")
     args = parser.parse_args()
-
-    from parts.common import engine_for, questions
 
     from bot.evaluation.metrics import percentile
     from index.embedding import SentenceTransformerEmbedder

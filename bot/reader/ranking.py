@@ -268,7 +268,7 @@ def _is_new(span: str, question: Question, question_norm: str) -> bool:
     norm = normalise(span)
     if not norm or f" {norm} " in question_norm:
         return False
-    stems = _stems(span)
+    stems = _stem_list(span)
     if not stems:
         return any(c.isdigit() for c in span)
     return not all(s in question.terms for s in stems)
@@ -284,6 +284,7 @@ def rank(
         return sum(idf.get(s, 0.0) for s in question.terms if s in stems) / total
 
     question_norm = f" {normalise(question.text)} "
+    question_pairs = _pairs(question.text)
     rows: list[tuple[Scored, float, str, str]] = []  # (scored, passage evidence, article, norm)
     seen: set[str] = set()
     split = [_sentences(hit.passage.text) for hit in hits]
@@ -292,7 +293,7 @@ def rank(
     for i, hit in enumerate(hits):
         article = hit.passage.article
         sentences = [(s, _stems(s)) for s in split[i]]
-        passage_stems = set(_stems(article.title or "")).union(*(st for _, st in sentences))
+        passage_stems = set(_stem_list(article.title or "")).union(*(st for _, st in sentences))
         fresh = recency(article.published, as_of)
         passage_covered = coverage(passage_stems)
         passage_evidence = (
@@ -344,7 +345,7 @@ def rank(
                 "position": float(j), "passage_position": float(hit.passage.position),
                 "length": float(len(sentence.split())),
                 "lexical": 1.0 if hit.lexical_rank is not None else 0.0,
-                "support": 0.0, "focus": 0.0, "bigrams": _bigrams_shared(question, sentence),
+                "support": 0.0, "focus": 0.0, "bigrams": _bigrams_shared(question_pairs, sentence),
             }
             rows.append((scored, passage_evidence, article.id, norm))
     if question.kind is not Kind.OPEN:
@@ -427,10 +428,14 @@ def _is_wanted(span: str, wants: str) -> bool:
     return _PERSON.fullmatch(span) is not None
 
 
-def _bigrams_shared(question: Question, sentence: str) -> float:
-    """Share of the question's pairs of consecutive content words that the sentence repeats
-    ("interest rates", "prime minister"): phrasing, which single words miss."""
-    wanted = frozenset(itertools.pairwise(_stem_list(question.text)))
+def _pairs(text: str) -> frozenset[tuple[str, str]]:
+    """The pairs of consecutive content-word stems of `text`."""
+    return frozenset(itertools.pairwise(_stem_list(text)))
+
+
+def _bigrams_shared(wanted: frozenset[tuple[str, str]], sentence: str) -> float:
+    """Share of the question's pairs of consecutive content words (`wanted`) that the
+    sentence repeats ("interest rates", "prime minister"): phrasing, which single words miss."""
     if not wanted:
         return 0.0
     return len(wanted.intersection(itertools.pairwise(_stem_list(sentence)))) / len(wanted)
