@@ -60,6 +60,9 @@ def main() -> None:
     parser.add_argument("--articles", type=Path, default=DATA / "articles.jsonl")
     parser.add_argument("--questions", type=Path, default=DATA / "questions.jsonl")
     parser.add_argument("--store", type=Path, help="a built store for the query part")
+    parser.add_argument("--fts5-only", action="store_true",
+                        help="query part: rank with FTS5 alone, as before the in-memory BM25"
+                        " index (the bot keeps one: index/sqlite/lexical.py)")
     parser.add_argument("--passages", type=int, default=1500, help="passages to index")
     parser.add_argument("--rounds", type=int, default=2, help="rounds of the index part")
     parser.add_argument("--million", type=int, default=1_000_000, help="synthetic passages")

@@ -322,6 +322,12 @@ class NewsEngine:
 
         return FeedBook(self.store.db).counts(collection, self.config.follow.failing_after)
 
+    def keep_lexical_index(self, wait_s: float = 0.0) -> bool:
+        """For a long-running process (the bot, an evaluation): keep the lexical search's
+        in-memory index from now on (built in the background; searches use the store's own
+        until it is ready). Waits up to `wait_s` for it; whether it is ready."""
+        return self.store.keep_lexical_index().wait(wait_s)
+
     def check(self) -> None:
         """Raise StoreMismatch when SQLite, FAISS and the model disagree."""
         self.store.vector_index()

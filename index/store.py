@@ -414,6 +414,14 @@ class Store(Planning, Features):
     def size_on_disk(self) -> int:
         raise NotImplementedError
 
+    def keep_lexical_index(self) -> threading.Event:
+        """Keep what makes the lexical search fast in a long-running process (the SQLite
+        store: an in-memory BM25 matrix, index/sqlite/lexical.py); the event is set once it
+        is ready. PostgreSQL ranks inside the database and keeps nothing: set at once."""
+        ready = threading.Event()
+        ready.set()
+        return ready
+
     def close(self) -> None:
         if self._entity_worker is not None:
             self._entity_worker.close()

@@ -107,6 +107,7 @@ async def run_bot_async(
     token = require_token(config)  # before loading the model: fail fast
     setup_logging(config.log_level)
     engine, own_engine = await _get_engine(engine, config)
+    engine.keep_lexical_index()  # built in the background; answers go on meanwhile
     bot: NewsBot | None = None
     try:
         bot = make_bot(engine, config, shards=shards, api_base=api_base, gateway_url=gateway_url)

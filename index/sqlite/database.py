@@ -70,7 +70,9 @@ class Database(Articles, Memberships, Passages, Lexical, StoryRows, Caches):
             conn.execute("COMMIT")
 
     def close(self) -> None:
-        """Close every thread's connection (a later call opens a new one)."""
+        """Close every thread's connection (a later call opens a new one); the BM25 matrix
+        is no longer kept (its build is stopped first)."""
+        self._stop_bm25()
         with self._lock:
             conns, self._open = list(self._open), set()
         for conn in conns:

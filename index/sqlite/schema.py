@@ -3,6 +3,10 @@
 
 from __future__ import annotations
 
+# The tokenizer of `passages_fts` (001_initial): index/sqlite/bm25.py stems questions and new
+# passages with a table of its own that must tokenize exactly alike.
+FTS_TOKENIZE = "porter unicode61 remove_diacritics 2"
+
 MIGRATIONS: list[tuple[str, str]] = [
     (
         "001_initial",

@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -122,6 +123,9 @@ class SqliteStore(Store):
     def location(self) -> str:
         """Where the store lives, as `stats` shows it."""
         return str(self.data_dir)
+
+    def keep_lexical_index(self) -> threading.Event:
+        return self.db.keep_bm25_matrix()
 
     def size_on_disk(self) -> int:
         total = 0
