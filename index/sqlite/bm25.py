@@ -46,7 +46,6 @@ class _Entries:
     words: np.ndarray  # int32 column of each entry
     rows: np.ndarray  # int32 row of each entry
     frequencies: np.ndarray  # float32 weighted tokens (title 0.5, text 1.0): exact halves
-    tokens: np.ndarray  # float32 tokens, unweighted (for the rows' lengths)
 
 
 @dataclass(frozen=True, eq=False)
@@ -113,16 +112,22 @@ class Bm25Matrix:
         return [(int(self.ids[i]), float(scores[i])) for i in found]
 
 
+def _in_order(words: np.ndarray, rows: np.ndarray) -> bool:
+    """Whether the entries are sorted by word, then row."""
+    if len(words) < 2:
+        return True
+    step = np.diff(words)
+    return bool(((step > 0) | ((step == 0) & (np.diff(rows) > 0))).all())
+
+
 def _matrix(
     generation: int, ids: np.ndarray, words: dict[str, int], entries: _Entries,
     lengths: np.ndarray,
 ) -> Bm25Matrix:
     rows, frequencies = entries.rows, entries.frequencies
-    key = entries.words.astype(np.int64) * max(len(ids), 1) + rows
-    if len(key) > 1 and not (key[1:] >= key[:-1]).all():  # FTS5's own order needs no sort
-        order = np.argsort(key, kind="stable")
+    if not _in_order(entries.words, rows):  # FTS5's vocabulary comes in order: no sort
+        order = np.lexsort((rows, entries.words))
         rows, frequencies = rows[order], frequencies[order]
-    del key
     starts = np.zeros(len(words) + 1, dtype=np.int64)
     np.cumsum(np.bincount(entries.words, minlength=len(words)), out=starts[1:])
     avgdl = lengths.sum() / len(ids) if len(ids) else 1.0
@@ -140,11 +145,13 @@ def _matrix(
 
 def _read_entries(
     conn: sqlite3.Connection, vocab: str, ids: np.ndarray, words: dict[str, int]
-) -> _Entries:
-    """The (word, passage) counts of an fts5vocab instance table, rows numbered as in `ids`;
-    new words are added to `words`. Read in chunks, each turned into arrays at once: millions
-    of rows held as Python objects would take ten times the matrix's memory."""
+) -> tuple[_Entries, np.ndarray]:
+    """The (word, passage) counts of an fts5vocab instance table, rows numbered as in `ids`,
+    and the tokens of each row (its length); new words are added to `words`. Read in chunks,
+    each turned into arrays at once: millions of rows held as Python objects would take ten
+    times the matrix's memory."""
     chunks: list[tuple[np.ndarray, ...]] = []
+    lengths = np.zeros(len(ids))
     cursor = conn.execute(_VOCAB_ROWS.format(table=vocab))
     while found := cursor.fetchmany(READ_CHUNK):
         terms, docs, in_title, counts = zip(*found, strict=True)
@@ -154,15 +161,22 @@ def _read_entries(
             raise ValueError("the full-text index holds a passage the passages table does not")
         titled = np.fromiter(in_title, np.float32, len(found))
         tokens = np.fromiter(counts, np.float32, len(found))
+        lengths += np.bincount(rows, weights=tokens, minlength=len(ids))
         chunks.append((
             np.fromiter((words.setdefault(t, len(words)) for t in terms), np.int32, len(found)),
             rows.astype(np.int32),
             TITLE_WEIGHT * titled + TEXT_WEIGHT * (tokens - titled),
-            tokens,
         ))
     if not chunks:
-        return _Entries(*(np.empty(0, dtype=t) for t in (np.int32, np.int32) + (np.float32,) * 2))
-    return _Entries(*(np.concatenate(part) for part in zip(*chunks, strict=True)))
+        nothing = np.empty(0, dtype=np.int32)
+        return _Entries(nothing, nothing, np.empty(0, dtype=np.float32)), lengths
+    fields = [list(part) for part in zip(*chunks, strict=True)]
+    del chunks
+    joined = []
+    for parts in fields:  # one field at a time, each freed as it is joined
+        joined.append(np.concatenate(parts))
+        parts.clear()
+    return _Entries(*joined), lengths
 
 
 def _passage_ids(conn: sqlite3.Connection) -> np.ndarray:
@@ -194,8 +208,7 @@ def build(conn: sqlite3.Connection, previous: Bm25Matrix | None = None) -> Bm25M
                 " USING fts5vocab(main, passages_fts, instance)"
             )
             words: dict[str, int] = {}
-            entries = _read_entries(conn, "temp.newsbot_vocab", ids, words)
-            lengths = np.bincount(entries.rows, weights=entries.tokens, minlength=len(ids))
+            entries, lengths = _read_entries(conn, "temp.newsbot_vocab", ids, words)
             return _matrix(generation, ids, words, entries, lengths)
         return _updated(conn, generation, ids, previous, newest)
     finally:
@@ -221,7 +234,7 @@ def _updated(
         " SELECT rowid, title, text FROM main.passages_fts WHERE rowid > ?", (newest,)
     )
     words = dict(previous.words)
-    added = _read_entries(conn, "temp.newsbot_added_vocab", ids, words)
+    added, lengths = _read_entries(conn, "temp.newsbot_added_vocab", ids, words)
     conn.execute("DELETE FROM temp.newsbot_added")
     # The previous rows still stored, renumbered as in `ids` (which keeps their order).
     at = np.searchsorted(ids, previous.ids)
@@ -229,13 +242,11 @@ def _updated(
     kept[kept] = ids[at[kept]] == previous.ids[kept]
     columns = np.repeat(np.arange(len(previous.words), dtype=np.int32), np.diff(previous.starts))
     keep = kept[previous.rows]
-    lengths = np.bincount(added.rows, weights=added.tokens, minlength=len(ids))
     lengths[at[kept]] += previous.lengths[kept]
     merged = _Entries(
         np.concatenate([columns[keep], added.words]),
         np.concatenate([at[previous.rows[keep]].astype(np.int32), added.rows]),
         np.concatenate([previous.frequencies[keep], added.frequencies]),
-        np.empty(0, dtype=np.float32),  # the lengths are carried over, not recounted
     )
     return _matrix(generation, ids, words, merged, lengths)
 
