@@ -167,10 +167,10 @@ class _MatrixKeeper:
                     return  # caught up
                 self._matrix = matrix
                 self.first_done.set()
-        except (sqlite3.Error, ValueError) as exc:
+        except Exception as exc:  # a build that fails must not take answers down: FTS5 answers
             if not self._closing:
                 self._skipped = self._db.generation()  # not `conn`'s: it may be what failed
-                log.warning("the BM25 matrix was not built (FTS5 answers): %s", exc)
+                log.warning("the BM25 matrix was not built (FTS5 answers): %r", exc)
         finally:
             with self._lock:
                 self._building = None
