@@ -40,8 +40,9 @@ class Articles:
         cols = ", ".join(f"a.{c.strip()}" for c in _ARTICLE_COLUMNS.split(","))
         sql, params = f"SELECT {cols} FROM articles a WHERE {condition}", [value]
         if collection is not None:
-            sql += (" AND a.id IN (SELECT article_id FROM article_collections"
-                    " WHERE collection = ?)")
+            # EXISTS: one lookup, not the whole collection listed (see story_articles)
+            sql += (" AND EXISTS (SELECT 1 FROM article_collections ac"
+                    " WHERE ac.article_id = a.id AND ac.collection = ?)")
             params.append(collection)
         row = self.connection().execute(
             sql + " ORDER BY a.added_at, a.id LIMIT 1", params
