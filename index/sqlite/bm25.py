@@ -85,6 +85,8 @@ class Bm25Matrix:
     ) -> list[tuple[int, float]]:
         """(passage id, BM25: higher is better) of the best `limit` rows holding any of
         `stems` (and in `mask`), best first, equal scores by ascending id: FTS5's result."""
+        if limit <= 0:
+            return []
         n = len(self.ids)
         scores = np.zeros(n)
         for stem in stems:
