@@ -9,8 +9,8 @@ a worker thread (SQLite and ONNX Runtime both release the GIL) and `search` pick
 up: BM25 and reading those rows run on the second core while the question is embedded
 (~4–7 ms) instead of after it. In a long-running process the SQLite store ranks with an
 in-memory copy of FTS5's BM25 (index/sqlite/lexical.py: ~1 ms against FTS5's 10–25 at 40k
-passages). Rows are read only as far as
-the fused list is walked, and articles once per store generation.
+passages). Rows are read only as far as the fused list is walked, and articles once per store
+generation.
 """
 
 from __future__ import annotations

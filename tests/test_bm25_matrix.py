@@ -103,15 +103,22 @@ def test_after_writes_the_matrix_is_brought_up_to_date_from_the_last_one(
 ) -> None:
     db = engine.store.db
     conn = db.connection()
-    first = bm25.build(conn)
+    _, first = lexical.read_matrix(db, conn)
     rng = random.Random(13)
-    engine.add_articles(ReadResult([article(2000 + i, rng) for i in range(6)]))
+    engine.add_articles(ReadResult([article(2000 + i, rng) for i in range(6)] + [ArticleInput(
+        text="An aardvark crossed the flooded river.", title="Aardvark",
+        url="https://example.com/aardvark", origin="https://example.com/aardvark",
+    )]))
     engine.remove(["https://example.com/3", "https://example.com/40"])
-    updated = bm25.build(conn, first)
-    whole = bm25.build(conn, None)
+    _, updated = lexical.read_matrix(db, conn, first)
+    _, whole = lexical.read_matrix(db, conn, None)
+    assert first is not None and updated is not None and whole is not None
     assert updated.generation == whole.generation == db.generation() > first.generation
-    # the update kept the first matrix's word numbering and appended new words
+    # the update kept the first matrix's word numbering and appended the new words, where a
+    # whole build numbers words in FTS5's (alphabetical) order
     assert list(updated.words)[: len(first.words)] == list(first.words)
+    assert list(updated.words)[len(first.words):] == ["aardvark", "an", "cross", "the"]
+    assert whole.words["aardvark"] == 0
     assert list(updated.ids) == list(whole.ids) == db.all_passage_ids()
     assert list(updated.lengths) == list(whole.lengths)
     for word, column in whole.words.items():
@@ -181,18 +188,21 @@ def test_closing_the_store_stops_a_build_and_searches_go_on_with_fts5(
 
 def test_answers_are_the_same_with_the_matrix(engine: NewsEngine) -> None:
     asked = ["What did the court rule on the budget?", "Which city had flooding?"]
-    def answers() -> list[tuple[str, list[str]]]:
+    def answers() -> list[tuple[str, list[int]]]:
+        engine.searcher._kept = type(engine.searcher._kept)(-1, 0)  # nothing cached
         return [
             (a.answer, [r.passage_id for r in a.retrieved]) for a in map(engine.ask, asked)
         ]
 
-    before = answers()
+    def in_scope() -> list[tuple[int, float, int | None]]:
+        hits = engine.searcher.search("court budget", filters=Filters(collections=("shared",)))
+        return [(h.passage.id, h.score, h.lexical_rank) for h in hits]
+
+    before, scoped = answers(), in_scope()
     assert engine.keep_lexical_index(wait_s=60)
     assert engine.store.db.bm25_matrix() is not None
-    engine.searcher._kept = type(engine.searcher._kept)(-1, 0)  # nothing cached from before
     assert answers() == before
-    hits = engine.searcher.search("court budget", filters=Filters(collections=("shared",)))
-    assert hits
+    assert in_scope() == scoped and any(rank is not None for _, _, rank in scoped)
 
 
 def test_a_build_that_fails_leaves_fts5_answering_and_is_not_retried_until_a_write(
@@ -200,8 +210,8 @@ def test_a_build_that_fails_leaves_fts5_answering_and_is_not_retried_until_a_wri
 ) -> None:
     calls = []
 
-    def failing(conn, previous=None):
-        calls.append(previous)
+    def failing(*args):
+        calls.append(args)
         raise MemoryError("no room for the matrix")
 
     monkeypatch.setattr(lexical, "build", failing)

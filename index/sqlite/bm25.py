@@ -181,40 +181,26 @@ def _read_entries(
     return _Entries(*joined), lengths
 
 
-def _passage_ids(conn: sqlite3.Connection) -> np.ndarray:
-    return np.fromiter(
-        (r[0] for r in conn.execute("SELECT id FROM passages ORDER BY id")), dtype=np.int64
-    )
-
-
-def generation_of(conn: sqlite3.Connection) -> int:
-    row = conn.execute("SELECT value FROM meta WHERE key = 'generation'").fetchone()
-    return int(row[0]) if row else 0
-
-
-def build(conn: sqlite3.Connection, previous: Bm25Matrix | None = None) -> Bm25Matrix:
-    """The matrix of the store's committed generation, read in one read transaction of
-    `conn`: from `previous` and the passages added since when it is close enough, else
-    whole from FTS5's index."""
-    conn.execute("BEGIN")
-    try:
-        generation = generation_of(conn)
-        ids = _passage_ids(conn)
-        if previous is not None and previous.generation == generation:
-            return previous
-        newest = int(previous.ids[-1]) if previous is not None and len(previous.ids) else 0
-        added = int((ids > newest).sum())
-        if previous is None or added > REBUILD_SHARE * max(len(ids), 1):
-            conn.execute(
-                "CREATE VIRTUAL TABLE IF NOT EXISTS temp.newsbot_vocab"
-                " USING fts5vocab(main, passages_fts, instance)"
-            )
-            words: dict[str, int] = {}
-            entries, lengths = _read_entries(conn, "temp.newsbot_vocab", ids, words)
-            return _matrix(generation, ids, words, entries, lengths)
+def build(
+    conn: sqlite3.Connection, generation: int, ids: np.ndarray,
+    previous: Bm25Matrix | None = None,
+) -> Bm25Matrix:
+    """The matrix of `generation`, whose passages are `ids` (ascending), read inside the
+    caller's read transaction on `conn` (so that all three agree): from `previous` and the
+    passages added since when it is close enough, else whole from FTS5's index."""
+    if previous is not None and previous.generation == generation:
+        return previous
+    newest = int(previous.ids[-1]) if previous is not None and len(previous.ids) else 0
+    added = int((ids > newest).sum())
+    if previous is not None and added <= REBUILD_SHARE * max(len(ids), 1):
         return _updated(conn, generation, ids, previous, newest)
-    finally:
-        conn.execute("COMMIT")
+    conn.execute(
+        "CREATE VIRTUAL TABLE IF NOT EXISTS temp.newsbot_vocab"
+        " USING fts5vocab(main, passages_fts, instance)"
+    )
+    words: dict[str, int] = {}
+    entries, lengths = _read_entries(conn, "temp.newsbot_vocab", ids, words)
+    return _matrix(generation, ids, words, entries, lengths)
 
 
 def _updated(

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from index.models import PassageFilter, TermStats
-from index.sqlite.bm25 import Bm25Matrix, Stemmer, build, generation_of
+from index.sqlite.bm25 import Bm25Matrix, Stemmer, build
 
 if TYPE_CHECKING:
     from index.sqlite.database import Database
@@ -110,6 +110,22 @@ class Lexical:
             return 0
 
 
+def read_matrix(
+    db: Database, conn: sqlite3.Connection, previous: Bm25Matrix | None = None
+) -> tuple[int, Bm25Matrix | None]:
+    """(the committed generation, its BM25 matrix), read in one read transaction of `conn`
+    (from `previous` where it can be); no matrix for a store above BM25_MATRIX_MAX_PASSAGES."""
+    conn.execute("BEGIN")
+    try:
+        generation = int(db.get_meta("generation", conn) or 0)
+        ids = np.asarray(db.all_passage_ids(conn), dtype=np.int64)
+        if len(ids) > BM25_MATRIX_MAX_PASSAGES:
+            return generation, None
+        return generation, build(conn, generation, ids, previous)
+    finally:
+        conn.execute("COMMIT")
+
+
 class _MatrixKeeper:
     """The BM25 matrix of one database, rebuilt on its own thread and connection whenever a
     search finds it behind the store's generation."""
@@ -156,13 +172,11 @@ class _MatrixKeeper:
                     self._path, timeout=30, isolation_level=None, check_same_thread=False
                 )
             while not self._closing:
-                (passages,) = conn.execute("SELECT count(*) FROM passages").fetchone()
-                if passages > BM25_MATRIX_MAX_PASSAGES:
-                    self._matrix, self._skipped = None, generation_of(conn)
-                    log.info("%d passages: BM25 stays with FTS5 (matrix kept up to %d)",
-                             passages, BM25_MATRIX_MAX_PASSAGES)
+                generation, matrix = read_matrix(self._db, conn, self._matrix)
+                if matrix is None:
+                    self._matrix, self._skipped = None, generation
+                    log.info("over %d passages: BM25 stays with FTS5", BM25_MATRIX_MAX_PASSAGES)
                     return
-                matrix = build(conn, self._matrix)
                 if matrix is self._matrix:
                     return  # caught up
                 self._matrix = matrix

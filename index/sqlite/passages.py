@@ -49,8 +49,10 @@ class Passages:
             ids.append(pid)
         return ids
 
-    def all_passage_ids(self) -> list[int]:
-        return [r[0] for r in self.connection().execute("SELECT id FROM passages ORDER BY id")]
+    def all_passage_ids(self, conn: sqlite3.Connection | None = None) -> list[int]:
+        return [
+            r[0] for r in (conn or self.connection()).execute("SELECT id FROM passages ORDER BY id")
+        ]
 
     def passages(
         self, ids: Iterable[int], articles: dict[str, Article] | None = None
